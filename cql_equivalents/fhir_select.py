@@ -1,0 +1,144 @@
+"""Selection over raw FHIR JSON, before any model is built.
+
+Building a fhir.resources model costs ~0.1 ms per resource, so the engine first picks, from plain dicts, the
+few resources it will read (by resource type, code and status) and validates only those.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass
+class ResourcePool:
+    """All resources of one hook call, indexed by type, with the problems met while reading them."""
+
+    by_type: dict[str, list[dict]] = field(default_factory=dict)
+    by_reference: dict[str, dict] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def of(self, resource_type: str) -> list[dict]:
+        return self.by_type.get(resource_type, [])
+
+    def add(self, resource: dict) -> None:
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str):
+            self.problems.append("an entry without resourceType was skipped")
+            return
+        resource_id = resource.get("id")
+        if isinstance(resource_id, str):
+            key = f"{resource_type}/{resource_id}"
+            if key in self.by_reference:
+                return  # the same resource reached us through two prefetch keys
+            self.by_reference[key] = resource
+        self.by_type.setdefault(resource_type, []).append(resource)
+
+    def count(self) -> dict[str, int]:
+        return {resource_type: len(items) for resource_type, items in sorted(self.by_type.items())}
+
+
+def _outcome_text(outcome: Mapping[str, Any]) -> str:
+    texts = []
+    for issue in outcome.get("issue") or ():
+        if isinstance(issue, Mapping):
+            text = issue.get("diagnostics") or (issue.get("details") or {}).get("text") or issue.get("code")
+            if text:
+                texts.append(str(text))
+    return "; ".join(texts) or "no diagnostics given"
+
+
+def pool_from_values(values: Mapping[str, Any]) -> ResourcePool:
+    """Walk prefetch values (resources, searchset Bundles, null) into one pool.
+
+    An OperationOutcome in place of data (bare, or as a Bundle entry with search.mode = outcome) is the
+    client telling us the query failed (CDS Hooks 2.0 §Prefetch Template): it is recorded as a problem.
+    """
+    pool = ResourcePool()
+    for key, value in values.items():
+        if value is None:
+            continue  # the client ran the query and found nothing
+        if not isinstance(value, Mapping):
+            pool.problems.append(f"prefetch '{key}' is not a FHIR resource and was skipped")
+            continue
+        for resource, in_outcome_mode in _resources_of(value):
+            if resource.get("resourceType") == "OperationOutcome" and (in_outcome_mode or resource is value):
+                pool.problems.append(f"prefetch '{key}' failed at the client: {_outcome_text(resource)}")
+            else:
+                pool.add(resource)
+    return pool
+
+
+def _resources_of(value: Mapping[str, Any]) -> Iterator[tuple[dict, bool]]:
+    if value.get("resourceType") != "Bundle":
+        yield value, False  # type: ignore[misc]
+        return
+    for entry in value.get("entry") or ():
+        if not isinstance(entry, Mapping):
+            continue
+        resource = entry.get("resource")
+        if isinstance(resource, Mapping):
+            mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), Mapping) else None
+            yield resource, mode == "outcome"  # type: ignore[misc]
+
+
+def codings(concept: Any) -> Iterable[Mapping[str, Any]]:
+    if isinstance(concept, Mapping):
+        for coding in concept.get("coding") or ():
+            if isinstance(coding, Mapping):
+                yield coding
+
+
+def concept_text(concept: Any) -> str:
+    """Human text of a CodeableConcept: its text, else the first display."""
+    if not isinstance(concept, Mapping):
+        return ""
+    if isinstance(concept.get("text"), str):
+        return concept["text"]
+    for coding in codings(concept):
+        if isinstance(coding.get("display"), str):
+            return coding["display"]
+    return ""
+
+
+def parse_instant(text: Any) -> datetime | None:
+    """Parse a FHIR date, dateTime or instant. Partial dates take their first moment; no zone means UTC."""
+    if not isinstance(text, str) or len(text) < 4:
+        return None
+    candidate = text
+    if len(text) == 4:
+        candidate = f"{text}-01-01"
+    elif len(text) == 7:
+        candidate = f"{text}-01"
+    try:
+        moment = datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def effective_time(resource: Mapping[str, Any]) -> datetime | None:
+    """When an observation or statement was true: effective[x], else issued / recorded dates."""
+    for key in ("effectiveDateTime", "effectiveInstant", "issued", "dateAsserted", "authoredOn", "recordedDate",
+                "onsetDateTime"):
+        moment = parse_instant(resource.get(key))
+        if moment:
+            return moment
+    for key in ("effectivePeriod", "onsetPeriod"):
+        period = resource.get(key)
+        if isinstance(period, Mapping):
+            moment = parse_instant(period.get("end")) or parse_instant(period.get("start"))
+            if moment:
+                return moment
+    return None
+
+
+def status_code(concept: Any) -> str | None:
+    for coding in codings(concept):
+        code = coding.get("code")
+        if isinstance(code, str):
+            return code
+    return None

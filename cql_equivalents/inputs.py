@@ -1,0 +1,308 @@
+"""Maps the FHIR resources of one hook call onto the engine's inputs (mirrors MassiveHemoptysisInputs.cql).
+
+Rules: the newest valid value wins; entered-in-error / cancelled records never count; a value outside its
+plausible range or in an unknown unit is rejected and named; every value keeps the id and time of the
+resource it came from. Only resources that match a wanted code are validated with fhir.resources.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.medicationstatement import MedicationStatement
+from fhir.resources.R4B.observation import Observation
+from pydantic import ValidationError
+
+from .fhir_select import (
+    ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
+)
+from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, tables
+
+# Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
+# registered (no result yet) and unknown never count.
+OBSERVATION_STATUSES_THAT_COUNT = frozenset({"final", "amended", "corrected", "preliminary"})
+# MedicationStatement / MedicationRequest status that mean "the patient is taking it now".
+MEDICATION_STATUSES_ACTIVE = frozenset({"active"})
+CONDITION_CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
+CONDITION_VERIFICATION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
+
+
+@dataclass(frozen=True)
+class Observed:
+    input: str
+    label: str
+    value: float
+    unit: str
+    at: datetime | None
+    reference: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reference: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ConditionFact:
+    concept: ConditionConcept
+    reference: str
+    at: datetime | None
+    text: str
+
+
+@dataclass(frozen=True)
+class MedicationUse:
+    agent: Agent
+    reference: str
+    status: str
+    at: datetime | None
+    matched_by: str
+    text: str
+
+
+@dataclass
+class EngineInputs:
+    now: datetime
+    observations: dict[str, Observed] = field(default_factory=dict)
+    conditions: list[ConditionFact] = field(default_factory=list)
+    medications: list[MedicationUse] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def value(self, name: str) -> float | None:
+        observed = self.observations.get(name)
+        return observed.value if observed else None
+
+    def conditions_with_role(self, role: str) -> list[ConditionFact]:
+        return [fact for fact in self.conditions if fact.concept.role == role]
+
+
+def reference_of(resource: Mapping[str, Any]) -> str:
+    return f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"not valid FHIR R4 ({where}: {first.get('msg')})" if where else f"not valid FHIR R4 ({first.get('msg')})"
+
+
+def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
+    inputs = EngineInputs(now=now, problems=list(pool.problems))
+    _map_observations(pool, inputs)
+    _map_conditions(pool, inputs)
+    _map_medications(pool, inputs)
+    return inputs
+
+
+# ---------------------------------------------------------------------------------------------- observations
+
+@dataclass(frozen=True)
+class _Candidate:
+    input: str
+    at: datetime | None
+    resource: dict
+    component_code: str | None  # read the value from this component, not from Observation.value
+
+
+def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
+    table = tables()
+    candidates: dict[str, list[_Candidate]] = {}
+    for resource in pool.of("Observation"):
+        loinc_codes = [c.get("code") for c in codings(resource.get("code")) if c.get("system") == LOINC]
+        if not loinc_codes:
+            continue
+        wanted: list[tuple[str, str | None]] = []
+        for code in loinc_codes:
+            if code in table.loinc_to_input:
+                wanted.append((table.loinc_to_input[code], None))
+            if code in table.panel_loinc:
+                for component in resource.get("component") or ():
+                    for coding in codings(component.get("code") if isinstance(component, Mapping) else None):
+                        name = table.component_loinc_to_input.get(coding.get("code"))
+                        if coding.get("system") == LOINC and name:
+                            wanted.append((name, coding["code"]))
+        if not wanted:
+            continue
+        at = effective_time(resource)
+        seen = set()
+        for name, component_code in wanted:
+            if name not in seen:
+                seen.add(name)
+                candidates.setdefault(name, []).append(_Candidate(name, at, resource, component_code))
+    return candidates
+
+
+def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
+    oldest = datetime.min.replace(tzinfo=inputs.now.tzinfo)
+    for name, found in _observation_candidates(pool).items():
+        found.sort(key=lambda candidate: candidate.at or oldest, reverse=True)
+        for candidate in found:
+            observed = _read_candidate(candidate, inputs)
+            if observed:
+                inputs.observations[name] = observed
+                break
+
+
+def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | None:
+    raw = candidate.resource
+    reference = reference_of(raw)
+    status = raw.get("status")
+    if status not in OBSERVATION_STATUSES_THAT_COUNT:
+        if status in ("entered-in-error", "cancelled"):
+            return None  # never counts, and is not worth a line in the card
+        inputs.rejected.append(Rejected(reference, f"status '{status}' is not a result"))
+        return None
+    try:
+        observation = Observation.model_validate(raw)
+    except ValidationError as error:
+        inputs.rejected.append(Rejected(reference, _first_error(error)))
+        return None
+    quantity = observation.valueQuantity
+    absent = observation.dataAbsentReason
+    if candidate.component_code:
+        quantity, absent = None, None
+        for component in observation.component or ():
+            if any(c.system == LOINC and c.code == candidate.component_code for c in component.code.coding or ()):
+                quantity, absent = component.valueQuantity, component.dataAbsentReason
+                break
+    spec = tables().observation_inputs[candidate.input]
+    if quantity is None or quantity.value is None:
+        why = f"data absent ({concept_text(absent.model_dump()) or 'no reason'})" if absent else "no numeric value"
+        inputs.rejected.append(Rejected(reference, f"{spec.label}: {why}"))
+        return None
+    return _convert(spec, float(quantity.value), quantity.code or quantity.unit, candidate.at, reference, inputs)
+
+
+def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: EngineInputs) -> Observed | None:
+    note = ""
+    if unit is None or unit == "":
+        if not spec.unitless_ok:
+            inputs.rejected.append(Rejected(reference, f"{spec.label} {value:g} has no unit; cannot tell its scale"))
+            return None
+        factor = 1.0
+        note = f"no unit sent; read as {spec.unit}"
+    else:
+        factor = tables().unit_factors.get((spec.name, unit))
+        if factor is None:
+            inputs.rejected.append(Rejected(reference, f"{spec.label} unit '{unit}' is not recognised"))
+            return None
+        if factor != 1.0:
+            note = f"sent as {value:g} {unit}"
+    converted = round(value * factor, 4)
+    low, high = spec.plausible
+    if not low <= converted <= high:
+        inputs.rejected.append(Rejected(
+            reference, f"{spec.label} {converted:g} {spec.unit} is outside the plausible range {low:g}-{high:g}"))
+        return None
+    return Observed(spec.name, spec.label, converted, spec.unit, at, reference, note)
+
+
+# ---------------------------------------------------------------------------------------------- conditions
+
+def _condition_concept(concept: Any) -> ConditionConcept | None:
+    table = tables()
+    for coding in codings(concept):
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(code, str):
+            continue
+        if system == SNOMED and code in table.snomed_to_condition:
+            return table.snomed_to_condition[code]
+        if system in ICD10_SYSTEMS:
+            if code in table.icd10_to_condition:
+                return table.icd10_to_condition[code]
+            for prefix, found in table.icd10_prefix_to_condition:
+                if code.startswith(prefix):
+                    return found
+    return None
+
+
+def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
+    for raw in pool.of("Condition"):
+        concept = _condition_concept(raw.get("code"))
+        if concept is None:
+            continue
+        reference = reference_of(raw)
+        verification = status_code(raw.get("verificationStatus"))
+        if verification in CONDITION_VERIFICATION_EXCLUDED:
+            continue
+        clinical = status_code(raw.get("clinicalStatus"))
+        if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
+            continue  # resolved / inactive / remission
+        try:
+            Condition.model_validate(raw)
+        except ValidationError as error:
+            inputs.rejected.append(Rejected(reference, _first_error(error)))
+            continue
+        inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code"))))
+
+
+# ---------------------------------------------------------------------------------------------- medications
+
+def _agent_of(concept: Any) -> tuple[Agent, str] | None:
+    table = tables()
+    for coding in codings(concept):
+        system, code = coding.get("system"), coding.get("code")
+        if not isinstance(code, str):
+            continue
+        if system == RXNORM and code in table.rxnorm_to_agent:
+            return table.rxnorm_to_agent[code], f"RxNorm {code}"
+        if system in ATC_SYSTEMS:
+            if code in table.atc_to_agent:
+                return table.atc_to_agent[code], f"ATC {code}"
+            for prefix, group in table.atc_groups:
+                if code.startswith(prefix):
+                    return group, f"ATC {code}"
+    text = " ".join(
+        part for part in [concept_text(concept), *(str(c.get("display", "")) for c in codings(concept))] if part
+    ).lower()
+    if text:
+        for word, agent in table.name_to_agent:
+            if word in text:
+                return agent, f"name '{word}' in the drug's text (no recognised code)"
+    return None
+
+
+def _medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:
+    if "medicationCodeableConcept" in raw:
+        return raw["medicationCodeableConcept"]
+    reference = (raw.get("medicationReference") or {}).get("reference")
+    if not isinstance(reference, str):
+        return None
+    if reference.startswith("#"):
+        for contained in raw.get("contained") or ():
+            if isinstance(contained, Mapping) and contained.get("id") == reference[1:]:
+                return contained.get("code")
+        return None
+    medication = pool.by_reference.get(reference)
+    return medication.get("code") if medication else None
+
+
+def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
+    for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
+        for raw in pool.of(resource_type):
+            status = raw.get("status")
+            if status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
+                continue
+            concept = _medication_concept(raw, pool)
+            match = _agent_of(concept)
+            if match is None:
+                continue
+            reference = reference_of(raw)
+            try:
+                model.model_validate(raw)
+            except ValidationError as error:
+                inputs.rejected.append(Rejected(reference, _first_error(error)))
+                continue
+            agent, matched_by = match
+            inputs.medications.append(MedicationUse(
+                agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
+
+
+__all__ = ["EngineInputs", "Observed", "Rejected", "ConditionFact", "MedicationUse", "map_inputs", "parse_instant"]

@@ -1,0 +1,7 @@
+"""CDS services: one module per service (its hook, prefetch templates and cards)."""
+from .massive_hemoptysis import SERVICE as MASSIVE_HEMOPTYSIS
+from .service import CdsService
+
+SERVICES: dict[str, CdsService] = {service.id: service for service in (MASSIVE_HEMOPTYSIS,)}
+
+__all__ = ["SERVICES", "CdsService"]

@@ -1,0 +1,78 @@
+"""Building blocks shared by every service's cards: the card object, its source, and the Markdown that
+lists the values a card used, what was missing and which records were not used."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from cql_equivalents.inputs import EngineInputs, Observed
+from cql_equivalents.tables import tables
+
+SUMMARY_LIMIT = 140  # CDS Hooks 2.0: "<140-character summary"; Inferno flags length >= 140
+INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+ENGINE_ID = "pulm.massive-hemoptysis.v1"
+
+
+def card(summary: str, indicator: str, detail: str, source: dict, **optional) -> dict:
+    if len(summary) >= SUMMARY_LIMIT:
+        raise ValueError(f"card summary is {len(summary)} characters (limit < {SUMMARY_LIMIT}): {summary}")
+    if indicator not in INDICATOR_ORDER:
+        raise ValueError(f"unknown indicator {indicator}")
+    built = {"uuid": str(uuid.uuid4()), "summary": summary, "indicator": indicator, "detail": detail,
+             "source": source}
+    # CDS Hooks forbids empty arrays / nulls: only non-empty optional members are sent
+    built.update({key: value for key, value in optional.items() if value})
+    return built
+
+
+def source(public_base_url: str, topic: str) -> dict:
+    return {
+        "label": f"hemoptysis-cds ({ENGINE_ID})",
+        "url": f"{public_base_url}/docs/engine",
+        "topic": {"system": f"{public_base_url}/topics", "code": topic, "display": topic.replace("-", " ")},
+    }
+
+
+def ordered(cards: Iterable[dict]) -> list[dict]:
+    """Critical first, then warning, then info; a stable order within each."""
+    return sorted(cards, key=lambda item: INDICATOR_ORDER[item["indicator"]])
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "time not recorded"
+
+
+def observed_text(observed: Observed) -> str:
+    unit = "" if observed.unit in ("{INR}",) else f" {observed.unit.replace('mm[Hg]', 'mmHg')}"
+    return f"{observed.value:g}{unit}"
+
+
+def values_section(inputs: EngineInputs, names: Iterable[str]) -> str:
+    rows, missing = [], []
+    specs = tables().observation_inputs
+    for name in names:
+        observed = inputs.observations.get(name)
+        if observed is None:
+            missing.append(specs[name].label)
+            continue
+        note = f" ({observed.note})" if observed.note else ""
+        rows.append(f"| {observed.label} | {observed_text(observed)}{note} | {when(observed.at)} | `{observed.reference}` |")
+    parts = []
+    if rows:
+        parts.append("**Values used**\n\n| Input | Value | Time | Record |\n|---|---|---|---|\n" + "\n".join(rows))
+    if missing:
+        parts.append("**Missing from the record (obtain):** " + ", ".join(missing))
+    return "\n\n".join(parts)
+
+
+def records_not_used(inputs: EngineInputs) -> str:
+    lines = [f"- `{item.reference}`: {item.reason}" for item in inputs.rejected[:10]]
+    if len(inputs.rejected) > 10:
+        lines.append(f"- and {len(inputs.rejected) - 10} more")
+    lines += [f"- {problem}" for problem in inputs.problems]
+    return "**Records not used**\n\n" + "\n".join(lines) if lines else ""
+
+
+def join(*sections: str) -> str:
+    return "\n\n".join(section for section in sections if section)

@@ -1,0 +1,1 @@
+"""HTTP surface, security and FHIR access of hemoptysis-cds."""

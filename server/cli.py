@@ -1,0 +1,48 @@
+"""Command line: `hemoptysis-cds serve` (gunicorn, the production server) and the developer tools."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .config import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.dev:
+        from .app import create_app
+        create_app(settings).run(host=settings.host, port=settings.port, debug=False)
+        return 0
+    from gunicorn.app.base import BaseApplication
+
+    class _Gunicorn(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{settings.host}:{settings.port}")
+            self.cfg.set("workers", settings.workers)
+            self.cfg.set("timeout", 30)
+            self.cfg.set("accesslog", None)
+
+        def load(self):
+            from .app import create_app
+            return create_app(settings)
+
+    print(f"hemoptysis-cds serving on http://{settings.host}:{settings.port}/cds-services "
+          f"({settings.workers} workers, database {settings.database_url.split('://')[0]})", flush=True)
+    _Gunicorn().run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hemoptysis-cds", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the CDS Hooks API (host/port/config from HEMOPTYSIS_CDS_* variables)")
+    serve.add_argument("--dev", action="store_true", help="Flask's single-process server instead of gunicorn")
+    serve.set_defaults(run=_serve)
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Settings from environment variables (prefix HEMOPTYSIS_CDS_), with embedded defaults that serve as is."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+PREFIX = "HEMOPTYSIS_CDS_"
+
+
+def _list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = field(default_factory=lambda: os.cpu_count() or 2)
+    database_url: str = "sqlite:///var/hemoptysis-cds.sqlite3"
+    # The URL clients use to reach this service (links in cards, JWT audience); not derived from the request,
+    # since a reverse proxy changes what the request says.
+    public_base_url: str = "http://127.0.0.1:8080"
+    engine_base_url: str = ""  # default: {public_base_url}/engines
+    smart_app_url: str = ""  # a launchable SMART app; no SMART link is offered when empty
+    max_body_bytes: int = 16 * 1024 * 1024
+    cors_origins: tuple[str, ...] = ("*",)
+    # FHIR servers the service may call back (base URLs). Empty: it never fetches, and a call that lacks
+    # prefetch gets 412.
+    fhir_allowed_servers: tuple[str, ...] = ()
+    fhir_connect_timeout: float = 2.0
+    fhir_read_timeout: float = 5.0
+    fhir_max_pages: int = 5
+    fhir_max_bytes: int = 20 * 1024 * 1024
+    sqlite_synchronous: str = "FULL"
+
+    @property
+    def engines_url(self) -> str:
+        return (self.engine_base_url or f"{self.public_base_url}/engines").rstrip("/")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        defaults = cls()
+        values: dict = {}
+        for name, default in defaults.__dict__.items():
+            raw = env.get(PREFIX + name.upper())
+            if raw is None:
+                continue
+            if isinstance(default, bool):
+                values[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[name] = int(raw)
+            elif isinstance(default, float):
+                values[name] = float(raw)
+            elif isinstance(default, tuple):
+                values[name] = _list(raw)
+            else:
+                values[name] = raw.strip()
+        settings = replace(defaults, **values)
+        if PREFIX + "PUBLIC_BASE_URL" not in env and (settings.host, settings.port) != ("127.0.0.1", 8080):
+            settings = replace(settings, public_base_url=f"http://{settings.host}:{settings.port}")
+        return replace(settings, public_base_url=settings.public_base_url.rstrip("/"))

@@ -1,0 +1,152 @@
+"""Durable records: the cards issued (so feedback can be checked against them) and the feedback received.
+
+SQLite through SQLAlchemy by default (WAL journal; synchronous=FULL unless configured), PostgreSQL by URL for
+several replicas. Every write is one committed transaction before the HTTP answer goes out, so an
+acknowledged record survives a crash of the serving process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event, insert, select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+metadata = MetaData()
+
+issued_cards = Table(
+    "issued_cards", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(64), nullable=False, unique=True),
+    Column("service_id", String(100), nullable=False),
+    Column("hook_instance", String(200), nullable=False),
+    Column("indicator", String(16), nullable=False),
+    Column("summary", String(200), nullable=False),
+    Column("suggestion_uuids", Text, nullable=False),  # JSON array
+    Column("override_codes", Text, nullable=False),  # JSON array of [system, code]
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+)
+
+feedback = Table(
+    "feedback", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("service_id", String(100), nullable=False),
+    Column("card_uuid", String(64), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),
+    Column("accepted_suggestions", Text, nullable=False),  # JSON array of suggestion uuids
+    Column("override_reason", Text, nullable=True),  # JSON object
+    Column("outcome_timestamp", String(64), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("fingerprint", name="uq_feedback_fingerprint"),
+)
+
+
+class FeedbackRefused(Exception):
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = problems
+
+
+def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised through every test
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+
+class Store:
+    def __init__(self, database_url: str, sqlite_synchronous: str = "FULL"):
+        if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:///:memory:"):
+            Path(database_url.removeprefix("sqlite:///")).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        self.engine = create_engine(database_url, pool_pre_ping=True, future=True)
+        if self.engine.dialect.name == "sqlite":
+            _sqlite_pragmas(self.engine, sqlite_synchronous.upper())
+        metadata.create_all(self.engine)
+
+    def ping(self) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(select(1)).scalar() == 1
+
+    # ------------------------------------------------------------------------------------------ cards issued
+    def record_issued(self, service_id: str, hook_instance: str, cards: list[dict]) -> None:
+        if not cards:
+            return
+        now = datetime.now(timezone.utc)
+        rows = [{
+            "card_uuid": card["uuid"], "service_id": service_id, "hook_instance": hook_instance[:200],
+            "indicator": card["indicator"], "summary": card["summary"][:200],
+            "suggestion_uuids": json.dumps([s["uuid"] for s in card.get("suggestions", ()) if "uuid" in s]),
+            "override_codes": json.dumps([[r["system"], r["code"]] for r in card.get("overrideReasons", ())]),
+            "issued_at": now,
+        } for card in cards]
+        with self.engine.begin() as connection:
+            connection.execute(insert(issued_cards), rows)
+
+    # ------------------------------------------------------------------------------------------ feedback
+    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> int:
+        """Check each item against the cards this service issued, then store all of them or none.
+        Returns how many were new (the same feedback sent twice is stored once)."""
+        uuids = {item["card"] for item in items}
+        with self.engine.begin() as connection:
+            issued = {
+                row.card_uuid: row for row in connection.execute(
+                    select(issued_cards).where(issued_cards.c.card_uuid.in_(uuids),
+                                               issued_cards.c.service_id == service_id))
+            }
+            problems = []
+            for index, item in enumerate(items):
+                row = issued.get(item["card"])
+                where = f"feedback[{index}]"
+                if row is None:
+                    problems.append((f"{where}.card", f"{where}.card: no card {item['card']} was issued by this service"))
+                    continue
+                offered = set(json.loads(row.suggestion_uuids))
+                for accepted in item.get("acceptedSuggestions") or ():
+                    if accepted["id"] not in offered:
+                        problems.append((f"{where}.acceptedSuggestions",
+                                         f"{where}.acceptedSuggestions: card {item['card']} offered no suggestion {accepted['id']}"))
+            if problems:
+                raise FeedbackRefused(problems)
+            stored = 0
+            now = datetime.now(timezone.utc)
+            for item in items:
+                accepted = sorted(s["id"] for s in item.get("acceptedSuggestions") or ())
+                reason = item.get("overrideReason")
+                canonical = json.dumps([item["card"], item["outcome"], accepted, reason, item["outcomeTimestamp"]],
+                                       sort_keys=True)
+                row = {
+                    "fingerprint": hashlib.sha256(canonical.encode()).hexdigest(), "service_id": service_id,
+                    "card_uuid": item["card"], "outcome": item["outcome"], "accepted_suggestions": json.dumps(accepted),
+                    "override_reason": json.dumps(reason) if reason else None,
+                    "outcome_timestamp": item["outcomeTimestamp"], "received_at": now,
+                }
+                try:
+                    with connection.begin_nested():
+                        connection.execute(insert(feedback), row)
+                    stored += 1
+                except IntegrityError:
+                    pass  # the client sent this feedback before: stored once
+            return stored
+
+    def feedback_for(self, card_uuid: str) -> list[dict]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(feedback).where(feedback.c.card_uuid == card_uuid).order_by(feedback.c.id))
+            return [{
+                "card": row.card_uuid, "outcome": row.outcome,
+                "acceptedSuggestions": [{"id": s} for s in json.loads(row.accepted_suggestions)],
+                **({"overrideReason": json.loads(row.override_reason)} if row.override_reason else {}),
+                "outcomeTimestamp": row.outcome_timestamp,
+                "receivedAt": row.received_at.isoformat() if row.received_at else None,
+            } for row in rows]
