@@ -1,0 +1,19 @@
+"""gunicorn settings for production. Every value can be overridden by a HEMOPTYSIS_CDS_* variable."""
+import multiprocessing
+import os
+
+bind = f"{os.environ.get('HEMOPTYSIS_CDS_HOST', '0.0.0.0')}:{os.environ.get('HEMOPTYSIS_CDS_PORT', '8080')}"
+# CPU-bound request handling: one sync worker per core is the throughput optimum on this workload.
+workers = int(os.environ.get("HEMOPTYSIS_CDS_WORKERS", multiprocessing.cpu_count()))
+worker_class = "sync"
+# An EHR waits on the answer; a request taking longer than this is a bug, not load.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# Access logs would carry URLs only (no bodies), but the service logs its own structured lines instead.
+accesslog = None
+errorlog = "-"
+# Recycle workers now and then to bound memory growth from any leak.
+max_requests = 20000
+max_requests_jitter = 2000
+forwarded_allow_ips = os.environ.get("HEMOPTYSIS_CDS_FORWARDED_ALLOW_IPS", "127.0.0.1")
