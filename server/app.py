@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from cql_equivalents.fhir_select import pool_from_values
@@ -16,6 +16,8 @@ from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
 
 from . import prefetch
+from .audit import AuditEntry, AuditTrail, ReplayedToken, load_audit_key
+from .auth import DEVELOPMENT_CALLER, AuthError, Caller, build_verifier
 from .config import Settings
 from .errors import ApiError, operation_outcome
 from .jsonio import dumps, parse_body
@@ -23,6 +25,7 @@ from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, valida
 from .storage import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
+DEVELOPMENT_HEADER = ("X-Hemoptysis-CDS-Auth", "development-unauthenticated")
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 JSON_TYPES = ("application/json", "application/fhir+json")
 
@@ -38,10 +41,64 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     session = http_session or requests.Session()
     links = LinkSettings(settings.public_base_url, settings.engines_url, settings.smart_app_url)
     tables()  # load and check the clinical tables at start, not on the first call
+    verifier = build_verifier(settings, session)  # None in development mode
+    audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))
 
     app = Flask("hemoptysis_cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store}
+    app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store, "audit": audit, "verifier": verifier}
+
+    def authenticate(kind: str, service_id: str | None = None) -> Caller:
+        """The first step of every service, feedback and audit call: who is calling (401 if nobody we trust)."""
+        g.audited = AuditEntry(kind=kind, status=0, latency_ms=0.0, service_id=service_id)
+        g.started = time.perf_counter()
+        if verifier is None:
+            g.caller = DEVELOPMENT_CALLER
+        else:
+            try:
+                # aud is the URL the client called, built from the configured public URL (not the Host header)
+                g.caller = verifier.verify(request.headers.get("Authorization"), settings.public_base_url + request.path)
+            except AuthError as error:
+                g.audited.client_iss, g.audited.reason = error.issuer, error.reason
+                raise ApiError(401, "authentication failed") from None
+        g.audited.client_iss, g.audited.tenant, g.audited.jti = g.caller.issuer, g.caller.tenant, g.caller.jti
+        return g.caller
+
+    def commit_call(entry: AuditEntry, write=None):
+        """One transaction per call: the jti claim, the call's own records, the audit row; committed before
+        the answer is sent. A replayed jti (first used in another process) undoes it all: 401."""
+        caller: Caller = g.caller
+        entry.status = 200
+        entry.latency_ms = (time.perf_counter() - g.started) * 1000
+        try:
+            with store.engine.begin() as connection:
+                if caller.jti:
+                    audit.claim_jti(connection, caller.issuer, caller.jti, caller.expires_at)
+                result = write(connection) if write else None
+                audit.record(connection, entry)
+        except ReplayedToken:
+            g.audited.reason = "replayed-jti"
+            raise ApiError(401, "authentication failed") from None
+        g.audited = None  # written
+        log.info("call", extra={"fields": {"kind": entry.kind, "service": entry.service_id, "iss": entry.client_iss,
+                                           "hookInstance": entry.hook_instance, "status": 200,
+                                           "cards": len(entry.cards), "ms": round(entry.latency_ms, 1)}})
+        return result
+
+    def audit_refusal(status: int, reason: str) -> None:
+        """A refused call is audited too (no patient hash): who tried, what, why."""
+        entry: AuditEntry | None = g.get("audited")
+        if entry is None:
+            return
+        g.audited = None
+        entry.status = status
+        entry.reason = entry.reason or reason
+        entry.latency_ms = (time.perf_counter() - g.started) * 1000
+        entry.patient_hash = None
+        audit.record_alone(entry)
+        log.warning("call refused", extra={"fields": {"kind": entry.kind, "service": entry.service_id,
+                                                      "iss": entry.client_iss, "status": status,
+                                                      "reason": entry.reason, "ms": round(entry.latency_ms, 1)}})
 
     def body_json():
         content_type = (request.mimetype or "").lower()
@@ -51,10 +108,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
-        return _json(error.outcome(), error.status)
+        audit_refusal(error.status, f"http-{error.status}")
+        response = _json(error.outcome(), error.status)
+        if error.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        return response
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
+        audit_refusal(error.code or 500, f"http-{error.code}")
         message = {413: f"the request body is larger than {settings.max_body_bytes} bytes"}.get(
             error.code, error.description or error.name)
         return _json(operation_outcome(error.code or 500, message), error.code or 500)
@@ -62,10 +124,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)
+        audit_refusal(500, f"internal-{type(error).__name__}")
         return _json(operation_outcome(500, "internal error; the failure was logged"), 500)
 
     @app.after_request
     def _cors(response: Response) -> Response:
+        if verifier is None:
+            response.headers[DEVELOPMENT_HEADER[0]] = DEVELOPMENT_HEADER[1]
         origin = request.headers.get("Origin")
         allowed = settings.cors_origins
         if origin and ("*" in allowed or origin in allowed):
@@ -89,34 +154,50 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.post("/cds-services/<service_id>")
     def call_service(service_id: str):
-        started = time.perf_counter()
+        caller = authenticate("service", service_id)
         service = service_or_404(service_id)
         hook_request = validated(HookRequest, body_json())
+        g.audited.hook, g.audited.hook_instance = hook_request.hook, hook_request.hookInstance
         if hook_request.hook != service.hook:
             raise ApiError(400, f"service '{service.id}' answers hook '{service.hook}', not '{hook_request.hook}'",
                            [("hook", "wrong hook for this service")])
         validated(CONTEXT_MODELS[service.hook], hook_request.context, prefix="context")
-        values = prefetch.resolve(service, hook_request, settings, session)
+        if not caller.development and hook_request.fhirServer and not caller.client.fhir_server_allowed(hook_request.fhirServer):
+            # Refused even when prefetch is complete: a client naming another FHIR server is misconfigured or hostile.
+            raise ApiError(403, "fhirServer is not the FHIR server registered for this client",
+                           [("fhirServer", "not this client's FHIR server")])
+        values = prefetch.resolve(service, hook_request, settings, session,
+                                  client_servers=None if caller.development else caller.fhir_servers())
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
                                 datetime.now(timezone.utc), links)
         cards = service.evaluate(evaluation)
-        store.record_issued(service.id, hook_request.hookInstance, cards)
-        log.info("service=%s cards=%d ms=%.1f", service.id, len(cards), (time.perf_counter() - started) * 1000)
+        entry = g.audited
+        entry.patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
+        entry.cards = cards
+        commit_call(entry, lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
+                                                                  connection=connection))
         return _json({"cards": cards})
 
     @app.post("/cds-services/<service_id>/feedback")
     def post_feedback(service_id: str):
+        authenticate("feedback", service_id)
         service = service_or_404(service_id)
         feedback = validated(FeedbackRequest, body_json())
         items = [item.model_dump(exclude_none=True) for item in feedback.feedback]
+        entry = g.audited
+        entry.feedback_items = len(items)
         try:
-            stored = store.record_feedback(service.id, items)
+            stored = commit_call(entry, lambda connection: store.record_feedback(service.id, items, connection=connection))
         except FeedbackRefused as refused:
             raise ApiError(400, f"feedback refused: {refused}", refused.problems) from None
         return _json({"received": len(items), "stored": stored})
 
     @app.get("/audit/feedback/<card_uuid>")
     def read_feedback(card_uuid: str):
+        caller = authenticate("audit-read")
+        if not caller.development and not caller.client.audit_reader:
+            raise ApiError(403, "this client may not read the audit trail")
+        commit_call(g.audited)
         return _json({"card": card_uuid, "feedback": store.feedback_for(card_uuid)})
 
     @app.get("/healthz")

@@ -33,6 +33,25 @@ class Settings:
     fhir_max_pages: int = 5
     fhir_max_bytes: int = 20 * 1024 * 1024
     sqlite_synchronous: str = "FULL"
+    # Security (server/auth.py, server/audit.py). 'required': every service, feedback and audit call carries a
+    # client JWT; 'development': no authentication at all, said at start and in a header on every response.
+    auth_mode: str = "required"
+    clients_file: str = ""  # JSON or TOML: the trusted clients (server/clients.py describes the format)
+    # HMAC key for patient ids in the audit trail. Unset: read from audit_key_file, generated there once.
+    audit_key: str = field(default="", repr=False)
+    audit_key_file: str = "var/hemoptysis-cds.audit-key"
+    jwt_leeway_seconds: int = 30
+    jwt_max_lifetime_seconds: int = 3600
+    jwks_cache_seconds: int = 300
+    log_format: str = "json"  # 'json' lines (production) or 'text'
+
+    AUTH_MODES = ("required", "development")
+
+    @property
+    def development_auth(self) -> bool:
+        if self.auth_mode not in self.AUTH_MODES:
+            raise ValueError(f"HEMOPTYSIS_CDS_AUTH_MODE must be one of {', '.join(self.AUTH_MODES)}, not {self.auth_mode!r}")
+        return self.auth_mode == "development"
 
     @property
     def engines_url(self) -> str:

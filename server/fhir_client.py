@@ -41,8 +41,9 @@ class FhirFetcher:
         return f"FhirFetcher(base_url={self.base_url!r})"
 
     def _get(self, url: str) -> dict | None:
-        if _origin(url) != self._origin:
-            raise FetchError("a link pointed to another server; not followed")
+        # Same origin and under the base path: the access token goes to this FHIR server's API and nowhere else.
+        if _origin(url) != self._origin or not (url.startswith(self.base_url + "/") or url.startswith(self.base_url + "?")):
+            raise FetchError("a link pointed outside the FHIR server's base URL; not followed")
         try:
             response = self._session.get(
                 url, headers=self._headers, allow_redirects=False, stream=True,

@@ -44,8 +44,10 @@ def server_allowed(fhir_server: str, settings: Settings) -> bool:
 
 
 def resolve(service: CdsService, request: HookRequest, settings: Settings, session: requests.Session,
-            allowed_server: str | None = None) -> dict[str, Any]:
-    """Return one value per prefetch key: what the client sent, or what the service fetched itself."""
+            allowed_server: str | None = None, client_servers: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Return one value per prefetch key: what the client sent, or what the service fetched itself.
+    `client_servers`, when given (an authenticated client), are the only FHIR bases that may be fetched from;
+    otherwise `allowed_server` and the global settings.fhir_allowed_servers (development mode)."""
     given = request.prefetch or {}
     values = {key: given[key] for key in service.prefetch if key in given}
     missing = {key: template for key, template in service.prefetch.items() if key not in given}
@@ -54,8 +56,12 @@ def resolve(service: CdsService, request: HookRequest, settings: Settings, sessi
     if request.fhirServer is None:
         raise ApiError(412, "prefetch incomplete and no fhirServer to fetch from: missing "
                        + ", ".join(sorted(missing)), [(f"prefetch.{key}", f"prefetch '{key}' missing") for key in sorted(missing)])
-    permitted = allowed_server is not None and request.fhirServer.rstrip("/") == allowed_server.rstrip("/")
-    if not (permitted or server_allowed(request.fhirServer, settings)):
+    if client_servers is not None:
+        permitted = request.fhirServer.rstrip("/") in {server.rstrip("/") for server in client_servers}
+    else:
+        permitted = ((allowed_server is not None and request.fhirServer.rstrip("/") == allowed_server.rstrip("/"))
+                     or server_allowed(request.fhirServer, settings))
+    if not permitted:
         raise ApiError(403, "fhirServer is not a FHIR server this service may call", [("fhirServer", "not allowed")])
     token = request.fhirAuthorization.access_token if request.fhirAuthorization else None
     limits = FetchLimits(settings.fhir_connect_timeout, settings.fhir_read_timeout, settings.fhir_max_pages,

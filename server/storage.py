@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import (
     Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event, insert, select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
@@ -75,12 +76,18 @@ class Store:
             _sqlite_pragmas(self.engine, sqlite_synchronous.upper())
         metadata.create_all(self.engine)
 
+    def transaction(self, connection: Connection | None = None):
+        """The caller's transaction when it passes one (one commit per call: cards, audit and jti together),
+        else a new one committed on exit."""
+        return nullcontext(connection) if connection is not None else self.engine.begin()
+
     def ping(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(select(1)).scalar() == 1
 
     # ------------------------------------------------------------------------------------------ cards issued
-    def record_issued(self, service_id: str, hook_instance: str, cards: list[dict]) -> None:
+    def record_issued(self, service_id: str, hook_instance: str, cards: list[dict],
+                      connection: Connection | None = None) -> None:
         if not cards:
             return
         now = datetime.now(timezone.utc)
@@ -91,15 +98,15 @@ class Store:
             "override_codes": json.dumps([[r["system"], r["code"]] for r in card.get("overrideReasons", ())]),
             "issued_at": now,
         } for card in cards]
-        with self.engine.begin() as connection:
+        with self.transaction(connection) as connection:
             connection.execute(insert(issued_cards), rows)
 
     # ------------------------------------------------------------------------------------------ feedback
-    def record_feedback(self, service_id: str, items: list[dict[str, Any]]) -> int:
+    def record_feedback(self, service_id: str, items: list[dict[str, Any]], connection: Connection | None = None) -> int:
         """Check each item against the cards this service issued, then store all of them or none.
         Returns how many were new (the same feedback sent twice is stored once)."""
         uuids = {item["card"] for item in items}
-        with self.engine.begin() as connection:
+        with self.transaction(connection) as connection:
             issued = {
                 row.card_uuid: row for row in connection.execute(
                     select(issued_cards).where(issued_cards.c.card_uuid.in_(uuids),

@@ -137,10 +137,14 @@ def test_fhir_json_content_type_is_accepted(client):
     assert response.status_code == 200
 
 
-def test_body_over_the_limit_is_413(tmp_path):
+def test_body_over_the_limit_is_413(settings):
+    from dataclasses import replace
+
     from server.app import create_app
-    from server.config import Settings
-    small = create_app(Settings(database_url=f"sqlite:///{tmp_path}/x.sqlite3", max_body_bytes=2048)).test_client()
+    from tests.conftest import SignedClient
+    small_app = create_app(replace(settings, max_body_bytes=2048))
+    small_app.test_client_class = SignedClient
+    small = small_app.test_client()
     response = small.post(URL, data=json.dumps(_valid()), content_type="application/json")
     assert response.status_code == 413
     assert "larger than 2048 bytes" in response.json["issue"][0]["diagnostics"]

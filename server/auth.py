@@ -1,0 +1,341 @@
+"""Client authentication as CDS Hooks 2.0 §Trusting CDS Clients asks: a JWT in `Authorization: Bearer`, signed
+with the client's private key (asymmetric algorithms only), checked against the allowlisted issuer's keys.
+
+What is checked, in this order (the best-practices list of the specification, plus the usual JWT hygiene):
+header `alg` asymmetric and allowed for the client, `kid` present; `iss` on the allowlist; `jku` (if named) on
+that client's allowlist; the key found by `kid` (refreshing the client's JWK Set once on an unknown kid);
+signature; `aud` = the endpoint URL (string or array); `exp`, `iat` (not in the future), `nbf` if present, with a
+small leeway; a lifetime no longer than the replay window; `tenant` on the client's list when it has one; `jti`
+not seen before (in process here, across processes by the database: see audit.claim_jti).
+
+Any failure is an AuthError whose `reason` goes to the log and the audit trail, never to the caller (the
+answer is a bare 401) and never with the token.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jwt
+import requests
+
+from .clients import ASYMMETRIC_ALGORITHMS, TrustedClient, check_jwk_set, read_jwks_file
+
+log = logging.getLogger("hemoptysis_cds.auth")
+
+# Curve that each ES algorithm needs (RFC 7518 §3.4); PyJWT would refuse a mismatch too, this names it.
+_EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
+_REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "jti"]  # CDS Hooks 2.0 JWT payload; `sub` is not required
+
+
+class AuthError(Exception):
+    def __init__(self, reason: str, issuer: str | None = None):
+        super().__init__(reason)
+        self.reason = reason  # a short code for logs and audit: never shown to the caller
+        self.issuer = issuer  # the issuer claimed, once known (the audit says who tried)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made this call: a verified client, or nobody in development mode."""
+    issuer: str
+    tenant: str | None = None
+    jti: str | None = None
+    expires_at: int | None = None
+    client: TrustedClient | None = None
+
+    @property
+    def development(self) -> bool:
+        return self.client is None
+
+    def fhir_servers(self) -> tuple[str, ...]:
+        return self.client.fhir_servers if self.client else ()
+
+
+DEVELOPMENT_CALLER = Caller(issuer="development-unauthenticated")
+
+
+@dataclass(frozen=True)
+class JwtPolicy:
+    leeway_seconds: int = 30  # clock skew tolerated on exp / iat / nbf
+    max_lifetime_seconds: int = 3600  # exp - iat; also how long a jti must be remembered (best practice: <= 1 h)
+    jwks_cache_seconds: int = 300  # how long a fetched jku JWK Set is trusted before it is fetched again
+    jwks_refresh_interval_seconds: int = 10  # unknown kid: refetch at most this often (no refetch storms)
+    jwks_timeout_seconds: float = 3.0
+    jwks_max_bytes: int = 256 * 1024
+
+
+class JwksFetcher:
+    """JWK Sets behind allowlisted `jku` URLs: fetched with a timeout, no redirects, a size cap; cached."""
+
+    def __init__(self, session: requests.Session, policy: JwtPolicy, clock: Callable[[], float] = time.monotonic):
+        self._session = session
+        self._policy = policy
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, dict[str, dict]]] = {}  # url -> (fetched at, kid -> jwk)
+
+    def keys(self, url: str, *, refresh: bool = False) -> dict[str, dict]:
+        with self._lock:
+            cached = self._cache.get(url)
+            now = self._clock()
+            if cached:
+                age = now - cached[0]
+                if age < self._policy.jwks_cache_seconds and not (refresh and age >= self._policy.jwks_refresh_interval_seconds):
+                    return cached[1]
+            try:
+                keys = self._fetch(url)
+            except AuthError:
+                if cached:  # the client's key server is down: keep the keys we had rather than lock everyone out
+                    log.warning("jwks refresh failed; using cached keys", extra={"fields": {"jku": url}})
+                    return cached[1]
+                raise
+            self._cache[url] = (now, keys)
+            return keys
+
+    def _fetch(self, url: str) -> dict[str, dict]:
+        try:
+            response = self._session.get(url, allow_redirects=False, stream=True,
+                                         timeout=(self._policy.jwks_timeout_seconds, self._policy.jwks_timeout_seconds),
+                                         headers={"Accept": "application/json, application/jwk-set+json"})
+        except requests.RequestException as error:
+            raise AuthError(f"jwks-unreachable ({type(error).__name__})") from None
+        with response:
+            if response.status_code != 200:
+                raise AuthError(f"jwks-http-{response.status_code}")
+            body = bytearray()
+            for chunk in response.iter_content(chunk_size=16384):
+                body.extend(chunk)
+                if len(body) > self._policy.jwks_max_bytes:
+                    raise AuthError("jwks-too-large")
+        try:
+            return {key["kid"]: key for key in check_jwk_set(json.loads(body))}
+        except ValueError:
+            raise AuthError("jwks-invalid") from None
+
+
+class StaticKeys:
+    """A client's out-of-band keys: the inline JWK Set and the JWK Set file (reread when the file changes)."""
+
+    def __init__(self, client: TrustedClient):
+        self._inline = {key["kid"]: key for key in check_jwk_set(client.jwks)} if client.jwks else {}
+        self._file = client.jwks_file
+        self._file_mtime: float | None = None
+        self._file_keys: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        if self._file:
+            self._reload_file()
+
+    def _reload_file(self) -> None:
+        try:
+            mtime = os.stat(self._file).st_mtime
+            if mtime != self._file_mtime:
+                self._file_keys = {key["kid"]: key for key in read_jwks_file(self._file)}
+                self._file_mtime = mtime
+        except (OSError, ValueError) as error:
+            log.warning("jwks file unreadable; keeping the keys read before",
+                        extra={"fields": {"error": type(error).__name__}})
+
+    def find(self, kid: str, refresh: bool = False) -> dict | None:
+        if kid in self._inline:
+            return self._inline[kid]
+        if self._file:
+            with self._lock:
+                if refresh and kid not in self._file_keys:
+                    self._reload_file()
+                return self._file_keys.get(kid)
+        return None
+
+    @property
+    def empty(self) -> bool:
+        return not (self._inline or self._file)
+
+
+class ReplayCache:
+    """jti values seen by this process until their token expires. Bounded; the database is the shared truth."""
+
+    def __init__(self, capacity: int = 100_000):
+        self._seen: OrderedDict[tuple[str, str], int] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def seen(self, issuer: str, jti: str, now: float) -> bool:
+        with self._lock:
+            expires = self._seen.get((issuer, jti))
+            return expires is not None and expires >= now
+
+    def remember(self, issuer: str, jti: str, expires_at: int, now: float) -> None:
+        with self._lock:
+            self._seen[(issuer, jti)] = expires_at
+            while self._seen:
+                oldest_key, oldest_expiry = next(iter(self._seen.items()))
+                if len(self._seen) <= self._capacity and oldest_expiry >= now:
+                    break
+                self._seen.popitem(last=False)
+
+
+class JwtVerifier:
+    def __init__(self, clients: dict[str, TrustedClient], session: requests.Session, policy: JwtPolicy | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.policy = policy or JwtPolicy()
+        self._clients = clients
+        self._static = {issuer: StaticKeys(client) for issuer, client in clients.items()}
+        self._jwks = JwksFetcher(session, self.policy)
+        self._clock = clock
+        self.replays = ReplayCache()
+        self._pyjwk_cache: dict[tuple[str, str], jwt.PyJWK] = {}
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def verify(self, authorization: str | None, audience: str) -> Caller:
+        token = _bearer_token(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthError("malformed-jwt") from None
+        issuer = unverified.get("iss")
+        if not isinstance(issuer, str) or not issuer:
+            raise AuthError("missing-iss")
+        client = self._clients.get(issuer)
+        if client is None:
+            raise AuthError("unknown-issuer", issuer)
+        try:
+            claims = self._verified_claims(token, header, client, audience)
+        except AuthError as error:
+            error.issuer = issuer
+            raise
+        now = self._clock()
+        jti = claims["jti"]
+        if self.replays.seen(issuer, jti, now):
+            raise AuthError("replayed-jti", issuer)
+        self.replays.remember(issuer, jti, int(claims["exp"]), now)
+        return Caller(issuer=issuer, tenant=claims.get("tenant"), jti=jti, expires_at=int(claims["exp"]), client=client)
+
+    # ------------------------------------------------------------------------------------------ steps
+    def _verified_claims(self, token: str, header: dict[str, Any], client: TrustedClient, audience: str) -> dict:
+        alg = header.get("alg")
+        if alg not in ASYMMETRIC_ALGORITHMS or alg not in client.algorithms:
+            raise AuthError(f"alg-not-allowed ({str(alg)[:16]})")
+        typ = header.get("typ")
+        if typ is not None and str(typ).upper() != "JWT":
+            raise AuthError("typ-not-jwt")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise AuthError("missing-kid")
+        jwk = self._find_key(client, kid, header.get("jku"))
+        key = self._pyjwk(jwk, alg)
+        try:
+            claims = jwt.decode(
+                token, key, algorithms=[alg], audience=audience, issuer=client.issuer,
+                leeway=self.policy.leeway_seconds,
+                options={"require": _REQUIRED_CLAIMS, "verify_signature": True, "verify_exp": True,
+                         "verify_iat": True, "verify_nbf": True, "verify_aud": True, "verify_iss": True})
+        except jwt.ExpiredSignatureError:
+            raise AuthError("expired") from None
+        except jwt.ImmatureSignatureError as error:
+            raise AuthError("iat-in-future" if "iat" in str(error) else "not-yet-valid") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("wrong-audience") from None
+        except jwt.InvalidSignatureError:
+            raise AuthError("bad-signature") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise AuthError(f"missing-claim ({error.claim})") from None
+        except jwt.PyJWTError as error:
+            raise AuthError(f"invalid-jwt ({type(error).__name__})") from None
+        if not isinstance(claims.get("jti"), str) or not claims["jti"] or len(claims["jti"]) > 256:
+            raise AuthError("bad-jti")
+        if int(claims["exp"]) - int(claims["iat"]) > self.policy.max_lifetime_seconds:
+            raise AuthError("lifetime-too-long")
+        tenant = claims.get("tenant")
+        if client.tenants and tenant not in client.tenants:
+            raise AuthError("tenant-not-allowed")
+        return claims
+
+    def _find_key(self, client: TrustedClient, kid: str, jku: Any) -> dict:
+        if jku is not None:
+            if not isinstance(jku, str) or jku.rstrip("/") not in client.jku:
+                raise AuthError("jku-not-allowed")  # never fetched: the allowlist is the SSRF guard
+            urls = [jku.rstrip("/")]
+        else:
+            urls = []
+        static = self._static[client.issuer]
+        if not urls:
+            found = static.find(kid)
+            if found:
+                return found
+            urls = list(client.jku)  # no jku in the header: the client's allowlisted JWK Sets are its out-of-band keys
+        for url in urls:
+            keys = self._jwks.keys(url)
+            if kid in keys:
+                return keys[kid]
+        # An unknown kid is how key rotation looks from here: reread once, then give up.
+        if jku is None:
+            found = static.find(kid, refresh=True)
+            if found:
+                return found
+        for url in urls:
+            keys = self._jwks.keys(url, refresh=True)
+            if kid in keys:
+                return keys[kid]
+        raise AuthError("unknown-kid")
+
+    def _pyjwk(self, jwk: dict, alg: str) -> jwt.PyJWK:
+        if jwk.get("alg") not in (None, alg):
+            raise AuthError("alg-does-not-match-key")
+        if jwk.get("use") not in (None, "sig"):
+            raise AuthError("key-not-for-signing")
+        family = "EC" if alg.startswith("ES") else "RSA"
+        if jwk.get("kty") != family or (family == "EC" and jwk.get("crv") != _EC_CURVES[alg]):
+            raise AuthError("alg-does-not-match-key")
+        cache_key = (json.dumps(jwk, sort_keys=True), alg)
+        key = self._pyjwk_cache.get(cache_key)
+        if key is None:
+            try:
+                key = jwt.PyJWK(jwk, algorithm=alg)
+            except jwt.PyJWTError:
+                raise AuthError("unusable-key") from None
+            if len(self._pyjwk_cache) > 1000:
+                self._pyjwk_cache.clear()
+            self._pyjwk_cache[cache_key] = key
+        return key
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise AuthError("missing-token")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError("not-bearer")
+    token = token.strip()
+    if len(token) > 16384:
+        raise AuthError("token-too-large")
+    return token
+
+
+def build_verifier(settings, session: requests.Session) -> JwtVerifier | None:
+    """The verifier for settings.auth_mode 'required'; None (and a loud warning) for 'development'."""
+    from .clients import load_clients  # here, not at import: only this reads the file system
+
+    if settings.development_auth:
+        log.warning("AUTHENTICATION IS OFF: HEMOPTYSIS_CDS_AUTH_MODE=development. Any caller can call every "
+                    "service; every response says so in the X-Hemoptysis-CDS-Auth header. Never use this in "
+                    "production.", extra={"fields": {"auth_mode": "development"}})
+        return None
+    clients = load_clients(settings.clients_file) if settings.clients_file else {}
+    if not clients:
+        log.warning("no trusted CDS clients are configured (HEMOPTYSIS_CDS_CLIENTS_FILE): every service call "
+                    "will be refused with 401", extra={"fields": {"auth_mode": "required"}})
+    policy = JwtPolicy(leeway_seconds=settings.jwt_leeway_seconds,
+                       max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+                       jwks_cache_seconds=settings.jwks_cache_seconds)
+    log.info("client authentication required", extra={"fields": {"auth_mode": "required", "clients": len(clients)}})
+    return JwtVerifier(clients, session, policy)
