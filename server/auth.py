@@ -336,6 +336,7 @@ def build_verifier(settings, session: requests.Session) -> JwtVerifier | None:
                     "will be refused with 401", extra={"fields": {"auth_mode": "required"}})
     policy = JwtPolicy(leeway_seconds=settings.jwt_leeway_seconds,
                        max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
-                       jwks_cache_seconds=settings.jwks_cache_seconds)
+                       jwks_cache_seconds=settings.jwks_cache_seconds,
+                       jwks_refresh_interval_seconds=settings.jwks_refresh_interval_seconds)
     log.info("client authentication required", extra={"fields": {"auth_mode": "required", "clients": len(clients)}})
     return JwtVerifier(clients, session, policy)

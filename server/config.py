@@ -43,6 +43,7 @@ class Settings:
     jwt_leeway_seconds: int = 30
     jwt_max_lifetime_seconds: int = 3600
     jwks_cache_seconds: int = 300
+    jwks_refresh_interval_seconds: int = 10  # an unknown kid refetches a client's jku at most this often
     log_format: str = "json"  # 'json' lines (production) or 'text'
 
     AUTH_MODES = ("required", "development")
