@@ -6,11 +6,15 @@ import logging
 import sys
 
 from .config import Settings
+from .logjson import configure_logging
 
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.log_format == "json":
+        configure_logging(logging.INFO)  # JSON lines, scrubbed of tokens (server/logjson.py)
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.dev:
         from .app import create_app
         create_app(settings).run(host=settings.host, port=settings.port, debug=False)
@@ -29,7 +33,8 @@ def _serve(args: argparse.Namespace) -> int:
             return create_app(settings)
 
     print(f"hemoptysis-cds serving on http://{settings.host}:{settings.port}/cds-services "
-          f"({settings.workers} workers, database {settings.database_url.split('://')[0]})", flush=True)
+          f"({settings.workers} workers, database {settings.database_url.split('://')[0]}, "
+          f"authentication {'OFF (development)' if settings.development_auth else 'required'})", flush=True)
     _Gunicorn().run()
     return 0
 

@@ -1,4 +1,11 @@
 """WSGI entry point for gunicorn (deploy/gunicorn.conf.py): `gunicorn -c deploy/gunicorn.conf.py server.wsgi:app`."""
-from .app import create_app
+import logging
 
-app = create_app()
+from .app import create_app
+from .config import Settings
+from .logjson import configure_logging
+
+_settings = Settings.from_env()
+if _settings.log_format == "json":
+    configure_logging(logging.INFO)
+app = create_app(_settings)
