@@ -19,6 +19,7 @@ import logging
 import os
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from sqlalchemy import (
     BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, delete, insert,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 log = logging.getLogger("hemoptysis_cds.audit")
 metadata = MetaData()
@@ -114,12 +115,25 @@ def load_audit_key(configured: str, key_file: str) -> bytes:
     return key.encode()
 
 
+def create_tables(tables: MetaData, engine: Engine, attempts: int = 5) -> None:
+    """create_all, tolerating the race of several workers starting at once on one new database (the loser
+    sees "already exists" between its check and its CREATE; the next check finds the table)."""
+    for attempt in range(attempts):
+        try:
+            tables.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 class AuditTrail:
     def __init__(self, engine: Engine, key: bytes):
         self.engine = engine
         self._key = key
         self._claims = 0
-        metadata.create_all(engine)
+        create_tables(metadata, engine)
 
     def patient_hash(self, patient_id: str | None) -> str | None:
         if not patient_id:

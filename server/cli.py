@@ -9,6 +9,16 @@ from .config import Settings
 from .logjson import configure_logging
 
 
+GUNICORN_JSON_LOGGING = {
+    "version": 1, "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "server.logjson.JsonLineFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
+}
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.log_format == "json":
@@ -27,6 +37,11 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("workers", settings.workers)
             self.cfg.set("timeout", 30)
             self.cfg.set("accesslog", None)
+            # no runtime-control socket: nothing to administer at run time, one less way in, and parallel
+            # instances (tests, several services on a host) would otherwise share $HOME/.gunicorn/gunicorn.ctl
+            self.cfg.set("control_socket_disable", True)
+            if settings.log_format == "json":  # gunicorn's own lines as JSON too
+                self.cfg.set("logconfig_dict", GUNICORN_JSON_LOGGING)
 
         def load(self):
             from .app import create_app
