@@ -13,8 +13,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# `make serve` must work with no setup, so it turns client authentication off unless told otherwise
+# (HEMOPTYSIS_CDS_AUTH_MODE=required make serve, with HEMOPTYSIS_CDS_CLIENTS_FILE). deploy/ always uses 'required'.
+HEMOPTYSIS_CDS_AUTH_MODE ?= development
+
 serve: $(BIN)/.installed
-	$(BIN)/hemoptysis-cds serve
+	@if [ "$(HEMOPTYSIS_CDS_AUTH_MODE)" = development ]; then \
+	  echo "make serve: HEMOPTYSIS_CDS_AUTH_MODE=development - no client JWT is checked, so you can curl it as is;"; \
+	  echo "            every response carries X-Hemoptysis-CDS-Auth: development-unauthenticated. Production uses 'required' (README, Security)."; fi
+	HEMOPTYSIS_CDS_AUTH_MODE=$(HEMOPTYSIS_CDS_AUTH_MODE) $(BIN)/hemoptysis-cds serve
 
 test: $(BIN)/.installed
 	$(BIN)/pytest -q

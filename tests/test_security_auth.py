@@ -206,3 +206,10 @@ def test_bad_clients_file_refuses_to_start(tmp_path, name, change, words):
 def test_missing_clients_file_refuses_to_start(settings, tmp_path):
     with pytest.raises(ClientsFileError, match="does not exist"):
         create_app(replace(settings, clients_file=str(tmp_path / "absent.json")))
+
+
+def test_the_example_clients_file_loads():
+    from pathlib import Path
+    clients = load_clients(Path(__file__).resolve().parent.parent / "deploy" / "clients.example.toml")
+    assert list(clients) == ["https://ehr.example.org"]
+    assert clients["https://ehr.example.org"].fhir_servers == ("https://ehr.example.org/fhir",)
