@@ -38,7 +38,8 @@ class AuthError(Exception):
     def __init__(self, reason: str, issuer: str | None = None):
         super().__init__(reason)
         self.reason = reason  # a short code for logs and audit: never shown to the caller
-        self.issuer = issuer  # the issuer claimed, once known (the audit says who tried)
+        # the issuer claimed, once known (the audit says who tried); unverified text, so bounded
+        self.issuer = issuer[:200] if isinstance(issuer, str) else None
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ class JwtVerifier:
         try:
             claims = self._verified_claims(token, header, client, audience)
         except AuthError as error:
-            error.issuer = issuer
+            error.issuer = issuer[:200]
             raise
         now = self._clock()
         jti = claims["jti"]

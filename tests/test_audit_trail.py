@@ -90,7 +90,7 @@ def json_log():
 
 
 @responses.activate
-def test_logs_are_json_lines_without_tokens_or_patient_ids(app, client, json_log):
+def test_no_token_or_patient_id_in_logs_or_database(app, client, json_log):
     responses.add(responses.GET, f"{FHIR_BASE}/Patient/{PATIENT_ID}", status=503)
     for resource_type in ("Condition", "Observation", "MedicationStatement", "MedicationRequest"):
         responses.add(responses.GET, f"{FHIR_BASE}/{resource_type}", json=f.searchset([]))
@@ -106,6 +106,17 @@ def test_logs_are_json_lines_without_tokens_or_patient_ids(app, client, json_log
     text = json_log.getvalue()
     for secret in (token, token.split(".")[2], "fhir-access-token-31337", PATIENT_ID):
         assert secret not in text
+    # nor in the database: every column of every table, as text
+    from sqlalchemy import MetaData
+    engine = app.extensions["hemoptysis_cds"]["store"].engine
+    tables = MetaData()
+    tables.reflect(engine)
+    with engine.connect() as connection:
+        stored = json.dumps([[str(v) for v in row] for table in tables.sorted_tables
+                             for row in connection.execute(table.select())])
+    assert "issued_cards" in tables.tables and "audit_events" in tables.tables and len(stored) > 100
+    for secret in (token, token.split(".")[2], "fhir-access-token-31337", PATIENT_ID):
+        assert secret not in stored
 
 
 def test_scrub_removes_jwts_and_bearer_credentials():
