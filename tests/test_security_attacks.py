@@ -211,3 +211,27 @@ def test_next_link_outside_the_fhir_base_is_not_followed(client):
         assert all(call.request.url.startswith(FHIR_BASE + "/") for call in mock.calls)
     assert response.status_code == 412
     assert "outside the FHIR server's base URL" in response.json["issue"][0]["diagnostics"]
+
+
+def _fetching_body(token: str) -> dict:
+    return f.patient_view_request([], with_prefetch=False, fhir_server=FHIR_BASE, access_token=token)
+
+
+@pytest.mark.parametrize("name", ["huge answer", "slow answer"])
+def test_fhir_call_backs_are_bounded(client, app, name):
+    import requests
+    settings = app.extensions["hemoptysis_cds"]["settings"]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        if name == "huge answer":  # one resource bigger than the whole byte budget
+            padding = "x" * (settings.fhir_max_bytes + 1)
+            mock.add(responses.GET, f"{FHIR_BASE}/Patient/pat-1", json={**f.patient(), "text": {"div": padding}})
+        else:
+            mock.add(responses.GET, f"{FHIR_BASE}/Patient/pat-1", body=requests.exceptions.ReadTimeout())
+        for resource_type in ("Condition", "Observation", "MedicationStatement", "MedicationRequest"):
+            mock.add(responses.GET, f"{FHIR_BASE}/{resource_type}", json=f.searchset([]))
+        response = client.post(URL, json=_fetching_body("ehr-token-10"))
+        assert all(call.request.headers["Authorization"] == "Bearer ehr-token-10" for call in mock.calls)
+    assert response.status_code == 412
+    words = "exceed" if name == "huge answer" else "did not answer in time"
+    assert words in response.json["issue"][0]["diagnostics"]
+    assert "ehr-token-10" not in json.dumps(response.json)
