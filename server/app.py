@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from cql_equivalents.fhir_select import pool_from_values
@@ -16,8 +16,9 @@ from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
 
 from . import prefetch
-from .audit import AuditEntry, AuditTrail, ReplayedToken, load_audit_key
-from .auth import DEVELOPMENT_CALLER, AuthError, Caller, build_verifier
+from .audit import AuditTrail, load_audit_key
+from .auth import build_verifier
+from .call_guard import DEVELOPMENT_HEADER, CallGuard
 from .config import Settings
 from .errors import ApiError, operation_outcome
 from .jsonio import dumps, parse_body
@@ -25,7 +26,6 @@ from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, valida
 from .storage import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
-DEVELOPMENT_HEADER = ("X-Hemoptysis-CDS-Auth", "development-unauthenticated")
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 JSON_TYPES = ("application/json", "application/fhir+json")
 
@@ -43,62 +43,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     tables()  # load and check the clinical tables at start, not on the first call
     verifier = build_verifier(settings, session)  # None in development mode
     audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))
+    guard = CallGuard(verifier, audit, store, settings.public_base_url)
 
     app = Flask("hemoptysis_cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store, "audit": audit, "verifier": verifier}
-
-    def authenticate(kind: str, service_id: str | None = None) -> Caller:
-        """The first step of every service, feedback and audit call: who is calling (401 if nobody we trust)."""
-        g.audited = AuditEntry(kind=kind, status=0, latency_ms=0.0, service_id=service_id)
-        g.started = time.perf_counter()
-        if verifier is None:
-            g.caller = DEVELOPMENT_CALLER
-        else:
-            try:
-                # aud is the URL the client called, built from the configured public URL (not the Host header)
-                g.caller = verifier.verify(request.headers.get("Authorization"), settings.public_base_url + request.path)
-            except AuthError as error:
-                g.audited.client_iss, g.audited.reason = error.issuer, error.reason
-                raise ApiError(401, "authentication failed") from None
-        g.audited.client_iss, g.audited.tenant, g.audited.jti = g.caller.issuer, g.caller.tenant, g.caller.jti
-        return g.caller
-
-    def commit_call(entry: AuditEntry, write=None):
-        """One transaction per call: the jti claim, the call's own records, the audit row; committed before
-        the answer is sent. A replayed jti (first used in another process) undoes it all: 401."""
-        caller: Caller = g.caller
-        entry.status = 200
-        entry.latency_ms = (time.perf_counter() - g.started) * 1000
-        try:
-            with store.engine.begin() as connection:
-                if caller.jti:
-                    audit.claim_jti(connection, caller.issuer, caller.jti, caller.expires_at)
-                result = write(connection) if write else None
-                audit.record(connection, entry)
-        except ReplayedToken:
-            g.audited.reason = "replayed-jti"
-            raise ApiError(401, "authentication failed") from None
-        g.audited = None  # written
-        log.info("call", extra={"fields": {"kind": entry.kind, "service": entry.service_id, "iss": entry.client_iss,
-                                           "hookInstance": entry.hook_instance, "status": 200,
-                                           "cards": len(entry.cards), "ms": round(entry.latency_ms, 1)}})
-        return result
-
-    def audit_refusal(status: int, reason: str) -> None:
-        """A refused call is audited too (no patient hash): who tried, what, why."""
-        entry: AuditEntry | None = g.get("audited")
-        if entry is None:
-            return
-        g.audited = None
-        entry.status = status
-        entry.reason = entry.reason or reason
-        entry.latency_ms = (time.perf_counter() - g.started) * 1000
-        entry.patient_hash = None
-        audit.record_alone(entry)
-        log.warning("call refused", extra={"fields": {"kind": entry.kind, "service": entry.service_id,
-                                                      "iss": entry.client_iss, "status": status,
-                                                      "reason": entry.reason, "ms": round(entry.latency_ms, 1)}})
 
     def body_json():
         content_type = (request.mimetype or "").lower()
@@ -108,7 +57,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
-        audit_refusal(error.status, f"http-{error.status}")
+        guard.refused(error.status, f"http-{error.status}")
         response = _json(error.outcome(), error.status)
         if error.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
@@ -116,7 +65,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException):
-        audit_refusal(error.code or 500, f"http-{error.code}")
+        guard.refused(error.code or 500, f"http-{error.code}")
         message = {413: f"the request body is larger than {settings.max_body_bytes} bytes"}.get(
             error.code, error.description or error.name)
         return _json(operation_outcome(error.code or 500, message), error.code or 500)
@@ -124,12 +73,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)
-        audit_refusal(500, f"internal-{type(error).__name__}")
+        guard.refused(500, f"internal-{type(error).__name__}")
         return _json(operation_outcome(500, "internal error; the failure was logged"), 500)
 
     @app.after_request
     def _cors(response: Response) -> Response:
-        if verifier is None:
+        if guard.development:
             response.headers[DEVELOPMENT_HEADER[0]] = DEVELOPMENT_HEADER[1]
         origin = request.headers.get("Origin")
         allowed = settings.cors_origins
@@ -154,10 +103,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.post("/cds-services/<service_id>")
     def call_service(service_id: str):
-        caller = authenticate("service", service_id)
+        caller = guard.authenticate("service", service_id)
         service = service_or_404(service_id)
         hook_request = validated(HookRequest, body_json())
-        g.audited.hook, g.audited.hook_instance = hook_request.hook, hook_request.hookInstance
+        guard.entry().hook, guard.entry().hook_instance = hook_request.hook, hook_request.hookInstance
         if hook_request.hook != service.hook:
             raise ApiError(400, f"service '{service.id}' answers hook '{service.hook}', not '{hook_request.hook}'",
                            [("hook", "wrong hook for this service")])
@@ -171,33 +120,31 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
                                 datetime.now(timezone.utc), links)
         cards = service.evaluate(evaluation)
-        entry = g.audited
-        entry.patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
-        entry.cards = cards
-        commit_call(entry, lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
-                                                                  connection=connection))
+        guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
+        guard.entry().cards = cards
+        guard.commit(lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
+                                                            connection=connection))
         return _json({"cards": cards})
 
     @app.post("/cds-services/<service_id>/feedback")
     def post_feedback(service_id: str):
-        authenticate("feedback", service_id)
+        guard.authenticate("feedback", service_id)
         service = service_or_404(service_id)
         feedback = validated(FeedbackRequest, body_json())
         items = [item.model_dump(exclude_none=True) for item in feedback.feedback]
-        entry = g.audited
-        entry.feedback_items = len(items)
+        guard.entry().feedback_items = len(items)
         try:
-            stored = commit_call(entry, lambda connection: store.record_feedback(service.id, items, connection=connection))
+            stored = guard.commit(lambda connection: store.record_feedback(service.id, items, connection=connection))
         except FeedbackRefused as refused:
             raise ApiError(400, f"feedback refused: {refused}", refused.problems) from None
         return _json({"received": len(items), "stored": stored})
 
     @app.get("/audit/feedback/<card_uuid>")
     def read_feedback(card_uuid: str):
-        caller = authenticate("audit-read")
+        caller = guard.authenticate("audit-read")
         if not caller.development and not caller.client.audit_reader:
             raise ApiError(403, "this client may not read the audit trail")
-        commit_call(g.audited)
+        guard.commit()
         return _json({"card": card_uuid, "feedback": store.feedback_for(card_uuid)})
 
     @app.get("/healthz")

@@ -1,0 +1,88 @@
+"""The security steps around every service, feedback and audit call, in one place so the routes stay short:
+authenticate first (401 if nobody we trust), commit the call's records with its audit row and jti claim in one
+transaction before answering, and audit refusals. Flask's `g` carries the call's caller and audit entry."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+from flask import g, request
+from sqlalchemy.engine import Connection
+
+from .audit import AuditEntry, AuditTrail, ReplayedToken
+from .auth import DEVELOPMENT_CALLER, AuthError, Caller, JwtVerifier
+from .errors import ApiError
+from .storage import Store
+
+log = logging.getLogger("hemoptysis_cds")
+DEVELOPMENT_HEADER = ("X-Hemoptysis-CDS-Auth", "development-unauthenticated")
+
+
+class CallGuard:
+    def __init__(self, verifier: JwtVerifier | None, audit: AuditTrail, store: Store, public_base_url: str):
+        self.verifier = verifier  # None: development mode
+        self.audit = audit
+        self.store = store
+        self.public_base_url = public_base_url
+
+    @property
+    def development(self) -> bool:
+        return self.verifier is None
+
+    def authenticate(self, kind: str, service_id: str | None = None) -> Caller:
+        g.audited = AuditEntry(kind=kind, status=0, latency_ms=0.0, service_id=service_id)
+        g.started = time.perf_counter()
+        if self.verifier is None:
+            g.caller = DEVELOPMENT_CALLER
+        else:
+            try:
+                # aud is the URL the client called, built from the configured public URL (not the Host header,
+                # which a proxy or an attacker sets)
+                g.caller = self.verifier.verify(request.headers.get("Authorization"), self.public_base_url + request.path)
+            except AuthError as error:
+                g.audited.client_iss, g.audited.reason = error.issuer, error.reason
+                raise ApiError(401, "authentication failed") from None
+        g.audited.client_iss, g.audited.tenant, g.audited.jti = g.caller.issuer, g.caller.tenant, g.caller.jti
+        return g.caller
+
+    @staticmethod
+    def entry() -> AuditEntry:
+        return g.audited
+
+    def commit(self, write: Callable[[Connection], Any] | None = None) -> Any:
+        """One transaction per call: the jti claim, the call's own records (`write`), the audit row; committed
+        before the answer is sent. A jti first used in another process undoes it all: 401."""
+        caller: Caller = g.caller
+        entry: AuditEntry = g.audited
+        entry.status = 200
+        entry.latency_ms = (time.perf_counter() - g.started) * 1000
+        try:
+            with self.store.engine.begin() as connection:
+                if caller.jti:
+                    self.audit.claim_jti(connection, caller.issuer, caller.jti, caller.expires_at)
+                result = write(connection) if write else None
+                self.audit.record(connection, entry)
+        except ReplayedToken:
+            entry.reason = "replayed-jti"
+            raise ApiError(401, "authentication failed") from None
+        g.audited = None  # written
+        log.info("call", extra={"fields": {"kind": entry.kind, "service": entry.service_id, "iss": entry.client_iss,
+                                           "hookInstance": entry.hook_instance, "status": 200,
+                                           "cards": len(entry.cards), "ms": round(entry.latency_ms, 1)}})
+        return result
+
+    def refused(self, status: int, reason: str) -> None:
+        """A refused call is audited too, in its own small transaction, without patient hash: who, what, why."""
+        entry: AuditEntry | None = g.get("audited")
+        if entry is None:  # not a guarded call (discovery, health, documents), or already written
+            return
+        g.audited = None
+        entry.status = status
+        entry.reason = entry.reason or reason
+        entry.latency_ms = (time.perf_counter() - g.started) * 1000
+        entry.patient_hash = None
+        self.audit.record_alone(entry)
+        log.warning("call refused", extra={"fields": {"kind": entry.kind, "service": entry.service_id,
+                                                      "iss": entry.client_iss, "status": status,
+                                                      "reason": entry.reason, "ms": round(entry.latency_ms, 1)}})
