@@ -213,3 +213,13 @@ def test_the_example_clients_file_loads():
     clients = load_clients(Path(__file__).resolve().parent.parent / "deploy" / "clients.example.toml")
     assert list(clients) == ["https://ehr.example.org"]
     assert clients["https://ehr.example.org"].fhir_servers == ("https://ehr.example.org/fhir",)
+
+
+def test_security_settings_come_from_the_environment_names_others_rely_on():
+    from server.config import Settings
+    settings = Settings.from_env({"HEMOPTYSIS_CDS_AUTH_MODE": "development", "HEMOPTYSIS_CDS_CLIENTS_FILE": "/etc/c.json",
+                                  "HEMOPTYSIS_CDS_AUDIT_KEY": "k" * 40, "HEMOPTYSIS_CDS_JWT_LEEWAY_SECONDS": "5"})
+    assert (settings.auth_mode, settings.clients_file, settings.audit_key, settings.jwt_leeway_seconds) == \
+        ("development", "/etc/c.json", "k" * 40, 5)
+    assert settings.development_auth and Settings().auth_mode == "required"
+    assert "k" * 40 not in repr(settings)  # the audit key never reaches a log through a repr
