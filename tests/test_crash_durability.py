@@ -35,13 +35,26 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(tmp_path: Path, port: int) -> subprocess.Popen:
+def _database_url(tmp_path: Path) -> str:
+    """SQLite by default; the scratch PostgreSQL database of tests/test_postgres_audit.py when one is given."""
+    postgres = os.environ.get("HEMOPTYSIS_CDS_TEST_POSTGRES_URL")
+    if not postgres:
+        return f"sqlite:///{tmp_path}/crash.sqlite3"
+    from server import audit, storage
+    engine = create_engine(postgres)
+    audit.metadata.drop_all(engine)
+    storage.metadata.drop_all(engine)
+    engine.dispose()
+    return postgres
+
+
+def _start_server(tmp_path: Path, port: int, database_url: str) -> subprocess.Popen:
     clients = k.write_clients_file(tmp_path, [k.default_client()])
     env = {name: value for name, value in os.environ.items() if not name.startswith("HEMOPTYSIS_CDS_")}
     env.update({
         "HEMOPTYSIS_CDS_HOST": "127.0.0.1", "HEMOPTYSIS_CDS_PORT": str(port), "HEMOPTYSIS_CDS_WORKERS": "2",
         "HEMOPTYSIS_CDS_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{tmp_path}/crash.sqlite3",
+        "HEMOPTYSIS_CDS_DATABASE_URL": database_url,
         "HEMOPTYSIS_CDS_AUTH_MODE": "required", "HEMOPTYSIS_CDS_CLIENTS_FILE": str(clients),
         "HEMOPTYSIS_CDS_AUDIT_KEY": "crash-test-audit-key-0123456789abcdef",
     })
@@ -119,7 +132,8 @@ class Traffic:
 def test_sigkill_loses_no_acknowledged_record(tmp_path):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    server = _start_server(tmp_path, port)
+    database_url = _database_url(tmp_path)
+    server = _start_server(tmp_path, port, database_url)
     started = time.monotonic()
     try:
         _wait_healthy(base, server)
@@ -144,9 +158,10 @@ def test_sigkill_loses_no_acknowledged_record(tmp_path):
     assert not traffic.other_statuses, traffic.other_statuses
     assert len(traffic.acked_calls) >= 10, (tmp_path / "server.log").read_text(errors="replace")[-3000:]
 
-    engine = create_engine(f"sqlite:///{tmp_path}/crash.sqlite3")
+    engine = create_engine(database_url)
     with engine.connect() as connection:
-        assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        if engine.dialect.name == "sqlite":
+            assert connection.execute(text("PRAGMA integrity_check")).scalar() == "ok"
         audited = {row.hook_instance: row for row in connection.execute(
             select(audit_events).where(audit_events.c.kind == "service", audit_events.c.status == 200))}
         cards_stored = set(connection.execute(select(issued_cards.c.card_uuid)).scalars())
@@ -161,7 +176,7 @@ def test_sigkill_loses_no_acknowledged_record(tmp_path):
                "in_flight_at_kill": in_flight_at_kill,
                "unanswered": traffic.failed, "audit_rows_200": len(audited),
                "feedback_audit_rows_200": len(feedback_audited), "seconds": round(killed_at - started, 1)}
-    print("crash test:", json.dumps(figures))
+    print(f"crash test ({engine.dialect.name}):", json.dumps(figures))
     assert not missing_audit and not missing_cards and not missing_feedback, (figures, missing_audit[:3],
                                                                                missing_cards[:3], missing_feedback[:3])
     for hook_instance, card_uuids in traffic.acked_calls.items():
