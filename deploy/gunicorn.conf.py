@@ -17,3 +17,5 @@ errorlog = "-"
 max_requests = 20000
 max_requests_jitter = 2000
 forwarded_allow_ips = os.environ.get("HEMOPTYSIS_CDS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No runtime-control socket: nothing to administer at run time, and one less way in.
+control_socket_disable = True
