@@ -1,0 +1,299 @@
+"""`hemoptysis-cds request-from-bundle`: a CDS Hooks request, with prefetch, from a FHIR patient bundle.
+
+Any FHIR data set becomes replayable: the resources of one patient (a Bundle of any type, a single resource, or
+NDJSON lines) are put where a FHIR server would return them for each prefetch template the services declare in
+discovery. The templates are evaluated locally with the few search parameters they use (patient / subject, code,
+category, status, _sort=-date, _count); a template with any other parameter is left out of prefetch, so the
+service fetches it or answers 412, exactly as with an EHR that could not prefetch it.
+
+Transaction bundles refer to each other by `urn:uuid:` fullUrls (Synthea does); a FHIR server rewrites those to
+`Type/id` when it stores them, and so does this builder, so references resolve as they would on a server.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cql_equivalents.fhir_select import codings, effective_time
+from hooks.service import CdsService
+
+from .prefetch import render
+from .timeshift import format_instant
+
+SUPPORTED_HOOKS = ("patient-view",)
+DEFAULT_USER = "Practitioner/request-from-bundle"
+# Where each search parameter looks, per resource type (FHIR R4 SearchParameter expressions, the subset used here).
+_CODE_PATHS = {
+    "Observation": ("code",), "Condition": ("code",), "Procedure": ("code",), "AllergyIntolerance": ("code",),
+    "MedicationRequest": ("medicationCodeableConcept",), "MedicationStatement": ("medicationCodeableConcept",),
+    "MedicationAdministration": ("medicationCodeableConcept",), "MedicationDispense": ("medicationCodeableConcept",),
+    "Medication": ("code",), "DiagnosticReport": ("code",), "ServiceRequest": ("code",),
+}
+_PATIENT_MEMBERS = ("subject", "patient", "beneficiary")
+
+
+class BundleError(Exception):
+    """The input cannot become a request; the message says why."""
+
+
+@dataclass
+class ReadResult:
+    resources: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # what could not be read, and why
+
+
+class _UnsupportedSearch(Exception):
+    pass
+
+
+# ------------------------------------------------------------------------------------------ reading
+
+def resources_in(document: Any) -> Iterator[tuple[dict, str | None]]:
+    """Each resource of a parsed document with its Bundle fullUrl: a Bundle's entries (nested Bundles opened),
+    or the document itself when it is a single resource."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("resourceType"), str):
+        return
+    if document["resourceType"] != "Bundle":
+        yield dict(document), None
+        return
+    for entry in document.get("entry") or ():
+        if isinstance(entry, Mapping) and isinstance(entry.get("resource"), Mapping):
+            resource = entry["resource"]
+            if resource.get("resourceType") == "Bundle":
+                yield from resources_in(resource)
+            elif isinstance(resource.get("resourceType"), str):
+                yield dict(resource), entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
+
+
+def read_text(text: str, name: str, into: ReadResult) -> None:
+    """Parse one file's text (JSON, or NDJSON when the name ends in .ndjson) into resources."""
+    if name.endswith(".ndjson"):
+        documents = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    documents.append(json.loads(line))
+                except json.JSONDecodeError as error:
+                    into.skipped.append(f"{name} line {number}: not JSON ({error.msg})")
+    else:
+        try:
+            documents = [json.loads(text)]
+        except json.JSONDecodeError as error:
+            raise BundleError(f"{name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") \
+                from None
+    pairs = [pair for document in documents for pair in resources_in(document)]
+    if not pairs and documents:
+        into.skipped.append(f"{name}: no FHIR resource in it")
+    into.resources += _with_server_references(pairs)
+
+
+def read_paths(paths: Iterable[Path]) -> ReadResult:
+    """Read bundles, resources or NDJSON files; a directory stands for the .json / .ndjson files in it."""
+    result = ReadResult()
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix in (".json", ".ndjson"))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise BundleError(f"{path}: no such file")
+    for file in files:
+        try:
+            text = file.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is tolerated
+        except UnicodeDecodeError:
+            raise BundleError(f"{file} is not UTF-8 text") from None
+        read_text(text, str(file), result)
+    return result
+
+
+def _with_server_references(pairs: list[tuple[dict, str | None]]) -> list[dict]:
+    """Rewrite `urn:uuid:` references to the `Type/id` a FHIR server would give the resource they name."""
+    local = {}
+    for resource, full_url in pairs:
+        if full_url and full_url.startswith("urn:") and isinstance(resource.get("id"), str):
+            local[full_url] = f"{resource['resourceType']}/{resource['id']}"
+        elif full_url and full_url.startswith("urn:uuid:") and "id" not in resource:
+            resource["id"] = full_url.removeprefix("urn:uuid:")  # the id a server would assign, kept stable
+            local[full_url] = f"{resource['resourceType']}/{resource['id']}"
+    if not local:
+        return [resource for resource, _ in pairs]
+
+    def rewrite(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: (local.get(v, v) if k == "reference" and isinstance(v, str) else rewrite(v))
+                    for k, v in value.items()}
+        if isinstance(value, list):
+            return [rewrite(item) for item in value]
+        return value
+
+    return [rewrite(resource) for resource, _ in pairs]
+
+
+# ------------------------------------------------------------------------------------------ patients
+
+def patient_id_of_reference(reference: Any) -> str | None:
+    """Patient/123, http://server/fhir/Patient/123/_history/2 -> 123."""
+    if not isinstance(reference, str) or "Patient/" not in reference:
+        return None
+    tail = reference.rsplit("Patient/", 1)[1]
+    return tail.split("/")[0] or None
+
+
+def patient_of(resource: Mapping[str, Any]) -> str | None:
+    if resource.get("resourceType") == "Patient":
+        return resource.get("id") if isinstance(resource.get("id"), str) else None
+    for member in _PATIENT_MEMBERS:
+        target = resource.get(member)
+        if isinstance(target, Mapping):
+            found = patient_id_of_reference(target.get("reference"))
+            if found:
+                return found
+    return None
+
+
+def by_patient(resources: Iterable[dict]) -> dict[str, list[dict]]:
+    """Resources grouped by the patient they are about (the Patient itself included). Resources about no
+    patient (Medication, Organization, ...) go with every patient: a server would return them to _include."""
+    groups: dict[str, list[dict]] = {}
+    shared = []
+    for resource in resources:
+        patient = patient_of(resource)
+        if patient is None:
+            shared.append(resource)
+        else:
+            groups.setdefault(patient, []).append(resource)
+    return {patient: items + [r for r in shared if r.get("resourceType") == "Medication"]
+            for patient, items in groups.items()}
+
+
+# ------------------------------------------------------------------------------------------ local search
+
+def _token_matches(concept: Any, wanted: list[str]) -> bool:
+    for coding in codings(concept):
+        for token in wanted:
+            system, _, code = token.rpartition("|") if "|" in token else ("", "", token)
+            if "|" in token and system and coding.get("system") != system:
+                continue
+            if code == "" or coding.get("code") == code:
+                return True
+    return False
+
+
+def _concepts(resource: Mapping[str, Any], paths: tuple[str, ...]) -> Iterator[Any]:
+    for path in paths:
+        value = resource.get(path)
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                yield item
+
+
+def search(resources: list[dict], query: str, patient_id: str) -> list[dict]:
+    """Evaluate `Type?param=value&...` over one patient's resources, as a FHIR server's first page would."""
+    resource_type, _, parameters = query.partition("?")
+    found = [r for r in resources if r.get("resourceType") == resource_type]
+    count: int | None = None
+    newest_first = False
+    for name, value in parse_qsl(parameters, keep_blank_values=True):
+        if name in ("patient", "subject"):
+            wanted = patient_id_of_reference(value) or value
+            found = [r for r in found if patient_of(r) == wanted]
+        elif name == "code":
+            paths = _CODE_PATHS.get(resource_type)
+            if paths is None:
+                raise _UnsupportedSearch(f"code on {resource_type}")
+            found = [r for r in found if any(_token_matches(c, value.split(",")) for c in _concepts(r, paths))]
+        elif name == "category":
+            found = [r for r in found if any(_token_matches(c, value.split(",")) for c in _concepts(r, ("category",)))]
+        elif name == "status":
+            found = [r for r in found if r.get("status") in value.split(",")]
+        elif name == "_count":
+            count = int(value)
+        elif name == "_sort" and value in ("date", "-date"):
+            newest_first = value == "-date"
+        else:
+            raise _UnsupportedSearch(f"{name}={value}")
+    if newest_first:
+        oldest = datetime.min.isoformat()
+        found.sort(key=lambda r: (effective_time(r).isoformat() if effective_time(r) else oldest), reverse=True)
+    return found[:count] if count is not None else found
+
+
+def searchset(resources: list[dict]) -> dict:
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+
+
+def prefetch_for(templates: Mapping[str, str], context: dict, resources: list[dict]) -> tuple[dict, list[str]]:
+    """One value per template the builder can evaluate; the keys it cannot are named, and left out."""
+    values: dict[str, Any] = {}
+    left_out = []
+    for key, template in templates.items():
+        relative = render(template, context)
+        if relative is None:
+            left_out.append(f"{key}: the context has no value for its tokens")
+            continue
+        if "?" not in relative:  # a read: Type/id
+            resource_type, _, resource_id = relative.partition("/")
+            values[key] = next((r for r in resources if r.get("resourceType") == resource_type
+                                and r.get("id") == resource_id), None)
+            continue
+        try:
+            values[key] = searchset(search(resources, relative, context["patientId"]))
+        except (_UnsupportedSearch, ValueError) as error:
+            left_out.append(f"{key}: search parameter {error} is not evaluated locally")
+    return values, left_out
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+def templates_for(hook: str, services: Iterable[CdsService], service_id: str | None = None) -> dict[str, str]:
+    chosen = [s for s in services if s.hook == hook and (service_id is None or s.id == service_id)]
+    if not chosen:
+        raise BundleError(f"no service answers hook '{hook}'" + (f" with id '{service_id}'" if service_id else ""))
+    templates: dict[str, str] = {}
+    for service in chosen:
+        for key, template in service.prefetch.items():
+            if templates.get(key, template) != template:
+                raise BundleError(f"services on '{hook}' define prefetch '{key}' differently; pick one with --service")
+            templates[key] = template
+    return templates
+
+
+def reference_instant(choice: str, resources: list[dict], now: datetime) -> str | None:
+    """now: dates move with the time elapsed since the build; latest: the newest record becomes 'now' on
+    replay; none: dates are sent as they are; or an explicit ISO dateTime."""
+    if choice == "none":
+        return None
+    if choice == "now":
+        return format_instant(now)
+    if choice == "latest":
+        moments = [m for m in (effective_time(r) for r in resources) if m is not None and m <= now]
+        return format_instant(max(moments)) if moments else None
+    return choice
+
+
+def build_request(resources: list[dict], patient_id: str, *, hook: str, services: Iterable[CdsService],
+                  service_id: str | None = None, user_id: str = DEFAULT_USER, encounter_id: str | None = None,
+                  instant: str | None = None, title: str = "") -> tuple[dict, list[str]]:
+    """A hook request for one patient, with a `_fixture` member (title, reference instant) replay understands.
+    Returns the request and the prefetch keys that were left out, with why."""
+    if hook not in SUPPORTED_HOOKS:
+        raise BundleError(f"hook '{hook}' is not supported; supported: {', '.join(SUPPORTED_HOOKS)}")
+    context = {"userId": user_id, "patientId": patient_id}
+    if encounter_id:
+        context["encounterId"] = encounter_id
+    values, left_out = prefetch_for(templates_for(hook, services, service_id), context, resources)
+    request: dict[str, Any] = {}
+    fixture = {"title": title or f"patient {patient_id}", "builtBy": "hemoptysis-cds request-from-bundle"}
+    if instant:
+        fixture["referenceInstant"] = instant
+    request["_fixture"] = fixture
+    request.update({"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": values})
+    return request, left_out

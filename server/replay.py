@@ -1,0 +1,180 @@
+"""`hemoptysis-cds replay`: send stored hook requests to the service and compare the answers with golden files.
+
+A request file is a CDS Hooks request, optionally with a top-level `_fixture` member that replay strips before
+sending:
+
+    "_fixture": {"title": "...", "referenceInstant": "2026-11-23T12:00:00Z", "service": "massive-hemoptysis"}
+
+`referenceInstant` is when the request's clinical data were "now"; every FHIR date in the request is moved by
+(now - referenceInstant) before sending (server/timeshift.py). `service` picks one service; without it the
+request goes to every service that answers its hook (from discovery). The golden beside it (`x.cards.json`)
+holds, per service, what server/golden.py keeps of the answer. Goldens are written only with --update.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import golden
+from .replay_target import Target, TargetError
+from .timeshift import parse_reference_instant, shift_dates
+
+FIXTURE_KEY = "_fixture"
+
+
+class RequestFileError(Exception):
+    """A request file that cannot be replayed; the message says why."""
+
+
+@dataclass
+class LoadedRequest:
+    body: dict  # what is sent: the request without its _fixture member, dates moved
+    fixture: dict
+
+
+@dataclass
+class FileResult:
+    path: Path
+    outcome: str  # pass | diff | new | updated | error | skipped
+    message: str = ""
+    diff: str = ""
+
+
+@dataclass
+class ReplayReport:
+    results: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    @property
+    def ok(self) -> bool:
+        return not any(r.outcome in ("diff", "new", "error") for r in self.results)
+
+    def summary_line(self) -> str:
+        replayed = [r for r in self.results if r.outcome != "skipped"]
+        parts = [f"{self.count('pass')} passed", f"{self.count('diff')} differ", f"{self.count('new')} without golden",
+                 f"{self.count('error')} failed"]
+        if self.count("updated"):
+            parts.append(f"{self.count('updated')} goldens updated")
+        if self.count("skipped"):
+            parts.append(f"{self.count('skipped')} skipped (not hook requests)")
+        verdict = "OK" if self.ok else "FAILED"
+        return f"replay {verdict}: {len(replayed)} requests: " + ", ".join(parts) + f" ({self.seconds:.2f} s)"
+
+
+def request_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
+    """Every request file under the given paths, with whether it was named explicitly. Goldens are left out."""
+    found: list[tuple[Path, bool]] = []
+    for path in paths:
+        if path.is_dir():
+            found += [(p, False) for p in sorted(path.rglob("*.json")) if not golden.is_golden(p)]
+        else:
+            found.append((path, True))
+    return found
+
+
+def load_request(path: Path, now: datetime) -> LoadedRequest:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise RequestFileError("no such file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RequestFileError(f"not JSON ({error.__class__.__name__}: {error})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("hook"), str) or "context" not in data:
+        raise RequestFileError("not a CDS Hooks request (no 'hook' and 'context')")
+    fixture = data.pop(FIXTURE_KEY, None) or {}
+    if not isinstance(fixture, dict):
+        raise RequestFileError(f"'{FIXTURE_KEY}' must be an object")
+    reference = fixture.get("referenceInstant")
+    if reference is not None:
+        try:
+            delta = now - parse_reference_instant(str(reference))
+        except ValueError as error:
+            raise RequestFileError(f"{FIXTURE_KEY}.referenceInstant: {error}") from None
+        data = shift_dates(data, delta)
+    return LoadedRequest(data, fixture)
+
+
+def _services_for(loaded: LoadedRequest, services: list[dict]) -> list[str]:
+    wanted = loaded.fixture.get("service")
+    known = {s.get("id"): s for s in services}
+    if wanted:
+        if wanted not in known:
+            raise RequestFileError(f"{FIXTURE_KEY}.service '{wanted}' is not in the target's discovery document")
+        return [wanted]
+    ids = [s["id"] for s in services if s.get("hook") == loaded.body["hook"]]
+    if not ids:
+        raise RequestFileError(f"no service of the target answers hook '{loaded.body['hook']}'")
+    return ids
+
+
+def replayed_golden(loaded: LoadedRequest, target: Target, services: list[dict]) -> dict:
+    answers = {}
+    for service_id in _services_for(loaded, services):
+        status, body = target.call(service_id, loaded.body)
+        answers[service_id] = golden.project_answer(status, body, target.base_url)
+    return {"services": answers}
+
+
+def readable_diff(expected: dict, actual: dict, golden_file: Path) -> str:
+    lines = difflib.unified_diff(golden.dumps(expected).splitlines(), golden.dumps(actual).splitlines(),
+                                 fromfile=f"golden {golden_file}", tofile="replayed now", lineterm="", n=3)
+    return "\n".join(lines)
+
+
+def replay(paths: Iterable[Path], target: Target, *, update: bool = False, now: datetime | None = None,
+           echo: Callable[[str], None] = print) -> ReplayReport:
+    started = time.perf_counter()
+    now = now or datetime.now(timezone.utc)
+    report = ReplayReport()
+    services: list[dict] | None = None
+    for path, named in request_files(paths):
+        try:
+            loaded = load_request(path, now)
+        except RequestFileError as error:
+            outcome = "error" if named or "not a CDS Hooks request" not in str(error) else "skipped"
+            report.results.append(FileResult(path, outcome, str(error)))
+            continue
+        try:
+            services = services if services is not None else target.services()
+            actual = replayed_golden(loaded, target, services)
+        except (RequestFileError, TargetError) as error:
+            report.results.append(FileResult(path, "error", str(error)))
+            continue
+        report.results.append(_compare(path, actual, update))
+    report.seconds = time.perf_counter() - started
+    for result in report.results:
+        label = {"pass": "ok", "diff": "DIFF", "new": "NEW", "updated": "updated", "error": "ERROR",
+                 "skipped": "skipped"}[result.outcome]
+        echo(f"{label:8} {result.path}" + (f": {result.message}" if result.message else ""))
+        if result.diff:
+            echo(result.diff)
+    echo(report.summary_line())
+    return report
+
+
+def _compare(path: Path, actual: dict, update: bool) -> FileResult:
+    golden_file = golden.golden_path(path)
+    expected: dict[str, Any] | None = None
+    if golden_file.exists():
+        try:
+            expected = golden.load(golden_file)
+        except (ValueError, UnicodeDecodeError) as error:
+            if not update:
+                return FileResult(path, "error", f"golden {golden_file} is not JSON: {error}")
+    if expected == actual:
+        return FileResult(path, "pass")
+    if update:
+        golden_file.write_text(golden.dumps(actual), encoding="utf-8")
+        return FileResult(path, "updated", f"wrote {golden_file}")
+    if expected is None:
+        return FileResult(path, "new", f"no golden {golden_file}; run with --update to record one")
+    return FileResult(path, "diff", f"differs from {golden_file}", readable_diff(expected, actual, golden_file))

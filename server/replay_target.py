@@ -1,0 +1,100 @@
+"""Where replayed requests go: this service in-process (a Flask test client) or a running server over HTTP."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+
+from .config import Settings
+
+
+class TargetError(Exception):
+    """The target could not be asked at all (connection refused, not JSON, ...)."""
+
+
+class Target(Protocol):
+    base_url: str
+
+    def services(self) -> list[dict]: ...
+
+    def call(self, service_id: str, body: dict) -> tuple[int, Any]: ...
+
+    def close(self) -> None: ...
+
+
+def in_process_settings(database_dir: Path) -> Settings:
+    """Settings for an in-process replay: built from this fixed map, never from the caller's environment, so a
+    golden does not depend on who replays it. Development auth (no JWT); no FHIR server may be called back."""
+    return Settings.from_env({
+        "HEMOPTYSIS_CDS_AUTH_MODE": "development",
+        "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{database_dir}/replay.sqlite3",
+        "HEMOPTYSIS_CDS_SQLITE_SYNCHRONOUS": "OFF",  # a throw-away store
+        "HEMOPTYSIS_CDS_PUBLIC_BASE_URL": "http://127.0.0.1:8080",
+        "HEMOPTYSIS_CDS_FHIR_ALLOWED_SERVERS": "",
+    })
+
+
+class InProcessTarget:
+    def __init__(self) -> None:
+        from .app import create_app  # imported here: the HTTP mode must not need the app's dependencies loaded
+
+        self._directory = tempfile.TemporaryDirectory(prefix="hemoptysis-cds-replay-")
+        settings = in_process_settings(Path(self._directory.name))
+        self.base_url = settings.public_base_url
+        self._client = create_app(settings).test_client()
+
+    def services(self) -> list[dict]:
+        response = self._client.get("/cds-services")
+        if response.status_code != 200:
+            raise TargetError(f"discovery answered {response.status_code}")
+        return response.get_json()["services"]
+
+    def call(self, service_id: str, body: dict) -> tuple[int, Any]:
+        response = self._client.post(f"/cds-services/{service_id}", data=json.dumps(body),
+                                     content_type="application/json")
+        return response.status_code, response.get_json(silent=True)
+
+    def close(self) -> None:
+        self._directory.cleanup()
+
+
+class HttpTarget:
+    """A running server. URL is its base (http://host:port) or its discovery URL (.../cds-services)."""
+
+    def __init__(self, url: str, bearer: str | None = None, timeout: float = 30.0,
+                 session: requests.Session | None = None) -> None:
+        self.base_url = url.rstrip("/").removesuffix("/cds-services")
+        self._session = session or requests.Session()
+        self._headers = {"Accept": "application/json"}
+        if bearer:
+            self._headers["Authorization"] = f"Bearer {bearer}"
+        self._timeout = timeout
+
+    def _send(self, method: str, path: str, body: dict | None = None) -> requests.Response:
+        try:
+            return self._session.request(method, f"{self.base_url}{path}", json=body, headers=self._headers,
+                                         timeout=self._timeout, allow_redirects=False)
+        except requests.RequestException as error:
+            raise TargetError(f"{method} {self.base_url}{path} failed: {error.__class__.__name__}") from None
+
+    def services(self) -> list[dict]:
+        response = self._send("GET", "/cds-services")
+        if response.status_code != 200:
+            raise TargetError(f"GET {self.base_url}/cds-services answered {response.status_code}")
+        try:
+            return response.json()["services"]
+        except (ValueError, KeyError, TypeError):
+            raise TargetError(f"GET {self.base_url}/cds-services did not answer a discovery document") from None
+
+    def call(self, service_id: str, body: dict) -> tuple[int, Any]:
+        response = self._send("POST", f"/cds-services/{service_id}", body)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
+
+    def close(self) -> None:
+        self._session.close()
