@@ -1,0 +1,251 @@
+"""`hemoptysis-cds replay` and `request-from-bundle`, driven through the command line as a user runs them."""
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from server import golden
+from server.app import create_app
+from server.cli import main
+from server.config import Settings
+from server.replay import load_request
+from server.timeshift import shift_value
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SCENARIOS = FIXTURES / "scenarios"
+WARFARIN = SCENARIOS / "antithrombotics" / "vka-warfarin-massive.json"
+
+
+def _copy_scenario(source: Path, into: Path) -> Path:
+    shutil.copy(source, into / source.name)
+    shutil.copy(golden.golden_path(source), into / golden.golden_path(source).name)
+    return into / source.name
+
+
+def test_replay_of_the_fixture_library_passes(capsys):
+    assert main(["replay", str(FIXTURES)]) == 0
+    out = capsys.readouterr().out
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("replay OK: ")
+    replayed = int(summary.split(": ")[1].split()[0])
+    assert replayed == len([p for p in SCENARIOS.rglob("*.json") if not golden.is_golden(p)]) >= 30
+    assert f"{replayed} passed, 0 differ, 0 without golden, 0 failed" in summary
+    print(summary)
+
+
+def test_the_library_covers_what_the_issue_asks_for():
+    covers = set()
+    for path in SCENARIOS.rglob("*.json"):
+        if not golden.is_golden(path):
+            covers.update(json.loads(path.read_text())["_fixture"]["covers"])
+    families = {"escalation", "first-line", "undetermined", "reversal", "sibling-engines"}
+    classes = {f"class:{name}" for name in ("vka", "ufh", "lmwh-enoxaparin", "lmwh-other", "ufh-or-lmwh",
+                                            "pentasaccharide", "doac-xa", "doac-xa-edoxaban", "doac-iia",
+                                            "parenteral-dti", "antiplatelet", "thrombolytic")}
+    populations = {f"population:{name}" for name in ("dah-vasculitis", "cf-bronchiectasis", "post-tb-mycetoma",
+                                                     "malignancy", "iatrogenic-pa-rupture", "anticoagulated-pe")}
+    data = {"frame-gate", "stale-data", "missing-data", "unit-variants", "entered-in-error", "nothing-to-say"}
+    assert families | classes | populations | data <= covers, sorted((families | classes | populations | data) - covers)
+    goldens = [golden.load(p) for p in SCENARIOS.rglob("*" + golden.GOLDEN_SUFFIX)]
+    topics = {card["topic"] for g in goldens for a in g["services"].values() for card in a.get("cards", ())}
+    assert {"massive-hemoptysis-escalation", "hemoptysis-first-line", "hemoptysis-missing-physiology",
+            "antithrombotic-reversal", "sibling-engines"} <= topics
+
+
+def test_a_broken_golden_fails_with_a_readable_diff(tmp_path, capsys):
+    request = _copy_scenario(WARFARIN, tmp_path)
+    golden_file = golden.golden_path(request)
+    broken = golden.load(golden_file)
+    card = broken["services"]["massive-hemoptysis"]["cards"][1]
+    original_summary = card["summary"]
+    card["summary"] = "Reverse warfarin now: fresh frozen plasma"
+    golden_file.write_text(golden.dumps(broken))
+
+    assert main(["replay", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"DIFF     {request}: differs from {golden_file}" in out
+    assert f"--- golden {golden_file}" in out and "+++ replayed now" in out
+    assert '-          "summary": "Reverse warfarin now: fresh frozen plasma",' in out
+    assert f'+          "summary": "{original_summary}",' in out
+    assert out.strip().splitlines()[-1].startswith("replay FAILED: 1 requests: 0 passed, 1 differ")
+    assert golden.load(golden_file) == broken  # a failing replay never touches the golden
+
+
+def test_update_rewrites_goldens_only_when_asked(tmp_path, capsys):
+    request = _copy_scenario(WARFARIN, tmp_path)
+    golden_file = golden.golden_path(request)
+    original = golden_file.read_text()
+    golden_file.unlink()
+    assert main(["replay", str(request)]) == 1
+    assert "NEW      " in capsys.readouterr().out and not golden_file.exists()
+    assert main(["replay", str(request), "--update"]) == 0
+    assert golden_file.read_text() == original
+    assert main(["replay", str(request)]) == 0
+
+
+def test_unreadable_and_foreign_files_are_reported_not_fatal(tmp_path, capsys):
+    _copy_scenario(WARFARIN, tmp_path)
+    (tmp_path / "broken.json").write_text('{"hook": "patient-view", ')
+    (tmp_path / "a-bundle.json").write_text(json.dumps({"resourceType": "Bundle", "type": "collection"}))
+    assert main(["replay", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR    {tmp_path / 'broken.json'}: not JSON" in out
+    assert f"skipped  {tmp_path / 'a-bundle.json'}: not a CDS Hooks request" in out
+    assert "1 passed, 0 differ, 0 without golden, 1 failed" in out
+    assert main(["replay", str(tmp_path / "a-bundle.json")]) == 1  # named explicitly: an error, not a skip
+
+
+def test_fixture_dates_move_with_the_clock():
+    reference = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+    later = reference + timedelta(days=400, hours=5)
+    original = json.loads(WARFARIN.read_text())
+    loaded = load_request(WARFARIN, later)
+    assert "_fixture" not in loaded.body
+    vitals = loaded.body["prefetch"]["vitals"]["entry"][0]["resource"]
+    before = datetime.fromisoformat(original["prefetch"]["vitals"]["entry"][0]["resource"]["effectiveDateTime"].replace("Z", "+00:00"))
+    after = datetime.fromisoformat(vitals["effectiveDateTime"].replace("Z", "+00:00"))
+    assert after - before == later - reference
+    patient = loaded.body["prefetch"]["patient"]
+    assert patient["birthDate"] == "1959-04-18"  # 1958-03-14 + 400 days: the age stays the same
+    assert patient["id"] == original["prefetch"]["patient"]["id"]  # ids and codes are not dates
+    assert loaded.body["hookInstance"] == original["hookInstance"]
+    # precision and zone are kept; partial dates are left alone
+    delta = timedelta(days=1, hours=2)
+    assert shift_value("2026-01-31T23:30:00.250+02:00", delta) == "2026-02-02T01:30:00.250+02:00"
+    assert shift_value("2026-01-31", delta) == "2026-02-01"
+    assert shift_value("2026-01", delta) == "2026-01" and shift_value("2026", delta) == "2026"
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """The real app behind a real HTTP server on loopback; records the Authorization headers it receives."""
+    holder: dict = {"seen": []}
+
+    def application(environ, start_response):
+        holder["seen"].append(environ.get("HTTP_AUTHORIZATION"))
+        return holder["app"](environ, start_response)
+
+    server = make_server("127.0.0.1", 0, application, threaded=True)
+    base = f"http://127.0.0.1:{server.server_port}"
+    settings = Settings(database_url=f"sqlite:///{tmp_path}/live.sqlite3", public_base_url=base,
+                        sqlite_synchronous="OFF")
+    holder["app"] = create_app(settings)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base, holder["seen"]
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+def test_replay_against_a_running_server_with_a_bearer_token(live_server, tmp_path, capsys):
+    base, seen = live_server
+    for folder, name in (("antithrombotics", "vka-warfarin-massive"), ("populations", "pe-on-rivaroxaban"),
+                         ("data-quality", "prefetch-missing-keys")):
+        _copy_scenario(SCENARIOS / folder / f"{name}.json", tmp_path)
+    assert main(["replay", str(tmp_path), "--url", f"{base}/cds-services", "--bearer", "replay-token-1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 passed, 0 differ" in out
+    assert seen and set(seen) == {"Bearer replay-token-1"}
+    assert "replay-token-1" not in out  # the token is sent, never printed
+
+
+def test_replay_against_an_unreachable_server_fails_cleanly(tmp_path, capsys):
+    _copy_scenario(WARFARIN, tmp_path)
+    assert main(["replay", str(tmp_path), "--url", "http://127.0.0.1:9"]) == 1
+    out = capsys.readouterr().out
+    assert "ERROR" in out and "ConnectionError" in out
+
+
+def _transaction_bundle() -> dict:
+    """A Synthea-shaped transaction bundle: references by urn:uuid, BP as the 55284-4 panel."""
+    patient, hemoptysis, spo2, bp, inr, weight, med = (f"urn:uuid:0000000{i}-aaaa-4bbb-8ccc-dddddddddddd" for i in range(7))
+    subject = {"reference": patient}
+
+    def quantity(value, unit):
+        return {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}
+
+    def entry(full_url, resource):
+        resource["id"] = full_url.removeprefix("urn:uuid:")
+        return {"fullUrl": full_url, "resource": resource, "request": {"method": "POST", "url": resource["resourceType"]}}
+
+    when = (datetime.now(timezone.utc) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    loinc = "http://loinc.org"
+    return {"resourceType": "Bundle", "type": "transaction", "entry": [
+        entry(patient, {"resourceType": "Patient", "gender": "male", "birthDate": "1950-02-01",
+                        "name": [{"family": "Bundle", "given": ["Test"]}]}),
+        entry(hemoptysis, {"resourceType": "Condition", "subject": subject, "onsetDateTime": when,
+                           "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
+                           "code": {"coding": [{"system": "http://snomed.info/sct", "code": "66857006", "display": "Hemoptysis"}]}}),
+        entry(spo2, {"resourceType": "Observation", "status": "final", "subject": subject, "effectiveDateTime": when,
+                     "code": {"coding": [{"system": loinc, "code": "2708-6", "display": "Oxygen saturation"}]},
+                     "valueQuantity": quantity(87, "%")}),
+        entry(bp, {"resourceType": "Observation", "status": "final", "subject": subject, "effectiveDateTime": when,
+                   "code": {"coding": [{"system": loinc, "code": "55284-4", "display": "Blood Pressure"}]},
+                   "component": [{"code": {"coding": [{"system": loinc, "code": "8480-6"}]}, "valueQuantity": quantity(121, "mm[Hg]")},
+                                 {"code": {"coding": [{"system": loinc, "code": "8462-4"}]}, "valueQuantity": quantity(77, "mm[Hg]")}]}),
+        entry(inr, {"resourceType": "Observation", "status": "final", "subject": subject, "effectiveDateTime": when,
+                    "code": {"coding": [{"system": loinc, "code": "6301-6", "display": "INR"}]},
+                    "valueQuantity": quantity(3.4, "{INR}")}),
+        entry(weight, {"resourceType": "Observation", "status": "final", "subject": subject, "effectiveDateTime": when,
+                       "code": {"coding": [{"system": loinc, "code": "29463-7", "display": "Body weight"}]},
+                       "valueQuantity": quantity(70, "kg")}),
+        entry(med, {"resourceType": "MedicationRequest", "status": "active", "intent": "order", "subject": subject,
+                    "authoredOn": when, "medicationCodeableConcept": {"coding": [{
+                        "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "855332",
+                        "display": "Warfarin Sodium 5 MG Oral Tablet"}]}}),
+    ]}
+
+
+def test_request_from_bundle_then_replay(tmp_path, capsys):
+    bundle = tmp_path / "synthea-like.json"
+    bundle.write_text(json.dumps(_transaction_bundle()))
+    request_file = tmp_path / "requests" / "from-bundle.json"
+    assert main(["request-from-bundle", str(bundle), "--hook", "patient-view", "-o", str(request_file)]) == 0
+    request = json.loads(request_file.read_text())
+    assert request["hook"] == "patient-view" and request["context"]["patientId"] == "00000000-aaaa-4bbb-8ccc-dddddddddddd"
+    assert set(request["prefetch"]) == {"patient", "conditions", "vitals", "labs", "medicationStatements",
+                                        "medicationRequests"}
+    assert request["prefetch"]["vitals"]["total"] == 3 and request["prefetch"]["labs"]["total"] == 1
+    assert request["prefetch"]["medicationStatements"]["total"] == 0
+    condition = request["prefetch"]["conditions"]["entry"][0]["resource"]
+    assert condition["subject"]["reference"] == "Patient/00000000-aaaa-4bbb-8ccc-dddddddddddd"  # urn:uuid rewritten
+    assert request["_fixture"]["referenceInstant"]
+
+    assert main(["replay", str(request_file), "--update"]) == 0
+    cards = golden.load(golden.golden_path(request_file))["services"]["massive-hemoptysis"]["cards"]
+    assert [c["topic"] for c in cards] == ["massive-hemoptysis-escalation", "antithrombotic-reversal"]
+    assert "INR 3.4" in cards[1]["summary"]
+    assert main(["replay", str(request_file)]) == 0
+    capsys.readouterr()
+
+
+def test_request_from_bundle_with_several_patients_and_ndjson(tmp_path, capsys):
+    lines = []
+    for patient_id in ("p-1", "p-2"):
+        lines.append({"resourceType": "Patient", "id": patient_id, "birthDate": "1970-01-01"})
+        lines.append({"resourceType": "Condition", "id": f"c-{patient_id}", "subject": {"reference": f"Patient/{patient_id}"},
+                      "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "R04.2"}]}})
+    ndjson = tmp_path / "export.ndjson"
+    ndjson.write_text("\n".join(json.dumps(line) for line in lines) + "\n{not json}\n")
+    assert main(["request-from-bundle", str(ndjson)]) == 2
+    assert "2 patients in the input (p-1, p-2): pick one with --patient" in capsys.readouterr().err
+    out_dir = tmp_path / "requests"
+    out_dir.mkdir()
+    assert main(["request-from-bundle", str(ndjson), "-o", str(out_dir)]) == 0
+    err = capsys.readouterr().err
+    assert "line 5: not JSON" in err
+    built = sorted(p.name for p in out_dir.iterdir())
+    assert built == ["export.p-1.json", "export.p-2.json"]
+    assert main(["request-from-bundle", str(ndjson), "--patient", "p-2"]) == 0
+    request = json.loads(capsys.readouterr().out)
+    assert request["context"]["patientId"] == "p-2"
+    assert [e["resource"]["id"] for e in request["prefetch"]["conditions"]["entry"]] == ["c-p-2"]
+    assert main(["request-from-bundle", str(ndjson), "--hook", "order-sign", "--patient", "p-1"]) == 2
+    assert "hook 'order-sign' is not supported" in capsys.readouterr().err
