@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,7 +14,6 @@ from werkzeug.serving import make_server
 from server import golden
 from server.app import create_app
 from server.cli import main
-from server.config import Settings
 from server.replay import load_request
 from server.timeshift import shift_value
 
@@ -124,7 +124,7 @@ def test_fixture_dates_move_with_the_clock():
 
 
 @pytest.fixture
-def live_server(tmp_path):
+def live_server(settings):
     """The real app behind a real HTTP server on loopback; records the Authorization headers it receives."""
     holder: dict = {"seen": []}
 
@@ -134,9 +134,8 @@ def live_server(tmp_path):
 
     server = make_server("127.0.0.1", 0, application, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    settings = Settings(database_url=f"sqlite:///{tmp_path}/live.sqlite3", public_base_url=base,
-                        sqlite_synchronous="OFF")
-    holder["app"] = create_app(settings)
+    # the suite's settings (whatever auth they use), with this server's address and no FHIR server to call back
+    holder["app"] = create_app(replace(settings, public_base_url=base, fhir_allowed_servers=()))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base, holder["seen"]
