@@ -90,7 +90,7 @@ def read_text(text: str, name: str, into: ReadResult) -> None:
     pairs = [pair for document in documents for pair in resources_in(document)]
     if not pairs and documents:
         into.skipped.append(f"{name}: no FHIR resource in it")
-    into.resources += _with_server_references(pairs)
+    into.resources += with_server_references(pairs)
 
 
 def read_paths(paths: Iterable[Path]) -> ReadResult:
@@ -113,7 +113,7 @@ def read_paths(paths: Iterable[Path]) -> ReadResult:
     return result
 
 
-def _with_server_references(pairs: list[tuple[dict, str | None]]) -> list[dict]:
+def with_server_references(pairs: list[tuple[dict, str | None]]) -> list[dict]:
     """Rewrite `urn:uuid:` references to the `Type/id` a FHIR server would give the resource they name."""
     local = {}
     for resource, full_url in pairs:

@@ -34,6 +34,7 @@ def in_process_settings(database_dir: Path) -> Settings:
         "HEMOPTYSIS_CDS_SQLITE_SYNCHRONOUS": "OFF",  # a throw-away store
         "HEMOPTYSIS_CDS_PUBLIC_BASE_URL": "http://127.0.0.1:8080",
         "HEMOPTYSIS_CDS_FHIR_ALLOWED_SERVERS": "",
+        "HEMOPTYSIS_CDS_AUDIT_KEY_FILE": f"{database_dir}/audit.key",  # keys of a throw-away audit trail
     })
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -134,8 +134,10 @@ def live_server(settings):
 
     server = make_server("127.0.0.1", 0, application, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    # the suite's settings (whatever auth they use), with this server's address and no FHIR server to call back
-    holder["app"] = create_app(replace(settings, public_base_url=base, fhir_allowed_servers=()))
+    # The suite's settings with this server's address, no FHIR server to call back, and development auth where
+    # the settings have an auth mode: the replayed bearer token is an opaque value to pass through, not a JWT.
+    development = {"auth_mode": "development"} if "auth_mode" in {f.name for f in fields(settings)} else {}
+    holder["app"] = create_app(replace(settings, public_base_url=base, fhir_allowed_servers=(), **development))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base, holder["seen"]

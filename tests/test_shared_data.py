@@ -74,7 +74,7 @@ class Walk:
         pairs = [pair for value in (document.get("prefetch") or {}).values() if isinstance(value, dict)
                  for pair in btr.resources_in(value)]
         if pairs:
-            self.resources(btr._with_server_references(pairs), f"{origin} (its prefetch data)")
+            self.resources(btr.with_server_references(pairs), f"{origin} (its prefetch data)")
 
     def resources(self, resources: list[dict], origin: str) -> None:
         self.read.update(r["resourceType"] for r in resources)
@@ -112,7 +112,7 @@ class Walk:
             if not pairs:
                 self.skipped[origin] = "JSON without a FHIR resourceType"
                 return
-            self.resources(btr._with_server_references(pairs), origin)
+            self.resources(btr.with_server_references(pairs), origin)
 
     def ndjson_directory(self, directory: Path, files: list[Path]) -> None:
         origin = str(directory.relative_to(SHARED_DATA)) + "/*.ndjson"
@@ -125,9 +125,12 @@ class Walk:
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data not found at {SHARED_DATA} "
                     "(CI clones the repository with shared/ beside it; or set HEMOPTYSIS_CDS_SHARED_DATA)")
-def test_every_shared_file_replays_without_a_server_error(settings):
-    # no FHIR server may be called back: a request whose prefetch is incomplete gets its 4xx, never a fetch
-    client = create_app(replace(settings, fhir_allowed_servers=())).test_client()
+def test_every_shared_file_replays_without_a_server_error(settings, client):
+    # The suite's settings and test client (whatever authentication they carry), with no FHIR server to call
+    # back: a request whose prefetch is incomplete gets its 4xx, never a fetch.
+    app = create_app(replace(settings, fhir_allowed_servers=()))
+    app.test_client_class = type(client)
+    client = app.test_client()
     started = time.perf_counter()
     walk = Walk(client)
     ndjson: dict[Path, list[Path]] = {}
