@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +44,11 @@ class InProcessTarget:
         from .app import create_app  # imported here: the HTTP mode must not need the app's dependencies loaded
 
         self._directory = tempfile.TemporaryDirectory(prefix="hemoptysis-cds-replay-")
+        # The app's warnings (development auth, a new audit key, a refused call) are expected here and would bury
+        # the replay report; errors still show. The level is restored on close.
+        self._logger = logging.getLogger("hemoptysis_cds")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.ERROR)
         settings = in_process_settings(Path(self._directory.name))
         self.base_url = settings.public_base_url
         self._client = create_app(settings).test_client()
@@ -59,6 +65,7 @@ class InProcessTarget:
         return response.status_code, response.get_json(silent=True)
 
     def close(self) -> None:
+        self._logger.setLevel(self._level)
         self._directory.cleanup()
 
 
