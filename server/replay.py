@@ -149,6 +149,11 @@ def replay(paths: Iterable[Path], target: Target, *, update: bool = False, now: 
         except (RequestFileError, TargetError) as error:
             report.results.append(FileResult(path, "error", str(error)))
             continue
+        crashed = sorted(f"{service_id} answered {answer['status']}" for service_id, answer in actual["services"].items()
+                         if answer["status"] >= 500)
+        if crashed:  # a server error is never a golden, not even with --update
+            report.results.append(FileResult(path, "error", "; ".join(crashed)))
+            continue
         report.results.append(_compare(path, actual, update))
     report.seconds = time.perf_counter() - started
     for result in report.results:

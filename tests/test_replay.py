@@ -90,6 +90,23 @@ def test_update_rewrites_goldens_only_when_asked(tmp_path, capsys):
     assert main(["replay", str(request)]) == 0
 
 
+def test_a_server_error_is_never_recorded_as_a_golden(tmp_path, capsys, monkeypatch):
+    request = _copy_scenario(WARFARIN, tmp_path)
+    golden_file = golden.golden_path(request)
+    before = golden_file.read_text()
+    from hooks import SERVICES
+
+    def crash(evaluation):
+        raise RuntimeError("engine bug")
+
+    # an engine bug, simulated: the service object (frozen) is swapped for one whose evaluation raises
+    monkeypatch.setitem(SERVICES, "massive-hemoptysis", replace(SERVICES["massive-hemoptysis"], evaluate=crash))
+    assert main(["replay", str(request), "--update"]) == 1
+    out = capsys.readouterr().out
+    assert f"ERROR    {request}: massive-hemoptysis answered 500" in out
+    assert golden_file.read_text() == before
+
+
 def test_unreadable_and_foreign_files_are_reported_not_fatal(tmp_path, capsys):
     _copy_scenario(WARFARIN, tmp_path)
     (tmp_path / "broken.json").write_text('{"hook": "patient-view", ')
