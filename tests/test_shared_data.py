@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import time
 from collections import Counter
 from dataclasses import replace
@@ -125,7 +126,7 @@ class Walk:
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"shared data not found at {SHARED_DATA} "
                     "(CI clones the repository with shared/ beside it; or set HEMOPTYSIS_CDS_SHARED_DATA)")
-def test_every_shared_file_replays_without_a_server_error(settings, client):
+def test_every_shared_file_replays_without_a_server_error(settings, client, capsys):
     # The suite's settings and test client (whatever authentication they carry), with no FHIR server to call
     # back: a request whose prefetch is incomplete gets its 4xx, never a fetch.
     app = create_app(replace(settings, fhir_allowed_servers=()))
@@ -157,15 +158,18 @@ def test_every_shared_file_replays_without_a_server_error(settings, client):
     }
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"\nshared data: {len(files)} files, {walk.requests} hook calls in {seconds:.1f} s; "
-          f"statuses {dict(sorted(walk.statuses.items()))}; every JSON file posted as is: "
-          f"{dict(sorted(walk.raw_statuses.items()))}; {len(walk.skipped)} files skipped; report {REPORT}")
-    print(f"resources read: {sum(walk.read.values())} in {len(walk.read)} types; sent in prefetch: "
-          f"{sum(walk.sent.values())}; cards answered: {dict(walk.cards.most_common())}")
-    for resource_type, count in walk.read.most_common():
-        print(f"  {resource_type:32} {count:7} read {walk.sent.get(resource_type, 0):7} sent")
-    for origin, reason in sorted(walk.skipped.items()):
-        print(f"  skipped {origin}: {reason}")
+    skipped_reasons = Counter(reason.split(" (line")[0] for reason in walk.skipped.values())
+    lines = [
+        f"shared data: {len(files)} files read in {seconds:.1f} s; {walk.requests} hook calls, statuses "
+        f"{dict(sorted(walk.statuses.items()))}; each JSON file also posted as is: {dict(sorted(walk.raw_statuses.items()))}",
+        f"resources read: {sum(walk.read.values())} in {len(walk.read)} types; sent in prefetch: "
+        f"{sum(walk.sent.values())}; cards answered: {dict(walk.cards.most_common()) or 'none'}",
+        "read (sent) by type: " + ", ".join(f"{t} {n} ({walk.sent.get(t, 0)})" for t, n in walk.read.most_common()),
+        f"skipped {len(walk.skipped)} files: " + "; ".join(f"{n} {reason}" for reason, n in skipped_reasons.most_common()),
+        f"details: {REPORT}",
+    ]
+    with capsys.disabled():  # the counts are the point of this test: shown even under pytest -q
+        print("\n" + "\n".join(textwrap.fill(line, 118, subsequent_indent="    ") for line in lines))
 
     assert not walk.failures, "\n".join(walk.failures[:20])
     assert sum(walk.read.values()) > 0 and sum(walk.sent.values()) > 0 and walk.requests > 0
