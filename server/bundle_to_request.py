@@ -12,10 +12,11 @@ Transaction bundles refer to each other by `urn:uuid:` fullUrls (Synthea does); 
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,7 +25,7 @@ from cql_equivalents.fhir_select import codings, effective_time
 from hooks.service import CdsService
 
 from .prefetch import render
-from .timeshift import format_instant
+from .timeshift import format_instant, parse_reference_instant
 
 SUPPORTED_HOOKS = ("patient-view",)
 DEFAULT_USER = "Practitioner/request-from-bundle"
@@ -276,7 +277,10 @@ def reference_instant(choice: str, resources: list[dict], now: datetime) -> str 
     if choice == "latest":
         moments = [m for m in (effective_time(r) for r in resources) if m is not None and m <= now]
         return format_instant(max(moments)) if moments else None
-    return choice
+    try:
+        return format_instant(parse_reference_instant(choice))
+    except ValueError as error:
+        raise BundleError(f"--reference-instant: {error} (or use now, latest, none)") from None
 
 
 def build_request(resources: list[dict], patient_id: str, *, hook: str, services: Iterable[CdsService],
@@ -297,3 +301,49 @@ def build_request(resources: list[dict], patient_id: str, *, hook: str, services
     request["_fixture"] = fixture
     request.update({"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": values})
     return request, left_out
+
+
+def command(bundles: list[str], *, hook: str, patient: str | None, service: str | None, user: str, reference: str,
+            out: str | None) -> int:
+    """`hemoptysis-cds request-from-bundle`: exit 0 with the request(s) written, 2 with the reason otherwise."""
+    from hooks import SERVICES
+
+    try:
+        read = read_paths([Path(b) for b in bundles])
+        groups = by_patient(read.resources)
+        if not groups:
+            raise BundleError("no resource in the input is about a patient")
+        if patient is not None:
+            if patient not in groups:
+                raise BundleError(f"patient '{patient}' is not in the input; it holds {_listed(groups)}")
+            groups = {patient: groups[patient]}
+        one_file_each = out is not None and (Path(out).is_dir() or out.endswith("/"))
+        if len(groups) > 1 and not one_file_each:
+            raise BundleError(f"{len(groups)} patients in the input ({_listed(groups)}): pick one with --patient, "
+                              "or give --out DIRECTORY/ for one request each")
+        now = datetime.now(timezone.utc)
+        for note in read.skipped:
+            print(f"note: {note}", file=sys.stderr)
+        for patient_id, resources in sorted(groups.items()):
+            request, left_out = build_request(
+                resources, patient_id, hook=hook, services=SERVICES.values(), service_id=service, user_id=user,
+                instant=reference_instant(reference, resources, now),
+                title=f"{', '.join(Path(b).name for b in bundles)}: patient {patient_id}")
+            for note in left_out:
+                print(f"note: prefetch {note}", file=sys.stderr)
+            text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"
+            if out is None:
+                sys.stdout.write(text)
+                continue
+            target = Path(out) / f"{Path(bundles[0]).stem}.{patient_id}.json" if one_file_each else Path(out)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target}", file=sys.stderr)
+    except BundleError as error:
+        print(f"request-from-bundle: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _listed(groups: Mapping[str, Any]) -> str:
+    return ", ".join(sorted(groups)[:10]) + (" ..." if len(groups) > 10 else "")

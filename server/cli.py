@@ -55,64 +55,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from .replay import replay
-    from .replay_target import HttpTarget, InProcessTarget
-
-    if args.bearer and not args.url:
-        print("--bearer is only sent with --url (in-process replay runs in development auth mode)", file=sys.stderr)
-        return 2
-    target = HttpTarget(args.url, args.bearer) if args.url else InProcessTarget()
-    try:
-        report = replay([Path(p) for p in args.paths], target, update=args.update)
-    finally:
-        target.close()
-    return 0 if report.ok else 1
+    from .replay import command
+    return command(args.paths, url=args.url, bearer=args.bearer, update=args.update)
 
 
 def _request_from_bundle(args: argparse.Namespace) -> int:
-    import json
-    from datetime import datetime, timezone
-    from pathlib import Path
-
-    from hooks import SERVICES
-
-    from . import bundle_to_request as btr
-
-    try:
-        read = btr.read_paths([Path(p) for p in args.bundles])
-        groups = btr.by_patient(read.resources)
-        if args.patient:
-            groups = {args.patient: groups.get(args.patient, [])}
-        out = Path(args.out) if args.out else None
-        per_patient_files = out is not None and (out.is_dir() or args.out.endswith("/"))
-        if not groups:
-            raise btr.BundleError("no resource in the input is about a patient")
-        if len(groups) > 1 and not per_patient_files:
-            listed = ", ".join(sorted(groups)[:10]) + (" ..." if len(groups) > 10 else "")
-            raise btr.BundleError(f"{len(groups)} patients in the input ({listed}): pick one with --patient, "
-                                  "or give --out DIRECTORY/ for one request each")
-        now = datetime.now(timezone.utc)
-        for patient_id, resources in sorted(groups.items()):
-            request, left_out = btr.build_request(
-                resources, patient_id, hook=args.hook, services=SERVICES.values(), service_id=args.service,
-                user_id=args.user, instant=btr.reference_instant(args.reference_instant, resources, now),
-                title=f"{', '.join(Path(b).name for b in args.bundles)}: patient {patient_id}")
-            for reason in [*read.skipped, *left_out]:
-                print(f"note: {reason}", file=sys.stderr)
-            text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"
-            if out is None:
-                sys.stdout.write(text)
-            else:
-                target = out / f"{Path(args.bundles[0]).stem}.{patient_id}.json" if per_patient_files else out
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(text, encoding="utf-8")
-                print(f"wrote {target}", file=sys.stderr)
-    except btr.BundleError as error:
-        print(f"request-from-bundle: {error}", file=sys.stderr)
-        return 2
-    return 0
+    from .bundle_to_request import command
+    return command(args.bundles, hook=args.hook, patient=args.patient, service=args.service, user=args.user,
+                   reference=args.reference_instant, out=args.out)
 
 
 def main(argv: list[str] | None = None) -> int:

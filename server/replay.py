@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import golden
-from .replay_target import Target, TargetError
+from .replay_target import HttpTarget, InProcessTarget, Target, TargetError
 from .timeshift import parse_reference_instant, shift_dates
 
 FIXTURE_KEY = "_fixture"
@@ -183,3 +184,16 @@ def _compare(path: Path, actual: dict, update: bool) -> FileResult:
     if expected is None:
         return FileResult(path, "new", f"no golden {golden_file}; run with --update to record one")
     return FileResult(path, "diff", f"differs from {golden_file}", readable_diff(expected, actual, golden_file))
+
+
+def command(paths: list[str], *, url: str | None = None, bearer: str | None = None, update: bool = False) -> int:
+    """`hemoptysis-cds replay`: exit 0 when every request matches its golden, 1 otherwise, 2 on bad usage."""
+    if bearer and not url:
+        print("--bearer is only sent with --url (in-process replay runs in development auth mode)", file=sys.stderr)
+        return 2
+    target: Target = HttpTarget(url, bearer) if url else InProcessTarget()
+    try:
+        report = replay([Path(p) for p in paths], target, update=update)
+    finally:
+        target.close()
+    return 0 if report.ok else 1

@@ -276,3 +276,30 @@ def test_request_from_bundle_with_several_patients_and_ndjson(tmp_path, capsys):
     assert [e["resource"]["id"] for e in request["prefetch"]["conditions"]["entry"]] == ["c-p-2"]
     assert main(["request-from-bundle", str(ndjson), "--hook", "order-sign", "--patient", "p-1"]) == 2
     assert "hook 'order-sign' is not supported" in capsys.readouterr().err
+    assert main(["request-from-bundle", str(ndjson), "--patient", "p-9"]) == 2
+    assert "patient 'p-9' is not in the input; it holds p-1, p-2" in capsys.readouterr().err
+    assert main(["request-from-bundle", str(ndjson), "--patient", "p-1", "--reference-instant", "yesterday"]) == 2
+    assert "--reference-instant" in capsys.readouterr().err
+
+
+def test_reference_instant_latest_makes_old_data_current(tmp_path, capsys):
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Patient", "id": "old-1", "birthDate": "1940-05-05"}},
+        {"resource": {"resourceType": "Condition", "id": "c-1", "subject": {"reference": "Patient/old-1"},
+                      "recordedDate": "2019-03-01T08:00:00Z",
+                      "code": {"coding": [{"system": "http://snomed.info/sct", "code": "66857006"}]}}},
+        {"resource": {"resourceType": "Observation", "id": "o-1", "status": "final", "subject": {"reference": "Patient/old-1"},
+                      "effectiveDateTime": "2019-03-01T08:30:00Z",
+                      "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+                      "valueQuantity": {"value": 95, "unit": "%", "system": "http://unitsofmeasure.org", "code": "%"}}},
+    ]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(bundle))
+    assert main(["request-from-bundle", str(path), "--reference-instant", "latest", "-o", str(tmp_path / "r.json")]) == 0
+    capsys.readouterr()
+    request = json.loads((tmp_path / "r.json").read_text())
+    assert request["_fixture"]["referenceInstant"] == "2019-03-01T08:30:00Z"
+    now = datetime.now(timezone.utc)
+    sent = load_request(tmp_path / "r.json", now).body
+    observed = sent["prefetch"]["vitals"]["entry"][0]["resource"]["effectiveDateTime"]
+    assert abs(datetime.fromisoformat(observed.replace("Z", "+00:00")) - now) < timedelta(seconds=2)
