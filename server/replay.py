@@ -45,6 +45,7 @@ class FileResult:
     outcome: str  # pass | diff | new | updated | error | skipped
     message: str = ""
     diff: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -65,6 +66,9 @@ class ReplayReport:
                  f"{self.count('error')} failed"]
         if self.count("updated"):
             parts.append(f"{self.count('updated')} goldens updated")
+        stale = sum(1 for r in self.results if r.notes)
+        if stale:
+            parts.append(f"{stale} lack declared prefetch keys (see notes)")
         if self.count("skipped"):
             parts.append(f"{self.count('skipped')} skipped (not hook requests)")
         verdict = "OK" if self.ok else "FAILED"
@@ -117,6 +121,21 @@ def _services_for(loaded: LoadedRequest, services: list[dict]) -> list[str]:
     return ids
 
 
+def missing_prefetch(loaded: LoadedRequest, services: list[dict]) -> list[str]:
+    """Prefetch keys a called service declares that the request lacks, unless the fixture omits them on purpose
+    (`_fixture.omitsPrefetch`). A stale fixture after a template change shows up here, not as a silent 412."""
+    declared = {s["id"]: set(s.get("prefetch") or {}) for s in services}
+    present = set(loaded.body.get("prefetch") or {})
+    expected_missing = set(loaded.fixture.get("omitsPrefetch") or ())
+    notes = []
+    for service_id in _services_for(loaded, services):
+        missing = sorted(declared.get(service_id, set()) - present - expected_missing)
+        if missing:
+            notes.append(f"the request lacks prefetch {', '.join(missing)} that '{service_id}' declares; "
+                         "rebuild it (fixtures/build_scenarios.py or request-from-bundle)")
+    return notes
+
+
 def replayed_golden(loaded: LoadedRequest, target: Target, services: list[dict]) -> dict:
     answers = {}
     for service_id in _services_for(loaded, services):
@@ -155,12 +174,16 @@ def replay(paths: Iterable[Path], target: Target, *, update: bool = False, now: 
         if crashed:  # a server error is never a golden, not even with --update
             report.results.append(FileResult(path, "error", "; ".join(crashed)))
             continue
-        report.results.append(_compare(path, actual, update))
+        result = _compare(path, actual, update)
+        result.notes = missing_prefetch(loaded, services)
+        report.results.append(result)
     report.seconds = time.perf_counter() - started
     for result in report.results:
         label = {"pass": "ok", "diff": "DIFF", "new": "NEW", "updated": "updated", "error": "ERROR",
                  "skipped": "skipped"}[result.outcome]
         echo(f"{label:8} {result.path}" + (f": {result.message}" if result.message else ""))
+        for note in result.notes:
+            echo(f"         note: {note}")
         if result.diff:
             echo(result.diff)
     echo(report.summary_line())

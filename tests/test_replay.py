@@ -99,6 +99,22 @@ def test_update_rewrites_goldens_only_when_asked(tmp_path, capsys):
     assert main(["replay", str(request)]) == 0
 
 
+def test_a_request_missing_declared_prefetch_keys_is_noted(tmp_path, capsys):
+    request = _copy_scenario(WARFARIN, tmp_path)
+    body = json.loads(request.read_text())
+    del body["prefetch"]["labs"]  # as if the service had gained a prefetch key after the fixture was written
+    request.write_text(json.dumps(body))
+    assert main(["replay", str(request)]) == 1  # 412 now, where the golden holds cards
+    out = capsys.readouterr().out
+    assert "note: the request lacks prefetch labs that 'massive-hemoptysis' declares" in out
+    assert "1 lack declared prefetch keys (see notes)" in out
+    # a fixture that omits keys on purpose says so, and is not noted
+    body["_fixture"]["omitsPrefetch"] = ["labs"]
+    request.write_text(json.dumps(body))
+    main(["replay", str(request)])
+    assert "note:" not in capsys.readouterr().out
+
+
 def test_a_server_error_is_never_recorded_as_a_golden(tmp_path, capsys, monkeypatch):
     request = _copy_scenario(WARFARIN, tmp_path)
     golden_file = golden.golden_path(request)
