@@ -174,5 +174,6 @@ def test_every_shared_file_replays_without_a_server_error(settings, client, caps
     assert not walk.failures, "\n".join(walk.failures[:20])
     assert sum(walk.read.values()) > 0 and sum(walk.sent.values()) > 0 and walk.requests > 0
     assert walk.statuses[200] > 0
+    assert seconds < 60, f"the shared-data walk took {seconds:.0f} s (budget 60 s)"
     for resource_type in ("Patient", "Observation", "Condition", "MedicationRequest"):
         assert walk.read[resource_type] > 0 and walk.sent[resource_type] > 0, resource_type
