@@ -56,7 +56,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from .replay import command
-    return command(args.paths, url=args.url, bearer=args.bearer, update=args.update)
+    return command(args.paths, url=args.url, bearer=args.bearer, update=args.update, jwt_key=args.jwt_key,
+                   jwt_issuer=args.jwt_issuer, jwt_kid=args.jwt_kid, jwt_jku=args.jwt_jku)
 
 
 def _request_from_bundle(args: argparse.Namespace) -> int:
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("paths", nargs="+", metavar="PATH", help="request files or directories of them")
     replay.add_argument("--url", help="a running server (http://host:port); default: this service in-process")
     replay.add_argument("--bearer", metavar="TOKEN", help="with --url: sent as 'Authorization: Bearer TOKEN'")
+    replay.add_argument("--jwt-key", metavar="PEM", help="with --url: sign a fresh client JWT per call with this key")
+    replay.add_argument("--jwt-issuer", metavar="ISS", help="the JWT iss (the client's id in the clients file)")
+    replay.add_argument("--jwt-kid", metavar="KID", help="the JWT header kid")
+    replay.add_argument("--jwt-jku", metavar="URL", help="optional JWT header jku")
     replay.add_argument("--update", action="store_true", help="rewrite the goldens from the answers (on purpose only)")
     replay.set_defaults(run=_replay)
 

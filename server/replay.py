@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import golden
-from .replay_target import HttpTarget, InProcessTarget, Target, TargetError
+from .replay_target import HttpTarget, InProcessTarget, JwtSigner, Target, TargetError
 from .timeshift import parse_reference_instant, shift_dates
 
 FIXTURE_KEY = "_fixture"
@@ -209,12 +209,27 @@ def _compare(path: Path, actual: dict, update: bool) -> FileResult:
     return FileResult(path, "diff", f"differs from {golden_file}", readable_diff(expected, actual, golden_file))
 
 
-def command(paths: list[str], *, url: str | None = None, bearer: str | None = None, update: bool = False) -> int:
+def command(paths: list[str], *, url: str | None = None, bearer: str | None = None, update: bool = False,
+            jwt_key: str | None = None, jwt_issuer: str | None = None, jwt_kid: str | None = None,
+            jwt_jku: str | None = None) -> int:
     """`hemoptysis-cds replay`: exit 0 when every request matches its golden, 1 otherwise, 2 on bad usage."""
-    if bearer and not url:
-        print("--bearer is only sent with --url (in-process replay runs in development auth mode)", file=sys.stderr)
+    signing = [jwt_key, jwt_issuer, jwt_kid]
+    problem = None
+    if (bearer or any(signing)) and not url:
+        problem = "--bearer and --jwt-* are for --url (in-process replay runs in development auth mode)"
+    elif bearer and any(signing):
+        problem = "give either --bearer or --jwt-key/--jwt-issuer/--jwt-kid, not both"
+    elif any(signing) and not all(signing):
+        problem = "--jwt-key, --jwt-issuer and --jwt-kid go together"
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
-    target: Target = HttpTarget(url, bearer) if url else InProcessTarget()
+    try:
+        signer = JwtSigner(Path(jwt_key).read_bytes(), jwt_issuer, jwt_kid, jwt_jku) if jwt_key else None
+    except (OSError, TargetError) as error:
+        print(f"--jwt-key: {error}", file=sys.stderr)
+        return 2
+    target: Target = HttpTarget(url, bearer, signer=signer) if url else InProcessTarget()
     try:
         report = replay([Path(p) for p in paths], target, update=update)
     finally:

@@ -4,10 +4,15 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
+import uuid
 from pathlib import Path
 from typing import Any, Protocol
 
+import jwt
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .config import Settings
 
@@ -69,22 +74,50 @@ class InProcessTarget:
         self._directory.cleanup()
 
 
+class JwtSigner:
+    """Signs a fresh client JWT for every call, as a CDS client does (CDS Hooks 2.0 §Trusting CDS Clients):
+    aud = the exact URL called, a new jti each time (a server that refuses replayed tokens accepts them), 5 min."""
+
+    _CURVES = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
+
+    def __init__(self, private_key_pem: bytes, issuer: str, kid: str, jku: str | None = None):
+        try:
+            self._key = serialization.load_pem_private_key(private_key_pem, password=None)
+        except (ValueError, TypeError) as error:
+            raise TargetError(f"the JWT key is not an unencrypted PEM private key ({error})") from None
+        if isinstance(self._key, ec.EllipticCurvePrivateKey) and self._key.curve.name in self._CURVES:
+            self.alg = self._CURVES[self._key.curve.name]
+        elif isinstance(self._key, rsa.RSAPrivateKey):
+            self.alg = "RS384"
+        else:
+            raise TargetError("the JWT key must be an EC (P-256/384/521) or RSA private key")
+        self._issuer, self._headers = issuer, {"kid": kid, "typ": "JWT", **({"jku": jku} if jku else {})}
+
+    def token(self, audience: str) -> str:
+        now = int(time.time())
+        claims = {"iss": self._issuer, "aud": audience, "iat": now, "exp": now + 300, "jti": str(uuid.uuid4())}
+        return jwt.encode(claims, self._key, algorithm=self.alg, headers=self._headers)
+
+
 class HttpTarget:
     """A running server. URL is its base (http://host:port) or its discovery URL (.../cds-services)."""
 
     def __init__(self, url: str, bearer: str | None = None, timeout: float = 30.0,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None, signer: JwtSigner | None = None) -> None:
         self.base_url = url.rstrip("/").removesuffix("/cds-services")
         self._session = session or requests.Session()
-        self._headers = {"Accept": "application/json"}
-        if bearer:
-            self._headers["Authorization"] = f"Bearer {bearer}"
+        self._bearer, self._signer = bearer, signer
         self._timeout = timeout
 
     def _send(self, method: str, path: str, body: dict | None = None) -> requests.Response:
+        url = f"{self.base_url}{path}"
+        headers = {"Accept": "application/json"}
+        token = self._signer.token(url) if self._signer else self._bearer
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         try:
-            return self._session.request(method, f"{self.base_url}{path}", json=body, headers=self._headers,
-                                         timeout=self._timeout, allow_redirects=False)
+            return self._session.request(method, url, json=body, headers=headers, timeout=self._timeout,
+                                         allow_redirects=False)
         except requests.RequestException as error:
             raise TargetError(f"{method} {self.base_url}{path} failed: {error.__class__.__name__}") from None
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from werkzeug.serving import make_server
 
 from server import golden
@@ -165,9 +167,9 @@ def test_fixture_dates_move_with_the_clock():
     assert shift_value("2026-01", delta) == "2026-01" and shift_value("2026", delta) == "2026"
 
 
-@pytest.fixture
-def live_server(settings):
-    """The real app behind a real HTTP server on loopback; records the Authorization headers it receives."""
+@contextmanager
+def serving(make_app):
+    """A real HTTP server on loopback around make_app(base_url); records the Authorization headers it receives."""
     holder: dict = {"seen": []}
 
     def application(environ, start_response):
@@ -176,15 +178,24 @@ def live_server(settings):
 
     server = make_server("127.0.0.1", 0, application, threaded=True)
     base = f"http://127.0.0.1:{server.server_port}"
-    # The suite's settings with this server's address, no FHIR server to call back, and development auth where
-    # the settings have an auth mode: the replayed bearer token is an opaque value to pass through, not a JWT.
-    development = {"auth_mode": "development"} if "auth_mode" in {f.name for f in fields(settings)} else {}
-    holder["app"] = create_app(replace(settings, public_base_url=base, fhir_allowed_servers=(), **development))
+    holder["app"] = make_app(base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield base, holder["seen"]
-    server.shutdown()
-    thread.join(timeout=5)
+    try:
+        yield base, holder["seen"]
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(settings):
+    """The suite's settings with this server's address, no FHIR server to call back, and development auth where
+    the settings have an auth mode: the replayed bearer token is an opaque value to pass through, not a JWT."""
+    development = {"auth_mode": "development"} if "auth_mode" in {f.name for f in fields(settings)} else {}
+    with serving(lambda base: create_app(replace(settings, public_base_url=base, fhir_allowed_servers=(),
+                                                 **development))) as served:
+        yield served
 
 
 def test_replay_against_a_running_server_with_a_bearer_token(live_server, tmp_path, capsys):
@@ -197,6 +208,28 @@ def test_replay_against_a_running_server_with_a_bearer_token(live_server, tmp_pa
     assert "3 passed, 0 differ" in out
     assert seen and set(seen) == {"Bearer replay-token-1"}
     assert "replay-token-1" not in out  # the token is sent, never printed
+
+
+def test_replay_signs_a_fresh_jwt_per_call_for_a_server_that_requires_one(settings, tmp_path, capsys):
+    jwt_kit = pytest.importorskip("tests.jwt_kit")  # the security layer's test keys and clients file
+    key = jwt_kit.session_key("ES384")
+    pem = tmp_path / "client-key.pem"
+    pem.write_bytes(key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    requests_dir = tmp_path / "requests"
+    requests_dir.mkdir()
+    for folder, name in (("antithrombotics", "vka-warfarin-massive"), ("populations", "cf-massive")):
+        _copy_scenario(SCENARIOS / folder / f"{name}.json", requests_dir)
+    with serving(lambda base: create_app(replace(settings, public_base_url=base, fhir_allowed_servers=()))) as (base, seen):
+        signed = ["replay", str(requests_dir), "--url", base, "--jwt-key", str(pem), "--jwt-issuer", jwt_kit.ISSUER,
+                  "--jwt-kid", key.kid]
+        assert main(signed) == 0
+        assert main(signed) == 0  # again: every token is new, so the replay guard lets each through
+        assert "2 passed, 0 differ" in capsys.readouterr().out
+        tokens = [header for header in seen if header]
+        assert len(tokens) == len(set(tokens)) == 6  # a fresh token for each discovery and service call
+        assert main(["replay", str(requests_dir), "--url", base, "--bearer", "not-a-jwt"]) == 1  # refused: 401s
+        assert "0 passed, 2 differ" in capsys.readouterr().out
 
 
 def test_replay_against_an_unreachable_server_fails_cleanly(tmp_path, capsys):
