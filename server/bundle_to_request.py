@@ -3,7 +3,7 @@
 Any FHIR data set becomes replayable: the resources of one patient (a Bundle of any type, a single resource, or
 NDJSON lines) are put where a FHIR server would return them for each prefetch template the services declare in
 discovery. The templates are evaluated locally with the few search parameters they use (patient / subject, code,
-category, status, _sort=-date, _count); a template with any other parameter is left out of prefetch, so the
+category, status, _sort by a date, _count); a template with any other parameter is left out of prefetch, so the
 service fetches it or answers 412, exactly as with an EHR that could not prefetch it.
 
 Transaction bundles refer to each other by `urn:uuid:` fullUrls (Synthea does); a FHIR server rewrites those to
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cql_equivalents.fhir_select import codings, effective_time
+from cql_equivalents.fhir_select import codings, effective_time, parse_instant
 from hooks.service import CdsService
 
 from .prefetch import render
@@ -37,6 +37,11 @@ _CODE_PATHS = {
     "Medication": ("code",), "DiagnosticReport": ("code",), "ServiceRequest": ("code",),
 }
 _PATIENT_MEMBERS = ("subject", "patient", "beneficiary")
+# _sort parameters that order by a resource's clinical time (FHIR R4 search parameters of type date). All are
+# evaluated with one notion of "when": effective[x] / issued / asserted / authored / recorded / onset, then
+# performed[x], then meta.lastUpdated; close enough for a first page of the newest records.
+_DATE_SORTS = frozenset({"date", "effective-time", "authored", "authoredon", "issued", "recorded-date", "onset-date",
+                         "_lastUpdated"})
 
 
 class BundleError(Exception):
@@ -216,14 +221,23 @@ def search(resources: list[dict], query: str, patient_id: str) -> list[dict]:
             found = [r for r in found if r.get("status") in value.split(",")]
         elif name == "_count":
             count = int(value)
-        elif name == "_sort" and value in ("date", "-date"):
-            newest_first = value == "-date"
+        elif name == "_sort" and value.removeprefix("-") in _DATE_SORTS:
+            newest_first = value.startswith("-")
         else:
             raise _UnsupportedSearch(f"{name}={value}")
     if newest_first:
-        oldest = datetime.min.isoformat()
-        found.sort(key=lambda r: (effective_time(r).isoformat() if effective_time(r) else oldest), reverse=True)
+        oldest = datetime.min.replace(tzinfo=timezone.utc)
+        found.sort(key=lambda r: moment_of(r) or oldest, reverse=True)
     return found[:count] if count is not None else found
+
+
+def moment_of(resource: Mapping[str, Any]) -> datetime | None:
+    """When a record was true, for sorting: effective_time, else authored / performed[x] / meta.lastUpdated."""
+    performed = resource.get("performedPeriod") if isinstance(resource.get("performedPeriod"), Mapping) else {}
+    meta = resource.get("meta") if isinstance(resource.get("meta"), Mapping) else {}
+    return (effective_time(resource) or parse_instant(resource.get("authored"))
+            or parse_instant(resource.get("performedDateTime")) or parse_instant(performed.get("end"))
+            or parse_instant(performed.get("start")) or parse_instant(meta.get("lastUpdated")))
 
 
 def searchset(resources: list[dict]) -> dict:
@@ -275,7 +289,7 @@ def reference_instant(choice: str, resources: list[dict], now: datetime) -> str 
     if choice == "now":
         return format_instant(now)
     if choice == "latest":
-        moments = [m for m in (effective_time(r) for r in resources) if m is not None and m <= now]
+        moments = [m for m in (moment_of(r) for r in resources) if m is not None and m <= now]
         return format_instant(max(moments)) if moments else None
     try:
         return format_instant(parse_reference_instant(choice))

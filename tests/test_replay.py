@@ -331,6 +331,30 @@ def test_request_from_bundle_with_several_patients_and_ndjson(tmp_path, capsys):
     assert "--reference-instant" in capsys.readouterr().err
 
 
+def test_local_search_covers_the_date_sorts_prefetch_templates_use():
+    from server.bundle_to_request import prefetch_for
+    subject = {"reference": "Patient/p-1"}
+    resources = [
+        {"resourceType": "QuestionnaireResponse", "id": "q-old", "status": "completed", "subject": subject, "authored": "2026-01-01T08:00:00Z"},
+        {"resourceType": "QuestionnaireResponse", "id": "q-new", "status": "completed", "subject": subject, "authored": "2026-02-01T08:00:00Z"},
+        {"resourceType": "Procedure", "id": "pr-1", "status": "completed", "subject": subject, "performedPeriod": {"start": "2025-05-01"}},
+        {"resourceType": "MedicationAdministration", "id": "ma-1", "status": "completed", "subject": subject,
+         "effectiveDateTime": "2026-01-03T10:00:00Z"},
+        {"resourceType": "MedicationAdministration", "id": "ma-other", "status": "completed",
+         "subject": {"reference": "Patient/p-2"}, "effectiveDateTime": "2026-01-03T10:00:00Z"},
+    ]
+    templates = {
+        "administrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50",
+        "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
+        "answers": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=1",
+        "unsupported": "Observation?patient={{context.patientId}}&_has:Group:member:_id=g-1",
+    }
+    values, left_out = prefetch_for(templates, {"patientId": "p-1", "userId": "Practitioner/x"}, resources)
+    ids = {key: [entry["resource"]["id"] for entry in value["entry"]] for key, value in values.items()}
+    assert ids == {"administrations": ["ma-1"], "procedures": ["pr-1"], "answers": ["q-new"]}
+    assert left_out == ["unsupported: search parameter _has:Group:member:_id=g-1 is not evaluated locally"]
+
+
 def test_reference_instant_latest_makes_old_data_current(tmp_path, capsys):
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Patient", "id": "old-1", "birthDate": "1940-05-05"}},
