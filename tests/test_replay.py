@@ -13,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from werkzeug.serving import make_server
 
+from hooks import SERVICES
 from server import golden
 from server.app import create_app
 from server.cli import main
@@ -121,7 +122,6 @@ def test_a_server_error_is_never_recorded_as_a_golden(tmp_path, capsys, monkeypa
     request = _copy_scenario(WARFARIN, tmp_path)
     golden_file = golden.golden_path(request)
     before = golden_file.read_text()
-    from hooks import SERVICES
 
     def crash(evaluation):
         raise RuntimeError("engine bug")
@@ -286,8 +286,7 @@ def test_request_from_bundle_then_replay(tmp_path, capsys):
     assert main(["request-from-bundle", str(bundle), "--hook", "patient-view", "-o", str(request_file)]) == 0
     request = json.loads(request_file.read_text())
     assert request["hook"] == "patient-view" and request["context"]["patientId"] == "00000000-aaaa-4bbb-8ccc-dddddddddddd"
-    assert set(request["prefetch"]) == {"patient", "conditions", "vitals", "labs", "medicationStatements",
-                                        "medicationRequests"}
+    assert set(request["prefetch"]) == set(SERVICES["massive-hemoptysis"].prefetch)  # every template, filled
     assert request["prefetch"]["vitals"]["total"] == 3 and request["prefetch"]["labs"]["total"] == 1
     assert request["prefetch"]["medicationStatements"]["total"] == 0
     condition = request["prefetch"]["conditions"]["entry"][0]["resource"]
