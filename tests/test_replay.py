@@ -146,6 +146,37 @@ def test_unreadable_and_foreign_files_are_reported_not_fatal(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "a-bundle.json")]) == 1  # named explicitly: an error, not a skip
 
 
+def test_a_golden_keeps_what_matters_and_drops_what_changes_every_call():
+    card = {
+        "uuid": "0b3e7f4c-1111-4222-8333-944455556666", "summary": "Reverse warfarin now", "indicator": "critical",
+        "detail": "long Markdown that other layers reword", "selectionBehavior": "any",
+        "source": {"label": "hemoptysis-cds", "url": "https://cds.example.org/docs/engine",
+                   "topic": {"system": "https://cds.example.org/topics", "code": "antithrombotic-reversal"}},
+        "suggestions": [
+            {"uuid": "5d0e0a4e-aaaa-4bbb-8ccc-000000000001", "label": "Order 4F-PCC", "isRecommended": True,
+             "actions": [{"type": "create", "description": "order", "resource": {"resourceType": "MedicationRequest"}}]},
+            {"uuid": "5d0e0a4e-aaaa-4bbb-8ccc-000000000002", "label": "Stop warfarin",
+             "actions": [{"type": "delete", "description": "stop", "resourceId": "MedicationRequest/mr-7"}]},
+        ],
+        "links": [{"label": "Engine", "url": "https://cds.example.org/engines/pulm.pe.core.v1", "type": "absolute"},
+                  {"label": "App", "url": "https://smart.example.org/launch", "type": "smart"}],
+    }
+    assert golden.project_card(card, "https://cds.example.org") == {
+        "indicator": "critical", "summary": "Reverse warfarin now", "topic": "antithrombotic-reversal",
+        "selectionBehavior": "any",
+        "suggestions": [
+            {"label": "Order 4F-PCC", "isRecommended": True,
+             "actions": [{"type": "create", "resourceType": "MedicationRequest"}]},
+            {"label": "Stop warfarin", "actions": [{"type": "delete", "resourceType": "MedicationRequest"}]},
+        ],
+        "links": [{"url": "{base}/engines/pulm.pe.core.v1", "type": "absolute"},
+                  {"url": "https://smart.example.org/launch", "type": "smart"}],
+    }
+    refused = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found",
+                                                              "diagnostics": "prefetch incomplete: vitals"}]}
+    assert golden.project_answer(412, refused, "https://cds.example.org") == {"status": 412, "issueCodes": ["not-found"]}
+
+
 def test_fixture_dates_move_with_the_clock():
     reference = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
     later = reference + timedelta(days=400, hours=5)
