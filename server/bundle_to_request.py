@@ -165,8 +165,9 @@ def patient_of(resource: Mapping[str, Any]) -> str | None:
 
 
 def by_patient(resources: Iterable[dict]) -> dict[str, list[dict]]:
-    """Resources grouped by the patient they are about (the Patient itself included). Resources about no
-    patient (Medication, Organization, ...) go with every patient: a server would return them to _include."""
+    """Resources grouped by the patient they are about (the Patient itself included). Medication resources, which
+    are about no patient, go with every patient, so a template that asks for them (by _include or by type) finds
+    them; other patient-less resources (Organization, Practitioner, ...) are left out."""
     groups: dict[str, list[dict]] = {}
     shared = []
     for resource in resources:
