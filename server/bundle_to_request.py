@@ -3,7 +3,7 @@
 Any FHIR data set becomes replayable: the resources of one patient (a Bundle of any type, a single resource, or
 NDJSON lines) are put where a FHIR server would return them for each prefetch template the services declare in
 discovery. The templates are evaluated locally with the few search parameters they use (patient / subject, code,
-category, status, _sort by a date, _count); a template with any other parameter is left out of prefetch, so the
+category, status, _sort by a date, _count, _include=Type:element); any other parameter leaves the key out, so the
 service fetches it or answers 412, exactly as with an EHR that could not prefetch it.
 
 Transaction bundles refer to each other by `urn:uuid:` fullUrls (Synthea does); a FHIR server rewrites those to
@@ -201,12 +201,14 @@ def _concepts(resource: Mapping[str, Any], paths: tuple[str, ...]) -> Iterator[A
                 yield item
 
 
-def search(resources: list[dict], query: str, patient_id: str) -> list[dict]:
-    """Evaluate `Type?param=value&...` over one patient's resources, as a FHIR server's first page would."""
+def search(resources: list[dict], query: str, patient_id: str) -> tuple[list[dict], list[dict]]:
+    """Evaluate `Type?param=value&...` over one patient's resources, as a FHIR server's first page would:
+    the matches, and the resources an `_include=Type:element` brings along."""
     resource_type, _, parameters = query.partition("?")
     found = [r for r in resources if r.get("resourceType") == resource_type]
     count: int | None = None
     newest_first = False
+    include_elements: list[str] = []
     for name, value in parse_qsl(parameters, keep_blank_values=True):
         if name in ("patient", "subject"):
             wanted = patient_id_of_reference(value) or value
@@ -224,12 +226,29 @@ def search(resources: list[dict], query: str, patient_id: str) -> list[dict]:
             count = int(value)
         elif name == "_sort" and value.removeprefix("-") in _DATE_SORTS:
             newest_first = value.startswith("-")
+        elif name == "_include" and value.startswith(f"{resource_type}:") and value.count(":") == 1:
+            include_elements.append(value.split(":")[1])  # e.g. MedicationRequest:medication
         else:
             raise _UnsupportedSearch(f"{name}={value}")
     if newest_first:
         oldest = datetime.min.replace(tzinfo=timezone.utc)
         found.sort(key=lambda r: moment_of(r) or oldest, reverse=True)
-    return found[:count] if count is not None else found
+    found = found[:count] if count is not None else found
+    return found, _included(found, include_elements, resources)
+
+
+def _included(found: list[dict], elements: list[str], resources: list[dict]) -> list[dict]:
+    """The resources that the matches' references name through the given elements (element or elementReference)."""
+    by_reference = {f"{r.get('resourceType')}/{r.get('id')}": r for r in resources if isinstance(r.get("id"), str)}
+    included: dict[str, dict] = {}
+    for resource in found:
+        for element in elements:
+            for member in (element, f"{element}Reference"):
+                target = resource.get(member)
+                reference = target.get("reference") if isinstance(target, Mapping) else None
+                if isinstance(reference, str) and reference in by_reference:
+                    included.setdefault(reference, by_reference[reference])
+    return list(included.values())
 
 
 def moment_of(resource: Mapping[str, Any]) -> datetime | None:
@@ -241,9 +260,11 @@ def moment_of(resource: Mapping[str, Any]) -> datetime | None:
             or parse_instant(performed.get("start")) or parse_instant(meta.get("lastUpdated")))
 
 
-def searchset(resources: list[dict]) -> dict:
-    return {"resourceType": "Bundle", "type": "searchset", "total": len(resources),
-            "entry": [{"resource": r, "search": {"mode": "match"}} for r in resources]}
+def searchset(matches: list[dict], included: list[dict] = ()) -> dict:
+    """A searchset Bundle; `total` counts the matches only, as FHIR says."""
+    return {"resourceType": "Bundle", "type": "searchset", "total": len(matches),
+            "entry": [{"resource": r, "search": {"mode": "match"}} for r in matches]
+            + [{"resource": r, "search": {"mode": "include"}} for r in included]}
 
 
 def prefetch_for(templates: Mapping[str, str], context: dict, resources: list[dict]) -> tuple[dict, list[str]]:
@@ -261,7 +282,7 @@ def prefetch_for(templates: Mapping[str, str], context: dict, resources: list[di
                                 and r.get("id") == resource_id), None)
             continue
         try:
-            values[key] = searchset(search(resources, relative, context["patientId"]))
+            values[key] = searchset(*search(resources, relative, context["patientId"]))
         except (_UnsupportedSearch, ValueError) as error:
             left_out.append(f"{key}: search parameter {error} is not evaluated locally")
     return values, left_out

@@ -372,16 +372,22 @@ def test_local_search_covers_the_date_sorts_prefetch_templates_use():
          "effectiveDateTime": "2026-01-03T10:00:00Z"},
         {"resourceType": "MedicationAdministration", "id": "ma-other", "status": "completed",
          "subject": {"reference": "Patient/p-2"}, "effectiveDateTime": "2026-01-03T10:00:00Z"},
+        {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order", "subject": subject,
+         "medicationReference": {"reference": "Medication/med-1"}},
+        {"resourceType": "Medication", "id": "med-1", "code": {"text": "warfarin 5 mg"}},
+        {"resourceType": "Medication", "id": "med-unused", "code": {"text": "paracetamol"}},
     ]
     templates = {
         "administrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50",
         "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
         "answers": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=1",
+        "orders": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
         "unsupported": "Observation?patient={{context.patientId}}&_has:Group:member:_id=g-1",
     }
     values, left_out = prefetch_for(templates, {"patientId": "p-1", "userId": "Practitioner/x"}, resources)
     ids = {key: [entry["resource"]["id"] for entry in value["entry"]] for key, value in values.items()}
-    assert ids == {"administrations": ["ma-1"], "procedures": ["pr-1"], "answers": ["q-new"]}
+    assert ids == {"administrations": ["ma-1"], "procedures": ["pr-1"], "answers": ["q-new"], "orders": ["mr-1", "med-1"]}
+    assert values["orders"]["total"] == 1 and values["orders"]["entry"][1]["search"]["mode"] == "include"
     assert left_out == ["unsupported: search parameter _has:Group:member:_id=g-1 is not evaluated locally"]
 
 
