@@ -12,6 +12,7 @@ Transaction bundles refer to each other by `urn:uuid:` fullUrls (Synthea does); 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -28,6 +29,7 @@ from .prefetch import render
 from .timeshift import format_instant, parse_reference_instant
 
 SUPPORTED_HOOKS = ("patient-view",)
+_FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")  # FHIR R4 id datatype
 DEFAULT_USER = "Practitioner/request-from-bundle"
 # Where each search parameter looks, per resource type (FHIR R4 SearchParameter expressions, the subset used here).
 _CODE_PATHS = {
@@ -326,6 +328,9 @@ def build_request(resources: list[dict], patient_id: str, *, hook: str, services
     Returns the request and the prefetch keys that were left out, with why."""
     if hook not in SUPPORTED_HOOKS:
         raise BundleError(f"hook '{hook}' is not supported; supported: {', '.join(SUPPORTED_HOOKS)}")
+    if not _FHIR_ID.match(patient_id):
+        raise BundleError(f"patient id '{patient_id[:80]}' is not a FHIR id ([A-Za-z0-9-.], 1-64 characters); "
+                          "a service would refuse it as context.patientId")
     context = {"userId": user_id, "patientId": patient_id}
     if encounter_id:
         context["encounterId"] = encounter_id

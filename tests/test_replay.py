@@ -355,6 +355,10 @@ def test_request_from_bundle_with_several_patients_and_ndjson(tmp_path, capsys):
     assert [e["resource"]["id"] for e in request["prefetch"]["conditions"]["entry"]] == ["c-p-2"]
     assert main(["request-from-bundle", str(ndjson), "--hook", "order-sign", "--patient", "p-1"]) == 2
     assert "hook 'order-sign' is not supported" in capsys.readouterr().err
+    bad_id = tmp_path / "bad-id.json"
+    bad_id.write_text(json.dumps({"resourceType": "Patient", "id": "not_a_fhir_id"}))
+    assert main(["request-from-bundle", str(bad_id)]) == 2
+    assert "patient id 'not_a_fhir_id' is not a FHIR id" in capsys.readouterr().err
     assert main(["request-from-bundle", str(ndjson), "--patient", "p-9"]) == 2
     assert "patient 'p-9' is not in the input; it holds p-1, p-2" in capsys.readouterr().err
     assert main(["request-from-bundle", str(ndjson), "--patient", "p-1", "--reference-instant", "yesterday"]) == 2

@@ -83,8 +83,12 @@ class Walk:
         if not groups:
             self.notes.append(f"{origin}: no resource about a patient ({len(resources)} resources read)")
         for patient_id, items in sorted(groups.items()):
-            request, _ = btr.build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
-                                           title=origin)
+            try:
+                request, _ = btr.build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
+                                               title=origin)
+            except btr.BundleError as error:  # e.g. a patient id that is not a FHIR id: named, not sent
+                self.notes.append(f"{origin}: {error}")
+                continue
             request.pop("_fixture")
             for value in request["prefetch"].values():
                 for resource, _ in btr.resources_in(value):
