@@ -97,3 +97,16 @@ def test_response_shape_over_the_fixture_library(client):
             for key, value in card.items():  # CDS Hooks: optional members are omitted, not sent empty or null
                 assert value not in (None, [], {}), (path, key)
     assert answered >= 40 and cards_seen >= 60
+
+
+def test_feedback_from_the_sandbox_origin(client):
+    """The sandbox posts feedback from the page when a clinician dismisses a card."""
+    body = load_request(SCENARIOS / "antithrombotics" / "vka-warfarin-massive.json", datetime.now(timezone.utc)).body
+    cards = client.post("/cds-services/massive-hemoptysis", data=json.dumps(body), content_type="application/json",
+                        headers={"Origin": SANDBOX}).get_json()["cards"]
+    feedback = {"feedback": [{"card": cards[0]["uuid"], "outcome": "overridden",
+                              "outcomeTimestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}]}
+    response = client.post("/cds-services/massive-hemoptysis/feedback", data=json.dumps(feedback),
+                           content_type="application/json", headers={"Origin": SANDBOX})
+    assert response.status_code == 200, response.get_json()
+    assert response.headers["Access-Control-Allow-Origin"] in ("*", SANDBOX)
