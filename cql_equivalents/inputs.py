@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
@@ -29,6 +30,13 @@ OBSERVATION_STATUSES_THAT_COUNT = frozenset({"final", "amended", "corrected", "p
 MEDICATION_STATUSES_ACTIVE = frozenset({"active"})
 CONDITION_CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 CONDITION_VERIFICATION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
+# MedicationAdministration.status values meaning the dose was (or is being) given.
+ADMINISTRATION_STATUSES_GIVEN = frozenset({"completed", "in-progress"})
+# An administration this recent makes the patient "on" the agent even with no active statement or order:
+# the longest-acting agents of the table (VKA) act for days. Engine rule; the sources are silent.
+ADMINISTRATION_LOOKBACK = timedelta(hours=72)
+# A time more than this in the future is a clock or entry error, not a measurement.
+FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -49,11 +57,25 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class DoseGiven:
+    """One administration of an antithrombotic: when, and how much (dose and/or infusion rate) if recorded."""
+
+    agent: Agent
+    reference: str
+    at: datetime | None
+    dose: float | None
+    dose_unit: str
+    rate: float | None
+    rate_unit: str
+
+
+@dataclass(frozen=True)
 class ConditionFact:
     concept: ConditionConcept
     reference: str
     at: datetime | None
     text: str
+    matched_by: str = "code"
 
 
 @dataclass(frozen=True)
@@ -72,8 +94,24 @@ class EngineInputs:
     observations: dict[str, Observed] = field(default_factory=dict)
     conditions: list[ConditionFact] = field(default_factory=list)
     medications: list[MedicationUse] = field(default_factory=list)
+    administrations: list[DoseGiven] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # newest valid value of an input, when it is older than the input's freshness window (not used as current)
+    stale: dict[str, Observed] = field(default_factory=dict)
+    findings: list[Any] = field(default_factory=list)  # findings.Finding
+    volumes: dict[str, Any] = field(default_factory=dict)  # findings.VolumeReading by kind
+    blood_source: list[Any] = field(default_factory=list)  # findings.SourceEvidence
+    age_years: int | None = None
+
+    def findings_for(self, input_name: str) -> list[Any]:
+        return [finding for finding in self.findings if finding.input == input_name]
+
+    def finding(self, key: str) -> Any:
+        return next((finding for finding in self.findings if finding.key == key and not finding.stale), None)
+
+    def conditions_with_key(self, *keys: str) -> list[ConditionFact]:
+        return [fact for fact in self.conditions if fact.concept.key in keys]
 
     def value(self, name: str) -> float | None:
         observed = self.observations.get(name)
@@ -94,11 +132,37 @@ def _first_error(error: ValidationError) -> str:
 
 
 def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
+    from .findings import map_findings  # findings reads EngineInputs; imported here to keep one entry point
+
     inputs = EngineInputs(now=now, problems=list(pool.problems))
+    _map_patient(pool, inputs)
     _map_observations(pool, inputs)
     _map_conditions(pool, inputs)
     _map_medications(pool, inputs)
+    _map_administrations(pool, inputs)
+    map_findings(pool, inputs)
     return inputs
+
+
+def _map_patient(pool: ResourcePool, inputs: EngineInputs) -> None:
+    """Age in whole years at `now`, from Patient.birthDate (HAS-BLED 'elderly')."""
+    for raw in pool.of("Patient"):
+        born = parse_instant(raw.get("birthDate"))
+        if born is None:
+            continue
+        years = inputs.now.year - born.year - ((inputs.now.month, inputs.now.day) < (born.month, born.day))
+        if 0 <= years <= 130:
+            inputs.age_years = years
+        return
+
+
+def too_far_in_future(at: datetime | None, now: datetime) -> bool:
+    return at is not None and at > now + FUTURE_TOLERANCE
+
+
+def is_stale(at: datetime | None, now: datetime, fresh_hours: float) -> bool:
+    """Older than its window, or with no time at all (a value with no time cannot be shown to be current)."""
+    return at is None or now - at > timedelta(hours=fresh_hours)
 
 
 # ---------------------------------------------------------------------------------------------- observations
@@ -141,12 +205,20 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
 
 def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     oldest = datetime.min.replace(tzinfo=inputs.now.tzinfo)
+    specs = tables().observation_inputs
     for name, found in _observation_candidates(pool).items():
         found.sort(key=lambda candidate: candidate.at or oldest, reverse=True)
         for candidate in found:
+            if too_far_in_future(candidate.at, inputs.now):
+                inputs.rejected.append(Rejected(reference_of(candidate.resource),
+                                                f"{specs[name].label} is dated in the future ({candidate.at:%Y-%m-%d %H:%M} UTC)"))
+                continue
             observed = _read_candidate(candidate, inputs)
             if observed:
-                inputs.observations[name] = observed
+                if is_stale(observed.at, inputs.now, specs[name].fresh_hours):
+                    inputs.stale[name] = observed  # the newest valid value is stale: older ones are staler
+                else:
+                    inputs.observations[name] = observed
                 break
 
 
@@ -186,16 +258,17 @@ def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: E
         if not spec.unitless_ok:
             inputs.rejected.append(Rejected(reference, f"{spec.label} {value:g} has no unit; cannot tell its scale"))
             return None
-        factor = 1.0
+        factor, offset = 1.0, 0.0
         note = f"no unit sent; read as {spec.unit}"
     else:
-        factor = tables().unit_factors.get((spec.name, unit))
-        if factor is None:
+        conversion = tables().unit_factors.get((spec.name, unit))
+        if conversion is None:
             inputs.rejected.append(Rejected(reference, f"{spec.label} unit '{unit}' is not recognised"))
             return None
-        if factor != 1.0:
+        factor, offset = conversion
+        if (factor, offset) != (1.0, 0.0):
             note = f"sent as {value:g} {unit}"
-    converted = round(value * factor, 4)
+    converted = round(value * factor + offset, 4)
     low, high = spec.plausible
     if not low <= converted <= high:
         inputs.rejected.append(Rejected(
@@ -206,28 +279,34 @@ def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: E
 
 # ---------------------------------------------------------------------------------------------- conditions
 
-def _condition_concept(concept: Any) -> ConditionConcept | None:
+def _condition_concept(concept: Any) -> tuple[ConditionConcept, str] | None:
     table = tables()
     for coding in codings(concept):
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str):
             continue
         if system == SNOMED and code in table.snomed_to_condition:
-            return table.snomed_to_condition[code]
+            return table.snomed_to_condition[code], "code"
         if system in ICD10_SYSTEMS:
             if code in table.icd10_to_condition:
-                return table.icd10_to_condition[code]
+                return table.icd10_to_condition[code], "code"
             for prefix, found in table.icd10_prefix_to_condition:
                 if code.startswith(prefix):
-                    return found
+                    return found, "code"
+    text = " ".join([concept_text(concept), *(str(c.get("display", "")) for c in codings(concept))]).lower()
+    if text.strip():
+        for word, found in table.words_to_condition:
+            if word in text:
+                return found, f"text '{word}' (no recognised code)"
     return None
 
 
 def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw in pool.of("Condition"):
-        concept = _condition_concept(raw.get("code"))
-        if concept is None:
+        match = _condition_concept(raw.get("code"))
+        if match is None:
             continue
+        concept, matched_by = match
         reference = reference_of(raw)
         verification = status_code(raw.get("verificationStatus"))
         if verification in CONDITION_VERIFICATION_EXCLUDED:
@@ -240,7 +319,8 @@ def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
         except ValidationError as error:
             inputs.rejected.append(Rejected(reference, _first_error(error)))
             continue
-        inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code"))))
+        inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code")),
+                                               matched_by))
 
 
 # ---------------------------------------------------------------------------------------------- medications
@@ -305,4 +385,39 @@ def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
                 agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
 
 
-__all__ = ["EngineInputs", "Observed", "Rejected", "ConditionFact", "MedicationUse", "map_inputs", "parse_instant"]
+def _quantity(value: Any) -> tuple[float | None, str]:
+    if isinstance(value, Mapping) and isinstance(value.get("value"), (int, float)):
+        return float(value["value"]), str(value.get("code") or value.get("unit") or "")
+    return None, ""
+
+
+def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
+    """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
+    for raw in pool.of("MedicationAdministration"):
+        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
+            continue
+        match = _agent_of(_medication_concept(raw, pool))
+        if match is None:
+            continue
+        reference = reference_of(raw)
+        at = effective_time(raw)
+        if too_far_in_future(at, inputs.now):
+            inputs.rejected.append(Rejected(reference, "administration dated in the future"))
+            continue
+        try:
+            MedicationAdministration.model_validate(raw)
+        except ValidationError as error:
+            inputs.rejected.append(Rejected(reference, _first_error(error)))
+            continue
+        agent, matched_by = match
+        dosage = raw.get("dosage") if isinstance(raw.get("dosage"), Mapping) else {}
+        dose, dose_unit = _quantity(dosage.get("dose"))
+        rate, rate_unit = _quantity(dosage.get("rateQuantity"))
+        inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
+        recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
+        if recent and not any(use.agent.name == agent.name for use in inputs.medications):
+            inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
+                                                    concept_text(_medication_concept(raw, pool)) or agent.name))
+
+
+__all__ = ["DoseGiven", "EngineInputs", "Observed", "Rejected", "ConditionFact", "MedicationUse", "map_inputs", "parse_instant"]

@@ -35,6 +35,7 @@ class ObservationInput:
     unit: str
     plausible: tuple[float, float]
     unitless_ok: bool
+    fresh_hours: float
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ConditionConcept:
     role: str
     sibling: str
     population: str
+    frame: str = ""  # frame_gate rows: the blood source it points to
 
 
 @dataclass
@@ -60,8 +62,8 @@ class Tables:
     loinc_to_input: dict[str, str] = field(default_factory=dict)
     component_loinc_to_input: dict[str, str] = field(default_factory=dict)
     panel_loinc: frozenset[str] = frozenset()
-    # (input, unit) -> factor
-    unit_factors: dict[tuple[str, str], float] = field(default_factory=dict)
+    # (input, unit) -> (factor, offset): engine value = received x factor + offset
+    unit_factors: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
     rxnorm_to_agent: dict[str, Agent] = field(default_factory=dict)
     atc_to_agent: dict[str, Agent] = field(default_factory=dict)
     atc_groups: list[tuple[str, Agent]] = field(default_factory=list)
@@ -73,6 +75,12 @@ class Tables:
     snomed_to_condition: dict[str, ConditionConcept] = field(default_factory=dict)
     icd10_to_condition: dict[str, ConditionConcept] = field(default_factory=dict)
     icd10_prefix_to_condition: list[tuple[str, ConditionConcept]] = field(default_factory=list)
+    words_to_condition: list[tuple[str, ConditionConcept]] = field(default_factory=list)
+    findings: list[dict] = field(default_factory=list)
+    finding_loinc: dict[str, dict] = field(default_factory=dict)
+    finding_snomed: dict[str, dict] = field(default_factory=dict)
+    cues: dict[str, dict] = field(default_factory=dict)
+    bleeding: dict = field(default_factory=dict)
     sibling_engines: dict[str, dict] = field(default_factory=dict)
     triggers: list[dict] = field(default_factory=list)
 
@@ -87,7 +95,7 @@ def _build() -> Tables:
         spec = ObservationInput(
             name=row["name"], label=row["label"], loinc=tuple(row["loinc"]), panel=tuple(row.get("panel", ())),
             unit=row["unit"], plausible=(float(row["plausible"][0]), float(row["plausible"][1])),
-            unitless_ok=row["name"] in unitless_ok,
+            unitless_ok=row["name"] in unitless_ok, fresh_hours=float(row["fresh_hours"]),
         )
         tables.observation_inputs[spec.name] = spec
         for code in spec.loinc:
@@ -99,7 +107,7 @@ def _build() -> Tables:
 
     for row in load("units")["conversion"]:
         for unit in row["from"]:
-            tables.unit_factors[(row["input"], unit)] = float(row["factor"])
+            tables.unit_factors[(row["input"], unit)] = (float(row["factor"]), float(row.get("offset", 0.0)))
 
     antithrombotics = load("antithrombotics")
     for row in antithrombotics["agent"]:
@@ -122,14 +130,26 @@ def _build() -> Tables:
     for row in load("conditions")["condition"]:
         concept = ConditionConcept(
             key=row["key"], label=row["label"], role=row["role"], sibling=row.get("sibling", ""),
-            population=row.get("population", ""),
+            population=row.get("population", ""), frame=row.get("frame", ""),
         )
+        for word in row.get("words", ()):
+            tables.words_to_condition.append((word.lower(), concept))
         for code in row.get("snomed", ()):
             tables.snomed_to_condition[code] = concept
         for code in row.get("icd10", ()):
             tables.icd10_to_condition[code] = concept
         for prefix in row.get("icd10_prefix", ()):
             tables.icd10_prefix_to_condition.append((prefix, concept))
+
+    findings = load("findings")
+    tables.findings = findings["finding"]
+    for row in tables.findings:
+        for code in row.get("loinc", ()):
+            tables.finding_loinc[code] = row
+        for code in row.get("snomed", ()):
+            tables.finding_snomed[code] = row
+    tables.cues = {row["key"]: row for row in findings["cue"]}
+    tables.bleeding = load("bleeding")
 
     tables.sibling_engines = {row["id"]: row for row in load("sibling_engines")["engine"]}
     tables.triggers = load("triggers")["trigger"]
