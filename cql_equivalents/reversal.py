@@ -4,13 +4,30 @@ record lacks (weight, INR) is not guessed: the missing value is named.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from .inputs import EngineInputs, MedicationUse, Observed
+from .inputs import DoseGiven, EngineInputs, MedicationUse, Observed
 from .tables import tables
+
+# "Eliquis 5 MG Oral Tablet" -> 5: the product strength, used only when no administered dose is recorded.
+_STRENGTH_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
+_UNITS = frozenset({"U", "[iU]", "[IU]", "IU", "units", "unit"})
+_UNITS_PER_HOUR = frozenset({"U/h", "[iU]/h", "[IU]/h", "IU/h", "units/h", "U/hr"})
 
 # Kcentra US PI: the dosing weight is capped at 100 kg.
 PCC_MAX_DOSING_WEIGHT_KG = 100.0
+
+
+# Values a dose may need that are not observation inputs (the card names them under "Obtain").
+_NEED_LABELS = {"last_dose_time": "time of the last dose", "last_dose_mg": "strength of the last dose (mg)",
+                "last_dose_units": "last dose in anti-Xa units", "heparin_given": "heparin given in the last 3 h"}
+
+
+def need_label(name: str) -> str:
+    spec = tables().observation_inputs.get(name)
+    return spec.label if spec else _NEED_LABELS.get(name, name.replace("_", " "))
 
 
 @dataclass(frozen=True)
@@ -87,23 +104,136 @@ def _per_kg_range(step: dict, inputs: EngineInputs) -> DoseLine:
                     f"= {low}-{high} {unit}/kg x {weight.value:g} kg", step.get("note", ""), step["source"])
 
 
+def last_dose(inputs: EngineInputs, agent_name: str) -> DoseGiven | None:
+    """The newest recorded administration of the agent (MedicationAdministration), if any."""
+    given = [dose for dose in inputs.administrations if dose.agent.name == agent_name and dose.at is not None]
+    return max(given, key=lambda dose: dose.at) if given else None
+
+
+def hours_since(inputs: EngineInputs, dose: DoseGiven | None) -> float | None:
+    return None if dose is None or dose.at is None else round((inputs.now - dose.at) / timedelta(hours=1), 2)
+
+
+def _last_dose_mg(dose: DoseGiven | None, uses: list[MedicationUse]) -> tuple[float | None, str]:
+    if dose is not None and dose.dose is not None and dose.dose_unit.lower() == "mg":
+        return dose.dose, f"administered dose (`{dose.reference}`)"
+    for use in uses:
+        match = _STRENGTH_MG.search(use.text)
+        if match:
+            return float(match.group(1)), f"product strength in '{use.text}' (confirm the number of tablets)"
+    return None, ""
+
+
+def andexanet_regimen(agent: str, dose_mg: float | None, hours: float | None) -> str | None:
+    """Andexxa US PI: last dose >= 8 h ago -> LOW; otherwise (< 8 h or time unknown) <= threshold mg -> LOW,
+    above it or unknown -> HIGH. None when the label gives no regimen for the agent (edoxaban)."""
+    threshold = tables().andexanet_thresholds.get(agent)
+    if threshold is None:
+        return None
+    if hours is not None and hours >= threshold["hours"]:
+        return "low"
+    if dose_mg is not None and dose_mg <= threshold["low_max_mg"]:
+        return "low"
+    return "high"
+
+
 def _andexanet(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
     table = tables()
     agent = uses[0].agent.name
-    threshold = table.andexanet_thresholds.get(agent)
-    if threshold is None:
+    dose = last_dose(inputs, agent)
+    hours = hours_since(inputs, dose)
+    dose_mg, dose_from = _last_dose_mg(dose, uses)
+    regimen = andexanet_regimen(agent, dose_mg, hours)
+    if regimen is None:
         return DoseLine(step["agent"], f"no andexanet regimen is given for {agent} in the label", step.get("note", ""),
                         step["source"])
-    # Andexxa US PI: strength > threshold or unknown, taken < 8 h ago or at an unknown time -> HIGH.
-    # The record rarely carries the last dose's strength and time, so unknown -> HIGH, as the label says.
-    high = table.andexanet_regimens["high"]["text"]
-    low = table.andexanet_regimens["low"]["text"]
-    return DoseLine(
-        step["agent"],
-        f"HIGH regimen when the last {agent} dose was > {threshold['low_max_mg']} mg or unknown and < "
-        f"{threshold['hours']} h ago or at an unknown time: {high}. LOW regimen otherwise: {low}. "
-        "Last dose strength and time: confirm with the patient / MAR",
-        step.get("note", ""), step["source"])
+    threshold = table.andexanet_thresholds[agent]
+    when = f"last dose {hours:g} h ago (`{dose.reference}`)" if hours is not None else "time of last dose not recorded"
+    strength = f"{dose_mg:g} mg from the {dose_from}" if dose_mg is not None else "strength of last dose not recorded"
+    rule = (f"label: last dose >= {threshold['hours']} h ago -> LOW; < {threshold['hours']} h or unknown time: "
+            f"<= {threshold['low_max_mg']} mg -> LOW, above or unknown -> HIGH")
+    needs = tuple(name for name, known in (("last_dose_time", hours is not None), ("last_dose_mg", dose_mg is not None))
+                  if not known and regimen == "high")
+    return DoseLine(step["agent"], f"{regimen.upper()} regimen: {table.andexanet_regimens[regimen]['text']} "
+                                   f"({when}; {strength}; {rule})", step.get("note", ""), step["source"], needs)
+
+
+def _charcoal(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
+    dose = last_dose(inputs, uses[0].agent.name)
+    hours = hours_since(inputs, dose)
+    limit = step["within_hours"]
+    if hours is None:
+        text = f"{step['dose']} if the last dose was <= {limit} h ago (time of last dose not recorded: ask)"
+    elif hours <= limit:
+        text = f"{step['dose']} now: last dose {hours:g} h ago (<= {limit} h, `{dose.reference}`)"
+    else:
+        text = f"not indicated: last dose {hours:g} h ago (> {limit} h, `{dose.reference}`)"
+    return DoseLine(step["agent"], text, step.get("note", ""), step["source"])
+
+
+def heparin_units_in_window(inputs: EngineInputs, agent: str, window_hours: float) -> tuple[float, list[str]]:
+    """Units of heparin given in the last `window_hours`: boluses, plus infusion rate x time in the window."""
+    total, references = 0.0, []
+    start = inputs.now - timedelta(hours=window_hours)
+    for dose in inputs.administrations:
+        if dose.agent.name != agent or dose.at is None:
+            continue
+        if dose.dose is not None and dose.dose_unit in _UNITS and dose.at >= start:
+            total += dose.dose
+            references.append(dose.reference)
+        if dose.rate is not None and dose.rate_unit in _UNITS_PER_HOUR:
+            hours = (inputs.now - max(dose.at, start)) / timedelta(hours=1)
+            if hours > 0:
+                total += dose.rate * hours
+                references.append(dose.reference)
+    return round(total, 1), references
+
+
+def _protamine_by_units(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
+    agent = uses[0].agent.name
+    per_100, cap = step["mg_per_100_units"], step["max_mg"]
+    if step["window_hours"] == 0:  # LMWH other than enoxaparin: the window is 3-5 half-lives, not a fixed time
+        dose = last_dose(inputs, agent)
+        if dose is None or dose.dose is None or dose.dose_unit not in _UNITS:
+            return DoseLine(step["agent"], step["dose"] + "; last dose (anti-Xa units) not recorded: ask",
+                            step.get("note", ""), step["source"], ("last_dose_units",))
+        mg = min(dose.dose / 100 * per_100, cap)
+        return DoseLine(step["agent"], f"{mg:g} mg IV = {per_100:g} mg per 100 anti-Xa U x {dose.dose:g} U "
+                                       f"(`{dose.reference}`, {hours_since(inputs, dose):g} h ago), max {cap} mg; "
+                                       "only within 3-5 half-lives of the dose", step.get("note", ""), step["source"])
+    units, references = heparin_units_in_window(inputs, agent, step["window_hours"])
+    if not references:
+        return DoseLine(step["agent"], f"{per_100:g} mg per 100 U of heparin given in the last {step['window_hours']} h, "
+                                       f"max {cap} mg; no heparin administration recorded in that window: count it at "
+                                       "the bedside", step.get("note", ""), step["source"], ("heparin_given",))
+    mg = min(round(units / 100 * per_100, 1), cap)
+    capped = " (capped)" if mg == cap else ""
+    return DoseLine(step["agent"], f"{mg:g} mg IV{capped} = {per_100:g} mg per 100 U x {units:g} U given in the last "
+                                   f"{step['window_hours']} h ({', '.join(f'`{r}`' for r in dict.fromkeys(references))}), "
+                                   f"max {cap} mg", step.get("note", ""), step["source"])
+
+
+def _protamine_enoxaparin(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
+    dose = last_dose(inputs, uses[0].agent.name)
+    hours = hours_since(inputs, dose)
+    bands = sorted(step["band"], key=lambda band: band["hours_upto"])
+    band_text = "; ".join(f"<= {b['hours_upto']} h: {b['mg_per_mg']:g} mg per mg" for b in bands)
+    rule = f"{band_text}; > {bands[-1]['hours_upto']} h: of minimal use; max {step['max_mg']} mg"
+    if hours is None:
+        return DoseLine(step["agent"], f"{rule}; time of the last enoxaparin dose not recorded: ask",
+                        step.get("note", ""), step["source"], ("last_dose_time",))
+    band = next((b for b in bands if hours <= b["hours_upto"]), None)
+    if band is None:
+        return DoseLine(step["agent"], f"last dose {hours:g} h ago (> {bands[-1]['hours_upto']} h): protamine is of "
+                                       f"minimal use (`{dose.reference}`)", step.get("note", ""), step["source"])
+    if dose.dose is None or dose.dose_unit.lower() != "mg":
+        return DoseLine(step["agent"], f"{band['mg_per_mg']:g} mg per mg of the last dose ({hours:g} h ago, "
+                                       f"`{dose.reference}`), max {step['max_mg']} mg; dose in mg not recorded",
+                        step.get("note", ""), step["source"], ("last_dose_mg",))
+    mg = min(dose.dose * band["mg_per_mg"], step["max_mg"])
+    return DoseLine(step["agent"], f"{mg:g} mg IV = {band['mg_per_mg']:g} mg per mg x {dose.dose:g} mg given "
+                                   f"{hours:g} h ago (`{dose.reference}`), max {step['max_mg']} mg",
+                    step.get("note", ""), step["source"])
 
 
 def _fixed(step: dict, inputs: EngineInputs) -> DoseLine:
@@ -111,6 +241,9 @@ def _fixed(step: dict, inputs: EngineInputs) -> DoseLine:
 
 
 _RULES = {"pcc_by_inr": _pcc_by_inr, "per_kg": _per_kg, "per_kg_range": _per_kg_range, "fixed": _fixed}
+# rules that also need the agent's uses (last dose time and strength)
+_USE_RULES = {"andexanet": _andexanet, "charcoal_by_time": _charcoal, "protamine_by_units": _protamine_by_units,
+              "protamine_enoxaparin": _protamine_enoxaparin}
 
 
 def reversal_plans(inputs: EngineInputs) -> list[ReversalPlan]:
@@ -130,7 +263,7 @@ def reversal_plans(inputs: EngineInputs) -> list[ReversalPlan]:
             lab_note=spec.get("lab_note", ""), source=spec["source"])
         for step in spec.get("step", ()):
             rule = step["rule"]
-            line = _andexanet(step, inputs, uses) if rule == "andexanet" else _RULES[rule](step, inputs)
+            line = (_USE_RULES[rule](step, inputs, uses) if rule in _USE_RULES else _RULES[rule](step, inputs))
             plan.steps.append(line)
         plans.append(plan)
     # anticoagulants before antiplatelets: they are the ones with a specific, dose-bearing reversal

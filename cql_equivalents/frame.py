@@ -1,0 +1,64 @@
+"""The FRAME gate: true hemoptysis vs hematemesis vs pseudohemoptysis (mirrors FrameGate.cql).
+
+Seed 004 phase 1 / pivot 1: misclassification sends the patient to the wrong engine, so blood from the GI
+tract or the nasopharynx routes away instead of escalating (Earwood, Am Fam Physician 2015, PMID 25955625).
+A clinician's explicit answer in the intake questionnaire decides; otherwise the record's conditions,
+volume readings and features are weighed, and conflicting evidence leaves the source unclear.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .findings import SourceEvidence
+from .inputs import EngineInputs
+
+# Where blood from another source is managed (seed 004 FRAME: "routes to the wrong engine (GI bleed / ENT)").
+# The dossier names no engine id for either, so the route is named, not linked.
+ROUTES = {"hematemesis": "upper GI bleeding pathway (gastroenterology / endoscopy)",
+          "pseudohemoptysis": "ENT / oral assessment of a nasopharyngeal or oral source"}
+
+
+class Verdict(str, Enum):
+    NONE = "none"  # no expectorated blood on record at all
+    HEMOPTYSIS = "hemoptysis"  # FRAME passed: true hemoptysis
+    ROUTE_AWAY = "route-away"  # hematemesis / pseudohemoptysis only
+    UNCLEAR = "unclear"  # evidence both ways: confirm the source at the bedside
+
+
+@dataclass
+class FrameResult:
+    verdict: Verdict
+    hemoptysis: list[SourceEvidence] = field(default_factory=list)
+    alternatives: list[SourceEvidence] = field(default_factory=list)
+    decided_by_answer: bool = False
+
+    @property
+    def routes(self) -> list[str]:
+        return [ROUTES[kind] for kind in dict.fromkeys(e.points_to for e in self.alternatives) if kind in ROUTES]
+
+
+def blood_source_evidence(inputs: EngineInputs) -> list[SourceEvidence]:
+    """Conditions, questionnaire answers and features; a recorded hemoptysis volume is expectorated blood."""
+    evidence = list(inputs.blood_source)
+    for reading in inputs.volumes.values():
+        evidence.append(SourceEvidence("hemoptysis", f"hemoptysis volume recorded ({reading.ml:g} mL, {reading.kind})",
+                                       reading.reference, True))
+    return evidence
+
+
+def frame_gate(inputs: EngineInputs) -> FrameResult:
+    evidence = blood_source_evidence(inputs)
+    hemoptysis = [e for e in evidence if e.points_to == "hemoptysis"]
+    alternatives = [e for e in evidence if e.points_to != "hemoptysis"]
+    judged = {e.points_to for e in evidence if e.explicit and e.reference.startswith("QuestionnaireResponse/")}
+    if len(judged) == 1:
+        verdict = Verdict.HEMOPTYSIS if judged == {"hemoptysis"} else Verdict.ROUTE_AWAY
+        return FrameResult(verdict, hemoptysis, alternatives, decided_by_answer=True)
+    if not evidence:
+        return FrameResult(Verdict.NONE)
+    if hemoptysis and alternatives:
+        return FrameResult(Verdict.UNCLEAR, hemoptysis, alternatives)
+    if alternatives:
+        return FrameResult(Verdict.ROUTE_AWAY, [], alternatives)
+    return FrameResult(Verdict.HEMOPTYSIS, hemoptysis, [])

@@ -1,0 +1,64 @@
+"""Special populations, each with its own path (mirrors SpecialPopulations.cql).
+
+Seed 004 special-population branches: anticoagulated/coagulopathic, DAH/vasculitis (not a BAE target),
+CF/bronchiectasis, post-TB/mycetoma, malignancy, iatrogenic PA rupture; plus a pulmonary-artery source
+(AVM / Rasmussen, seed 004 pivot 3). Matching rules and paths live in data/populations.toml.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from functools import cache
+
+from .inputs import EngineInputs
+from .tables import load
+
+_OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
+
+
+@dataclass(frozen=True)
+class PopulationMatch:
+    key: str
+    label: str
+    bae: str  # target | not-target | pa-targeted
+    sibling: str
+    steps: tuple[str, ...]
+    evidence: tuple[str, ...]  # human lines naming each record that matched
+    source: str
+
+
+@cache
+def population_table() -> dict[str, dict]:
+    return {row["key"]: row for row in load("populations")["population"]}
+
+
+def _evidence(row: dict, inputs: EngineInputs) -> list[str]:
+    lines = [f"{fact.concept.label} (`{fact.reference}`)" for fact in inputs.conditions
+             if fact.concept.population == row["key"]]
+    for finding in inputs.findings:
+        if finding.stale:
+            continue
+        if finding.key in row.get("findings_positive", ()) and finding.result == "positive":
+            lines.append(f"{finding.label} positive (`{finding.reference}`)")
+        if finding.key in row.get("findings_present", ()):
+            lines.append(f"{finding.label} (`{finding.reference}`)")
+        for cue in row.get("cues", ()):
+            if cue in finding.cues:
+                lines.append(f"{finding.label} report mentions {cue.replace('_', ' ')} (`{finding.reference}`)")
+    if row.get("any_antithrombotic"):
+        lines += [f"{use.agent.name} (`{use.reference}`)" for use in inputs.medications]
+    for rule in row.get("lab", ()):
+        observed = inputs.observations.get(rule["input"])
+        if observed and _OPERATORS[rule["op"]](observed.value, rule["value"]):
+            lines.append(f"{observed.label} {observed.value:g} {rule['op']} {rule['value']:g} (`{observed.reference}`)")
+    return list(dict.fromkeys(lines))
+
+
+def special_populations(inputs: EngineInputs) -> list[PopulationMatch]:
+    matches = []
+    for key, row in population_table().items():
+        evidence = _evidence(row, inputs)
+        if evidence:
+            matches.append(PopulationMatch(key, row["label"], row["bae"], row["sibling"], tuple(row["steps"]),
+                                           tuple(evidence), row["source"]))
+    return matches
