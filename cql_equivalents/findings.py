@@ -67,8 +67,17 @@ class SourceEvidence:
     explicit: bool  # an answer naming the source, not a feature
 
 
+@dataclass(frozen=True)
+class VasopressorUse:
+    name: str
+    reference: str
+    rate: float | None  # ug/kg/min when recorded in that unit
+    matched_by: str
+
+
 def map_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     _map_table_findings(pool, inputs)
+    _map_vasopressors(pool, inputs)
     _map_volume_observations(pool, inputs)
     _map_questionnaires(pool, inputs)
     _map_condition_sources(inputs)
@@ -333,3 +342,46 @@ def _map_condition_sources(inputs: EngineInputs) -> None:
             inputs.blood_source.append(SourceEvidence("hemoptysis", fact.concept.label, fact.reference, True))
         elif fact.concept.role == "frame_gate":
             inputs.blood_source.append(SourceEvidence(fact.concept.frame, fact.concept.label, fact.reference, True))
+
+
+# ------------------------------------------------------------------------------------------ vasopressors
+
+_RATE_UNITS = frozenset({"ug/kg/min", "mcg/kg/min", "ug/(kg.min)", "ug/kg/min{drip}"})
+VASOPRESSOR_WINDOW = timedelta(hours=24)  # SOFA scores the worst value of the day (Vincent 1996)
+
+
+def _vasopressor_of(concept: Any) -> tuple[dict, str] | None:
+    from .tables import RXNORM, load
+    rows = load("calculators")["vasopressor"]
+    for coding in codings(concept):
+        for row in rows:
+            if coding.get("system") == RXNORM and coding.get("code") in row["rxnorm"]:
+                return row, "code"
+    text = " ".join([concept_text(concept), *(str(c.get("display", "")) for c in codings(concept))]).lower()
+    for row in rows:
+        if any(word in text for word in row["words"]):
+            return row, "text (no recognised code)"
+    return None
+
+
+def _map_vasopressors(pool: ResourcePool, inputs: EngineInputs) -> None:
+    for resource_type in ("MedicationAdministration", "MedicationRequest"):
+        for raw in pool.of(resource_type):
+            if resource_type == "MedicationAdministration":
+                at = effective_time(raw)
+                if raw.get("status") != "in-progress" and not (
+                        raw.get("status") == "completed" and at and inputs.now - at <= VASOPRESSOR_WINDOW):
+                    continue
+                dosage = raw.get("dosage") if isinstance(raw.get("dosage"), Mapping) else {}
+                rate_quantity = dosage.get("rateQuantity") if isinstance(dosage.get("rateQuantity"), Mapping) else {}
+            elif raw.get("status") != "active":
+                continue
+            else:
+                rate_quantity = {}
+            match = _vasopressor_of(raw.get("medicationCodeableConcept"))
+            if match is None:
+                continue
+            row, matched_by = match
+            unit = rate_quantity.get("code") or rate_quantity.get("unit")
+            rate = rate_quantity.get("value") if unit in _RATE_UNITS else None
+            inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by))

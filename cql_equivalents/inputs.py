@@ -102,6 +102,7 @@ class EngineInputs:
     findings: list[Any] = field(default_factory=list)  # findings.Finding
     volumes: dict[str, Any] = field(default_factory=dict)  # findings.VolumeReading by kind
     blood_source: list[Any] = field(default_factory=list)  # findings.SourceEvidence
+    vasopressors: list[Any] = field(default_factory=list)  # findings.VasopressorUse
     age_years: int | None = None
 
     def findings_for(self, input_name: str) -> list[Any]:
