@@ -4,10 +4,12 @@ Clinical logic lives in cql_equivalents/; this module turns its results into CDS
 """
 from __future__ import annotations
 
-from cql_equivalents.causes import CauseGroup, underlying_causes
+from cql_equivalents.causes import CauseGroup
+from cql_equivalents.engine import Assessment, assess
+from cql_equivalents.frame import ROUTES
 from cql_equivalents.inputs import EngineInputs, map_inputs
-from cql_equivalents.reversal import ReversalPlan, reversal_plans
-from cql_equivalents.severity import Level, Severity, classify
+from cql_equivalents.reversal import ReversalPlan, need_label
+from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
 from . import card_kit as kit
@@ -15,18 +17,27 @@ from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
 LABS = ("hemoglobin", "inr", "platelets", "fibrinogen", "aptt")
+# Further inputs the prefetch asks for: vitals for NEWS2 / A-a gradient, labs for SOFA / HAS-BLED / reversal.
+EXTRA_VITALS = ("diastolic_bp", "temperature", "fio2", "o2_flow", "body_weight")
+EXTRA_LABS = ("pao2", "paco2", "creatinine", "bilirubin", "anti_xa_heparin", "anti_xa_drug", "dabigatran_level")
 
 
 def _observation_codes(kind: str) -> str:
-    """The LOINC codes the engine reads, derived from the input table (so prefetch and logic cannot drift)."""
+    """The codes the engine reads, derived from the input tables (so prefetch and logic cannot drift)."""
     specs = tables().observation_inputs
-    names = (*PHYSIOLOGY, "body_weight") if kind == "vitals" else LABS
+    names = (*PHYSIOLOGY, *EXTRA_VITALS) if kind == "vitals" else (*LABS, *EXTRA_LABS)
     codes: list[str] = []
     for name in names:
         for code in (*specs[name].loinc, *specs[name].panel):
             if code not in codes:
                 codes.append(code)
-    return ",".join(f"http://loinc.org|{code}" for code in codes)
+    tokens = [f"http://loinc.org|{code}" for code in codes]
+    if kind == "vitals":  # the local hemoptysis-volume code (no LOINC exists, clinical.md A1)
+        volume = tables().bleeding["volume"]
+        tokens += [f"{volume['local_system']}|{code}" for code in volume["local_codes"]]
+    else:  # results read as findings (type & screen, ANCA, anti-GBM) that have a LOINC code
+        tokens += [f"http://loinc.org|{code}" for code in tables().finding_loinc if code not in codes]
+    return ",".join(tokens)
 
 
 PREFETCH = {
@@ -36,6 +47,10 @@ PREFETCH = {
     "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
+    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50",
+    "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
+    "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
+    "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
 }
 
 # Seed 004 phase 9 and clinical.md D: the trials used nebulised TXA 500 mg TID (Wand 2018, non-massive) and
@@ -49,30 +64,44 @@ TXA_TEXT = (
 
 def evaluate(evaluation: Evaluation) -> list[dict]:
     inputs = map_inputs(evaluation.pool, evaluation.now)
-    severity = classify(inputs)
+    assessment = assess(inputs)
+    severity = assessment.severity
     if severity.level is Level.NO_HEMOPTYSIS:
         return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
-    cards = [_severity_card(severity, inputs, base)]
-    cards += [_reversal_card(plan, severity, inputs, base) for plan in reversal_plans(inputs)]
-    causes = underlying_causes(inputs)
-    if causes:
+    cards = [_severity_card(severity, inputs, base, assessment)]
+    cards += [_reversal_card(plan, severity, inputs, base, assessment) for plan in assessment.reversal]
+    routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
+    causes = assessment.causes
+    if causes and not routed:
         cards.append(_causes_card(causes, evaluation, inputs))
+    if not routed:
+        cards += [_population_card(match, assessment, base) for match in _card_populations(assessment)]
+    stale = _data_quality_card(assessment, base)
+    if stale:
+        cards.append(stale)
+    cards.append(_report_card(assessment, base))
     return kit.ordered(cards)
 
 
 # ------------------------------------------------------------------------------------------ severity cards
 
 def _bleeding_text(severity: Severity) -> str:
-    return "; ".join(f"{fact.concept.label} (`{fact.reference}`, {kit.when(fact.at)})" for fact in severity.bleeding)
+    evidence = severity.frame.hemoptysis if severity.frame else []
+    return "; ".join(f"{item.label} (`{item.reference}`)" for item in evidence) or "hemoptysis"
 
 
-def _severity_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _severity_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
+    assessment = assessment or assess(inputs)
+    if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR):
+        return _frame_card(severity, inputs, base)
     if severity.level is Level.MASSIVE:
-        return _escalation_card(severity, inputs, base)
+        return _escalation_card(severity, inputs, base, assessment)
     if severity.level is Level.UNDETERMINED:
-        return _undetermined_card(severity, inputs, base)
-    return _first_line_card(severity, inputs, base)
+        return _undetermined_card(severity, inputs, base, assessment)
+    if severity.level is Level.SEVERE_BY_MODIFIER:
+        return _severe_by_modifier_card(severity, inputs, base, assessment)
+    return _first_line_card(severity, inputs, base, assessment)
 
 
 def _trigger_short(severity: Severity) -> str:
@@ -80,47 +109,135 @@ def _trigger_short(severity: Severity) -> str:
     for trigger in severity.triggers:
         if trigger.key == "shock_index":
             parts.append(f"shock index {trigger.value:g}")
+        elif trigger.kind == "volume":
+            parts.append(trigger.label)
         else:
             parts.append(f"{trigger.evidence[0].label} {kit.observed_text(trigger.evidence[0])}")
     return ", ".join(dict.fromkeys(parts))
 
 
-def _escalation_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
-    triggers = _trigger_short(severity)
-    summary = f"Massive hemoptysis ({triggers}): airway first, bleeding side down, ICU, IR for bronchial artery embolisation"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = "Massive hemoptysis: airway first, bleeding side down, ICU, IR for bronchial artery embolisation"
-    fired = "\n".join(
+def _fired_lines(severity: Severity) -> str:
+    return "\n".join(
         f"- **{trigger.label}**: " + ", ".join(
-            f"{e.label} {kit.observed_text(e)} (`{e.reference}`, {kit.when(e.at)})" for e in trigger.evidence)
+            f"{e.label} {kit.observed_text(e)}" + (f" ({e.note})" if e.note else "") + f" (`{e.reference}`, {kit.when(e.at)})"
+            for e in trigger.evidence)
         + f" ({trigger.source})"
         for trigger in severity.triggers)
+
+
+def _modifier_text(severity: Severity) -> str:
+    if not severity.modifiers:
+        return ""
+    return ("**Severity modifiers** (seed 000, OIC-205-08-B: severity = abundance + terrain + cause)\n\n" + "\n".join(
+        f"- {m.label}: " + ", ".join(f"`{r}`" for r in m.references) + f" ({m.source})" for m in severity.modifiers))
+
+
+def _definitive_control_step(assessment: Assessment) -> str:
+    """Step 3 of the escalation: BAE, unless a special population changes the target."""
+    roles = {match.bae: match for match in assessment.populations}
+    if "not-target" in roles:
+        return ("3. **Not a bronchial artery embolisation target**: " + roles["not-target"].label + " on record. "
+                "Pulse methylprednisolone with cyclophosphamide or rituximab (± plasma exchange case by case): see "
+                "its card.\n")
+    if "pa-targeted" in roles:
+        return ("3. **Pulmonary-artery source suspected** (" + roles["pa-targeted"].label + "): PA-targeted "
+                "embolisation (coil / balloon), not bronchial artery embolisation; see its card.\n")
+    return ("3. **Bronchial artery embolisation** is the definitive first-line control (immediate control about 85-90 %, "
+            "PMID 18210312, figure not re-verified).\n")
+
+
+def _localization_text(assessment: Assessment) -> str:
+    loc = assessment.localization
+    if not loc.studies:
+        return ("**Localisation**: no CT angiography, bronchoscopy or chest X-ray on record. Bronchial arteries are the "
+                "source in about 90 % (Kathuria 2020); the yield of CTA and bronchoscopy is higher during active "
+                "bleeding.")
+    lines = [f"- {study.label} (`{study.reference}`, {kit.when(study.at)})"
+             + (f": {', '.join(c.replace('_', ' ') for c in study.cues)}" if study.cues else "")
+             for study in loc.studies]
+    notes = []
+    if loc.side:
+        notes.append(f"side named in the reports: **{loc.side}** (position the bleeding side down)")
+    if loc.beds:
+        notes.append(f"bleeding bed named: {', '.join(loc.beds)}")
+    if loc.repeat_during_active_bleeding:
+        notes.append("**a negative study in a quiet interval does not exclude a bronchial source**: repeat CTA / "
+                     "bronchoscopy during active bleeding; negatives from the same quiet interval are not independent "
+                     "(do not add them up) (seed 004 phase 5; Charya 2021 PMID 34527355)")
+    return "**Localisation** (seed 004 pivot 3)\n\n" + "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "")
+
+
+def _rules_text(assessment: Assessment, kinds: tuple[str, ...] = ("contraindicated", "not-indicated", "caution", "sequence"),
+                only: tuple[str, ...] = ()) -> str:
+    rules = [r for r in assessment.rules if r.kind in kinds and (not only or r.key in only)]
+    if not rules:
+        return ""
+    return "**Contraindications and cautions on record**\n\n" + "\n".join(
+        f"- **{r.kind}: {r.intervention}**: {r.text} Because: {', '.join(r.because)}. _({r.source})_" for r in rules)
+
+
+def _stale_text(inputs: EngineInputs, names) -> str:
+    stale = [inputs.stale[name] for name in names if name in inputs.stale]
+    if not stale:
+        return ""
+    specs = tables().observation_inputs
+    return "**Stale, not used as current (obtain again):** " + ", ".join(
+        f"{o.label} {kit.observed_text(o)} at {kit.when(o.at)} (`{o.reference}`, older than "
+        f"{specs[o.input].fresh_hours:g} h)" for o in stale)
+
+
+def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
+    assessment = assessment or assess(inputs)
+    triggers = _trigger_short(severity)
+    by_volume = severity.fired_by == "volume"
+    kind = "by volume" if by_volume else ""
+    summary = f"Massive hemoptysis {kind} ({triggers}): airway first, bleeding side down, ICU, IR for embolisation".replace("  ", " ")
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = "Massive hemoptysis: airway first, bleeding side down, ICU, IR for bronchial artery embolisation"
+    if by_volume:
+        headline = (f"**Life-threatening hemoptysis by volume**: {_bleeding_text(severity)}. No physiologic trigger is "
+                    "on record; a volume surrogate fired, a secondary trigger (seed 004 pivot 2: physiology over volume). "
+                    "Anatomic dead space is about 150 mL: a small volume can asphyxiate (Charya 2021, PMID 34527355).")
+    else:
+        headline = (f"**Life-threatening hemoptysis by physiology**: {_bleeding_text(severity)}. The killer is "
+                    "asphyxiation, not exsanguination (Earwood, Am Fam Physician 2015, PMID 25955625); physiology "
+                    "defines massive, whatever the volume (Charya 2021, PMID 34527355).")
     detail = kit.join(
-        f"**Life-threatening hemoptysis by physiology**: {_bleeding_text(severity)}. The killer is asphyxiation, "
-        "not exsanguination (Earwood, Am Fam Physician 2015, PMID 25955625); physiology defines massive, "
-        "whatever the volume (Charya 2021, PMID 34527355).",
-        "**Triggers that fired**\n\n" + fired + "\n\n_No hemoptysis-specific SpO2, RR or BP cut-off exists in the "
-        "guidelines; the NEWS2 red band (RCP 2017) and the shock index are used._",
+        headline,
+        "**Triggers that fired**\n\n" + _fired_lines(severity) + "\n\n_No hemoptysis-specific SpO2, RR or BP cut-off "
+        "exists in the guidelines; the NEWS2 red band (RCP 2017) and the shock index are used._",
+        _modifier_text(severity),
         "**Do now** (Charya 2021, PMID 34527355)\n\n"
         "1. **Airway first**: bleeding side down (lateral decubitus), high-flow oxygen, large-bore suction; selective "
         "intubation / lung isolation (large single-lumen tube into the good lung, bronchial blocker or double-lumen "
         "tube). Do not delay airway control for imaging.\n"
         "2. **ICU** is mandatory; engage interventional radiology, thoracic surgery and interventional pulmonology "
         "together.\n"
-        "3. **Bronchial artery embolisation** is the definitive first-line control (immediate control about 85-90 %, "
-        "PMID 18210312, figure not re-verified).\n"
+        + _definitive_control_step(assessment) +
         "4. **CT angiography of the chest** once the airway is safe: localises side and vessel (bronchial about 90 %) "
         "and maps BAE. Its yield is higher during active bleeding: a negative study in a quiet interval does not "
         "exclude a bronchial source.\n"
         "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + TXA_TEXT + ".\n"
         "6. Type and crossmatch, haemoglobin, coagulation panel; prepare massive transfusion.",
+        _localization_text(assessment),
+        _rules_text(assessment),
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
+        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
         kit.records_not_used(inputs),
     )
     return kit.card(summary, "critical", detail, kit.source(base, "massive-hemoptysis-escalation"))
 
 
-def _first_line_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _volume_below_text(severity: Severity) -> str:
+    if not severity.volume_triggers_below:
+        return ("**Volume**: no hemoptysis volume or rate on record (seed 004 input hemoptysis_volume_rate): quantify "
+                "it (single expectoration, mL/h, mL/24 h).")
+    return ("**Volume on record, below every surrogate** (>= 150 mL single expectoration, > 100 mL/h, > 500 mL/24 h): "
+            + ", ".join(severity.volume_triggers_below) + ".")
+
+
+def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
+    assessment = assessment or assess(inputs)
     terrain = inputs.conditions_with_role("terrain")
     summary = "Hemoptysis, no massive trigger on record: oxygen, monitoring, tranexamic acid, urgent CT angiography for the cause"
     modifiers = ""
@@ -134,6 +251,7 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str) -> dic
         "(SpO2 <= 91 %), respiratory distress (RR >= 25 or <= 8 /min), hypotension (SBP <= 90 mmHg) or shock index "
         ">= 1.0 is present (NEWS2 red band, RCP 2017; Koch 2019)."
         + (f" Not on record, so not excluded: {', '.join(missing)}." if missing else ""),
+        _volume_below_text(severity),
         modifiers,
         "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
         "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
@@ -141,47 +259,117 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str) -> dic
         "3. **Urgent aetiological work-up with CT angiography of the chest**, in parallel with treatment; treat the "
         "cause urgently if it carries a risk of severe recurrence (e.g. an excavated lesion).\n"
         "4. If bleeding persists: discuss bronchial artery embolisation, or surgery depending on the cause.",
+        _localization_text(assessment),
+        _rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
+        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
         kit.records_not_used(inputs),
     )
     return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-first-line"))
 
 
-def _undetermined_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment) -> dict:
+    labels = ", ".join(m.label.split(" (")[0] for m in severity.modifiers)
+    summary = f"Hemoptysis with {labels}: severe by terrain/cause; intensive-care sector, embolisation considered early"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = "Hemoptysis severe by terrain / cause: intensive-care sector, embolisation considered from the outset"
+    detail = kit.join(
+        f"**Hemoptysis without a physiologic or volume trigger**: {_bleeding_text(severity)}. It is not massive, but "
+        "severity is abundance plus terrain plus cause (seed 000, OIC-205-08-B), and this record carries a modifier.",
+        _modifier_text(severity),
+        _volume_below_text(severity),
+        "**Severe hemoptysis** (seed 000, OIC-205-08-B)\n\n"
+        "1. Manage in an intensive-care sector of a centre offering arterial embolisation and thoracic surgery.\n"
+        "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + TXA_TEXT + ".\n"
+        "3. Arterial embolisation considered from the outset; urgent CT angiography of the chest for the cause.\n"
+        "4. Escalate at once to the airway-first pathway if hypoxia, distress or hypotension appears.",
+        _localization_text(assessment),
+        _rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
+        kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
+        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
+        kit.records_not_used(inputs),
+    )
+    return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-severe-by-terrain"))
+
+
+def _undetermined_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
     summary = "Hemoptysis on record but no SpO2, respiratory rate or BP: massive hemoptysis not excluded; obtain vitals now"
     detail = kit.join(
         f"**Hemoptysis**: {_bleeding_text(severity)}. Massive hemoptysis is defined by physiology (Charya 2021, "
-        "PMID 34527355), and the record holds none of SpO2, respiratory rate or systolic BP, so it can be neither "
-        "confirmed nor excluded.",
+        "PMID 34527355), and the record holds none of SpO2, respiratory rate or systolic BP (current), so it can be "
+        "neither confirmed nor excluded.",
+        _volume_below_text(severity),
+        _modifier_text(severity),
         "**Obtain now**: SpO2, respiratory rate, blood pressure and heart rate; the volume expectorated. If hypoxic, "
         "in respiratory distress or hypotensive: airway first, bleeding side down, ICU, interventional radiology for "
         "bronchial artery embolisation.",
         "**Meanwhile, first line** (seed 000): oxygen and monitoring, " + TXA_TEXT + ", urgent CT angiography for "
         "the cause.",
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
+        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
         kit.records_not_used(inputs),
     )
     return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-missing-physiology"))
 
 
+def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+    """FRAME gate (seed 004 phase 1): another source of blood routes away instead of escalating."""
+    frame = severity.frame
+    compromise = bool(severity.triggers)
+    routes = "; ".join(frame.routes) or "the pathway of the blood's source"
+    alternatives = sorted({e.points_to for e in frame.alternatives})
+    if severity.level is Level.ROUTED_AWAY:
+        summary = f"Blood source points to {' / '.join(alternatives)}, not hemoptysis: route to {frame.routes[0].split(' (')[0]}"
+        topic = "hemoptysis-frame-route-away"
+        headline = (f"**FRAME gate: not true hemoptysis.** The record points to {' / '.join(alternatives)}"
+                    + (" (decided by the intake questionnaire)" if frame.decided_by_answer else "")
+                    + f". Route: {routes}. The massive-hemoptysis escalation (bronchial artery embolisation) does not "
+                    "apply; misclassification sends the patient to the wrong pathway (seed 004 phase 1; Earwood 2015, "
+                    "PMID 25955625).")
+    else:
+        summary = f"Blood source unclear (hemoptysis vs {' / '.join(alternatives)}): confirm the source before escalating"
+        topic = "hemoptysis-source-unclear"
+        headline = ("**FRAME gate: the source of the blood is unclear.** The record holds features of true hemoptysis "
+                    f"and of {' / '.join(alternatives)}. Confirm at the bedside (cough vs vomiting, frothy bright red vs "
+                    "dark / coffee-ground, nasopharyngeal inspection) and record it in the intake questionnaire "
+                    "(item blood-source) before the hemoptysis pathway escalates (Earwood 2015, PMID 25955625).")
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = summary[: kit.SUMMARY_LIMIT - 1]
+    evidence = "\n".join(f"- {e.label} -> {e.points_to} (`{e.reference}`)" for e in (*frame.hemoptysis, *frame.alternatives))
+    compromise_text = ""
+    if compromise:
+        compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
+                           "airway, oxygen, resuscitate, and call the team of the source now.")
+    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
+                      kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
+    return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
+
+
 # ------------------------------------------------------------------------------------------ reversal cards
 
-def _lab_text(plan: ReversalPlan) -> str:
+def _lab_text(plan: ReversalPlan, inputs: EngineInputs | None = None) -> str:
     if plan.lab is None:
+        spec = tables().reversal_classes[plan.drug_class]
+        stale = inputs.stale.get(spec["lab"]) if inputs else None
+        if stale:
+            return (f"stale: {kit.observed_text(stale)} at {kit.when(stale.at)} (`{stale.reference}`), not used as "
+                    "current; obtain now")
         return "not on record"
     return f"{kit.observed_text(plan.lab)} (`{plan.lab.reference}`, {kit.when(plan.lab.at)})"
 
 
-def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs, base: str,
+                   assessment: Assessment | None = None) -> dict:
+    assessment = assessment or assess(inputs)
     spec = tables().reversal_classes[plan.drug_class]
     lab_short = f", {plan.lab.label} {kit.observed_text(plan.lab)}" if plan.lab else ""
     massive = severity.level is Level.MASSIVE
     if massive:
         summary = f"Reverse {plan.agent} now ({'massive hemoptysis'}{lab_short}): {spec['summary']}"
     else:
-        summary = f"Hemoptysis on {plan.agent}{lab_short}: hold it; if bleeding is life-threatening give {spec['summary']}"
+        summary = f"Bleeding on {plan.agent}{lab_short}: hold it; if life-threatening give {spec['summary']}"
     if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"{'Reverse' if massive else 'Hemoptysis on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
+        summary = f"{'Reverse' if massive else 'Bleeding on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
     uses = "\n".join(
         f"- {use.text} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
         for use in plan.uses)
@@ -194,16 +382,104 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
         "**When to reverse** (ACC 2020 ECDP): stop the drug; give a reversal agent if bleeding becomes "
         "life-threatening, or if major bleeding (haemodynamic instability, Hb drop >= 2 g/dL, >= 2 units RBC) "
         "does not resolve.")
+    agent_rules = tuple(r.key for r in assessment.rules if any(f"`{use.reference}`" in " ".join(r.because) for use in plan.uses)
+                        or r.intervention in ("4F-PCC", "4F-PCC / andexanet"))
     detail = kit.join(
         f"**Active {plan.class_label}**\n\n{uses}",
-        f"**Lab that tells its effect**: {plan.lab_label}. Value: {_lab_text(plan)}."
+        f"**Lab that tells its effect**: {plan.lab_label}. Value: {_lab_text(plan, inputs)}."
         + (f" {plan.lab_note}." if plan.lab_note else ""),
         when_text,
         "**Reversal**\n\n" + steps,
-        ("**Obtain to complete the dose:** " + ", ".join(tables().observation_inputs[n].label for n in needs)) if needs else "",
+        ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
+        _rules_text(assessment, only=agent_rules) if agent_rules else "",
         kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
     )
     return kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
+
+
+# ------------------------------------------------------------------------------------------ special populations
+
+def _card_populations(assessment: Assessment) -> list:
+    """Every population has its own card, except the anticoagulated one when reversal cards already cover it."""
+    shown = []
+    for match in assessment.populations:
+        if match.key == "anticoagulated_coagulopathic" and assessment.reversal:
+            continue
+        shown.append(match)
+    return shown
+
+
+def _population_card(match, assessment: Assessment, base: str) -> dict:
+    bae = {"target": "bronchial artery embolisation is the definitive control",
+           "not-target": "NOT a bronchial artery embolisation target",
+           "pa-targeted": "pulmonary-artery source: PA-targeted embolisation, not bronchial BAE"}[match.bae]
+    summary = f"Hemoptysis in {match.label}: {bae}"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = f"Special population: {match.label.split(' (')[0]}"[: kit.SUMMARY_LIMIT - 1]
+    sibling = ""
+    if match.sibling:
+        sibling = f"Hand over for definitive management to `{match.sibling}` once the airway is secured (seed 004 phase 12)."
+    only = tuple(r.key for r in assessment.rules if match.label in r.because)
+    detail = kit.join(
+        "**Why this path**: " + "; ".join(match.evidence) + ".",
+        "**Path** (seed 004 special population)\n\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)),
+        sibling,
+        _rules_text(assessment, only=only) if only else "",
+        f"_Source: {match.source}_",
+    )
+    indicator = "critical" if assessment.severity.level is Level.MASSIVE and match.bae != "target" else "warning"
+    topic = "special-population-" + match.key.replace("_", "-")
+    return kit.card(summary, indicator, detail, kit.source(base, topic))
+
+
+# ------------------------------------------------------------------------------------------ data quality, report
+
+def _data_quality_card(assessment: Assessment, base: str) -> dict | None:
+    inputs = assessment.inputs
+    stale_findings = [f for f in inputs.findings if f.stale]
+    if not inputs.stale and not stale_findings:
+        return None
+    names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))
+    summary = f"Stale data not used as current: {names}; obtain again"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = "Stale data not used as current: obtain the values listed again"
+    specs = tables().observation_inputs
+    lines = [f"- {o.label} {kit.observed_text(o)} at {kit.when(o.at)} (`{o.reference}`): older than "
+             f"{specs[o.input].fresh_hours:g} h" for o in inputs.stale.values()]
+    lines += [f"- {f.label} at {kit.when(f.at)} (`{f.reference}`): older than its window" for f in stale_findings]
+    detail = kit.join(
+        "Each input has a freshness window (data/observations.toml, data/findings.toml; engine rules, the sources "
+        "are silent). A value older than its window is reported here and is not used as the current value.",
+        "\n".join(lines),
+        kit.records_not_used(inputs),
+    )
+    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-data-quality"))
+
+
+def _report_card(assessment: Assessment, base: str) -> dict:
+    report = assessment.phases
+    current = report.current_phase
+    summary = ("Engine report: " + (f"phase {current.order} {current.key} not yet met" if current else "all readable phases met")
+               + "; calculators and missing inputs")
+    entries = "\n".join(f"- {'[x]' if e.met else '[ ]'} {e.label}" + (f": {'; '.join(e.evidence)}" if e.met else "")
+                        for e in report.entry_points)
+    phases = "\n".join(
+        f"| {p.order} {p.key} | {p.advance} | {', '.join(p.present) or '-'} | {', '.join(p.missing) or '-'} | {p.why} |"
+        for p in report.phases)
+    calcs = "\n".join(
+        f"| {c.name} | {'-' if c.value is None else f'{c.value:g}'} | {c.interpretation or '-'} | "
+        f"{', '.join(c.missing) or '-'} |" for c in assessment.calculations)
+    missing_required = [s.name for s in report.inputs.values() if s.required and s.status != "present"]
+    detail = kit.join(
+        "**Entry points** (seed 004)\n\n" + entries,
+        "**Phases** (seed 004: FRAME ... FOLLOWUP)\n\n| Phase | Advance | Inputs present | Missing | Why |\n"
+        "|---|---|---|---|---|\n" + phases,
+        ("**Required inputs missing or stale:** " + ", ".join(missing_required)) if missing_required else "",
+        "**Calculators** (computed where the data allow)\n\n| Calculator | Value | Reading | Missing |\n|---|---|---|---|\n"
+        + calcs,
+    )
+    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-engine-report"))
+
 
 
 # ------------------------------------------------------------------------------------------ sibling engines

@@ -141,23 +141,25 @@ def patient_view_request(resources: list[dict], *, patient_id: str = "pat-1", wi
 
 
 def split_prefetch(resources: list[dict]) -> dict:
-    from hooks.massive_hemoptysis import LABS, PHYSIOLOGY
+    from hooks.massive_hemoptysis import EXTRA_VITALS, PHYSIOLOGY
     from cql_equivalents.tables import tables
     specs = tables().observation_inputs
-    vital_codes = {c for n in (*PHYSIOLOGY, "body_weight") for c in (*specs[n].loinc, *specs[n].panel)}
+    vital_codes = {c for n in (*PHYSIOLOGY, *EXTRA_VITALS) for c in (*specs[n].loinc, *specs[n].panel)}
+    vital_codes |= set(tables().bleeding["volume"]["local_codes"])
     keys = {"patient": None, "conditions": [], "vitals": [], "labs": [], "medicationStatements": [],
-            "medicationRequests": []}
+            "medicationRequests": [], "medicationAdministrations": [], "procedures": [], "diagnosticReports": [],
+            "questionnaireResponses": []}
+    by_type = {"Condition": "conditions", "MedicationStatement": "medicationStatements",
+               "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations",
+               "Procedure": "procedures", "DiagnosticReport": "diagnosticReports",
+               "QuestionnaireResponse": "questionnaireResponses"}
     for resource in resources:
         kind = resource["resourceType"]
         if kind == "Patient":
             keys["patient"] = resource
-        elif kind == "Condition":
-            keys["conditions"].append(resource)
         elif kind == "Observation":
             code = resource["code"]["coding"][0]["code"]
             keys["vitals" if code in vital_codes else "labs"].append(resource)
-        elif kind == "MedicationStatement":
-            keys["medicationStatements"].append(resource)
-        elif kind == "MedicationRequest":
-            keys["medicationRequests"].append(resource)
+        elif kind in by_type:
+            keys[by_type[kind]].append(resource)
     return {key: (value if key == "patient" else searchset(value)) for key, value in keys.items()}

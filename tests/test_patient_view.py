@@ -10,6 +10,9 @@ from tests import fhir_factory as f
 from tests.conftest import FHIR_BASE
 
 URL = "/cds-services/massive-hemoptysis"
+# Resource types the service searches besides Patient, Condition and Observation (hooks/massive_hemoptysis.PREFETCH).
+OTHER_SEARCHED = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
+                  "DiagnosticReport", "QuestionnaireResponse")
 
 
 def massive_on_warfarin() -> list[dict]:
@@ -55,7 +58,9 @@ def _register_fhir_server(resources: list[dict]) -> None:
     patient = prefetch.pop("patient")
     responses.add(responses.GET, f"{FHIR_BASE}/Patient/pat-1", json=patient, status=200)
     paths = {"conditions": "Condition", "vitals": "Observation", "labs": "Observation",
-             "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest"}
+             "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest",
+             "medicationAdministrations": "MedicationAdministration", "procedures": "Procedure",
+             "diagnosticReports": "DiagnosticReport", "questionnaireResponses": "QuestionnaireResponse"}
     for key, resource_type in paths.items():
         bundle = prefetch[key]
         if key in ("vitals", "labs"):
@@ -82,7 +87,8 @@ def test_same_cards_when_the_service_fetches_from_fhir_server(client):
     assert response.status_code == 200, response.json
     fetched = response.json["cards"]
     assert [(c["indicator"], c["summary"]) for c in fetched] == [(c["indicator"], c["summary"]) for c in with_prefetch]
-    assert len(responses.calls) == 6
+    from hooks.massive_hemoptysis import PREFETCH
+    assert len(responses.calls) == len(PREFETCH)
     for call in responses.calls:
         assert call.request.headers["Authorization"] == "Bearer secret-token-1"
 
@@ -110,7 +116,7 @@ def test_non_massive_gets_first_line_card_and_hold_reversal(client):
 def test_hemoptysis_without_vitals_says_what_to_obtain(client):
     resources = [f.patient(), f.hemoptysis()]
     cards = client.post(URL, json=f.patient_view_request(resources)).json["cards"]
-    assert len(cards) == 1
+    assert [c["source"]["topic"]["code"] for c in cards] == ["hemoptysis-missing-physiology", "hemoptysis-engine-report"]
     assert "not excluded" in cards[0]["summary"] and "obtain vitals" in cards[0]["summary"]
     assert "**Missing from the record (obtain):** SpO2, Respiratory rate, Heart rate, Systolic BP" in cards[0]["detail"]
 
@@ -231,7 +237,7 @@ def test_fhir_server_not_allowed_is_refused_without_a_call(client):
 @responses.activate
 def test_fhir_server_failure_is_412(client):
     responses.add(responses.GET, f"{FHIR_BASE}/Patient/pat-1", status=503)
-    for resource_type in ("Condition", "Observation", "MedicationStatement", "MedicationRequest"):
+    for resource_type in ("Condition", "Observation", *OTHER_SEARCHED):
         responses.add(responses.GET, f"{FHIR_BASE}/{resource_type}", json=f.searchset([]))
     request = f.patient_view_request([], with_prefetch=False, fhir_server=FHIR_BASE, access_token="tok")
     response = client.post(URL, json=request)
@@ -244,7 +250,7 @@ def test_fhir_server_failure_is_412(client):
 def test_fhir_redirect_is_not_followed(client):
     responses.add(responses.GET, f"{FHIR_BASE}/Patient/pat-1", status=302,
                   headers={"Location": "https://elsewhere.example.net/Patient/pat-1"})
-    for resource_type in ("Condition", "Observation", "MedicationStatement", "MedicationRequest"):
+    for resource_type in ("Condition", "Observation", *OTHER_SEARCHED):
         responses.add(responses.GET, f"{FHIR_BASE}/{resource_type}", json=f.searchset([]))
     request = f.patient_view_request([], with_prefetch=False, fhir_server=FHIR_BASE, access_token="tok")
     response = client.post(URL, json=request)
@@ -264,7 +270,7 @@ def test_fhir_search_pages_are_followed_up_to_the_bound(client, settings):
     responses.add(responses.GET, f"{FHIR_BASE}/Observation",
                   match=[responses.matchers.query_param_matcher({"page": "2"})], json=page_2)
     responses.add(responses.GET, f"{FHIR_BASE}/Observation", json=page_1)
-    for resource_type in ("MedicationStatement", "MedicationRequest"):
+    for resource_type in OTHER_SEARCHED:
         responses.add(responses.GET, f"{FHIR_BASE}/{resource_type}", json=f.searchset([]))
     request = f.patient_view_request([], with_prefetch=False, fhir_server=FHIR_BASE)
     response = client.post(URL, json=request)
