@@ -158,7 +158,7 @@ def split_prefetch(resources: list[dict]) -> dict:
         if kind == "Patient":
             keys["patient"] = resource
         elif kind == "Observation":
-            code = resource["code"]["coding"][0]["code"]
+            code = (resource["code"].get("coding") or [{}])[0].get("code")
             keys["vitals" if code in vital_codes else "labs"].append(resource)
         elif kind in by_type:
             keys[by_type[kind]].append(resource)

@@ -1,0 +1,160 @@
+"""Inputs of the dossier through the real HTTP app: units, plausibility, freshness, volume, FRAME gate."""
+from __future__ import annotations
+
+import pytest
+
+from tests import engine_factory as e
+from tests import fhir_factory as f
+
+URL = "/cds-services/massive-hemoptysis"
+
+
+def post(client, resources: list[dict]) -> list[dict]:
+    response = client.post(URL, json=f.patient_view_request([f.patient(), *resources]))
+    assert response.status_code == 200, response.json
+    return response.json["cards"]
+
+
+def topics(cards: list[dict]) -> dict[str, dict]:
+    return {card["source"]["topic"]["code"]: card for card in cards}
+
+
+def everything(cards: list[dict]) -> str:
+    return "\n".join(card["summary"] + "\n" + card["detail"] for card in cards)
+
+
+STABLE = [f.respiratory_rate(16), f.heart_rate(80), f.blood_pressure(130, 80)]
+
+
+def _without_unit(resource: dict) -> dict:
+    resource["valueQuantity"] = {"value": resource["valueQuantity"]["value"]}
+    return resource
+
+
+@pytest.mark.parametrize("resource, expected", [
+    (f.observation("2708-6", 0.95, "1", display="SpO2 fraction"), "SpO2 | 95 % (sent as 0.95 1)"),
+    (f.hemoglobin(112, unit="g/L"), "Hemoglobin | 11.2 g/dL (sent as 112 g/L)"),
+    (f.hemoglobin(7.0, unit="mmol/L"), "Hemoglobin | 11.27 g/dL (sent as 7 mmol/L)"),
+    (f.lab("3255-7", 150, "mg/dL", display="Fibrinogen"), "Fibrinogen | 1.5 g/L (sent as 150 mg/dL)"),
+    (f.lab("777-3", 150000, "/uL", display="Platelets"), "Platelets | 150 10*9/L (sent as 150000 /uL)"),
+    (f.lab("777-3", 150, "10*3/uL", display="Platelets"), "Platelets | 150 10*9/L |"),
+    (f.lab("777-3", 150, "10^9/L", display="Platelets"), "Platelets | 150 10*9/L |"),
+])
+def test_units_are_converted_into_the_engine_unit(client, resource, expected):
+    cards = post(client, [f.hemoptysis(), f.spo2(97, when=f.ago(hours=2)), *STABLE, resource])
+    assert expected in everything(cards)
+
+
+@pytest.mark.parametrize("resource, reason", [
+    (f.spo2(101, obs_id="bad"), "SpO2 101 % is outside the plausible range 50-100"),
+    (f.hemoglobin(300, obs_id="bad"), "Hemoglobin 300 g/dL is outside the plausible range 2-25"),
+    (f.lab("777-3", 5, "g/L", display="Platelets", obs_id="bad"), "Platelets unit 'g/L' is not recognised"),
+    (_without_unit(f.lab("3255-7", 2.5, "g/L", display="Fibrinogen", obs_id="bad")), "Fibrinogen 2.5 has no unit"),
+    (f.spo2(88, when=f.ago(hours=-3), obs_id="bad"), "SpO2 is dated in the future"),
+])
+def test_implausible_or_unreadable_values_are_named_and_not_used(client, resource, reason):
+    cards = post(client, [f.hemoptysis(), f.spo2(97, when=f.ago(hours=1)), *STABLE, resource])
+    text = everything(cards)
+    assert f"`Observation/bad`: {reason}" in text
+    assert "massive-hemoptysis-escalation" not in topics(cards)
+
+
+def test_stale_vitals_are_reported_as_stale_not_used(client):
+    cards = post(client, [f.hemoptysis(), f.spo2(85, when=f.ago(hours=7), obs_id="old-spo2"),
+                          f.blood_pressure(80, 40, when=f.ago(hours=8))])
+    by_topic = topics(cards)
+    assert "massive-hemoptysis-escalation" not in by_topic  # a stale SpO2 85 % is not current hypoxia
+    assert "hemoptysis-missing-physiology" in by_topic
+    quality = by_topic["hemoptysis-data-quality"]
+    assert quality["indicator"] == "info"
+    assert "SpO2 85 % at" in quality["detail"] and "(`Observation/old-spo2`): older than 6 h" in quality["detail"]
+    assert "**Stale, not used as current (obtain again):** SpO2 85 %" in by_topic["hemoptysis-missing-physiology"]["detail"]
+
+
+def test_stale_lab_is_not_used_for_a_dose(client):
+    cards = post(client, [f.hemoptysis(), f.spo2(85), f.inr(3.1, when=f.ago(hours=30), obs_id="old-inr"), f.weight(80),
+                          f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+    reversal = topics(cards)["antithrombotic-reversal"]
+    assert "INR not on record: obtain INR now" in reversal["detail"]
+    assert "stale: 3.1 at" in reversal["detail"] and "`Observation/old-inr`" in reversal["detail"]
+
+
+@pytest.mark.parametrize("resource, kind_text", [
+    (e.volume(200, "mL", obs_id="v"), "single expectoration >= 150 mL"),
+    (e.volume(120, "mL/h", obs_id="v"), "bleeding rate > 100 mL/h"),
+    (e.volume(600, "mL/d", obs_id="v"), "volume > 500 mL in 24 h"),
+    (e.volume(0.6, "L", obs_id="v"), "single expectoration >= 150 mL"),
+    (e.volume(700, "mL", period_hours=24, obs_id="v"), "volume > 500 mL in 24 h"),
+    (e.volume(300, "mL", period_hours=2, obs_id="v"), "bleeding rate > 100 mL/h"),
+])
+def test_volume_from_observation_in_each_unit_is_a_secondary_trigger(client, resource, kind_text):
+    cards = post(client, [f.spo2(97), *STABLE, resource])  # the volume alone says blood was expectorated
+    escalation = topics(cards)["massive-hemoptysis-escalation"]
+    assert escalation["indicator"] == "critical"
+    assert "by volume" in escalation["summary"]
+    assert f"**{kind_text}**" in escalation["detail"] and "`Observation/v`" in escalation["detail"]
+    assert "Life-threatening hemoptysis by volume" in escalation["detail"]
+
+
+def test_volume_from_the_intake_questionnaire(client):
+    cards = post(client, [e.intake({"rate-ml-per-h": 150, "with-cough": True}, qr_id="qr-1"), f.spo2(97), *STABLE])
+    escalation = topics(cards)["massive-hemoptysis-escalation"]
+    assert "bleeding rate > 100 mL/h" in escalation["summary"]
+    assert "`QuestionnaireResponse/qr-1`" in escalation["detail"]
+
+
+def test_physiology_comes_before_volume(client):
+    cards = post(client, [f.hemoptysis(), f.spo2(88), *STABLE, e.volume(20, "mL")])
+    escalation = topics(cards)["massive-hemoptysis-escalation"]
+    assert "by volume" not in escalation["summary"] and "SpO2 88 %" in escalation["summary"]
+    assert "Life-threatening hemoptysis by physiology" in escalation["detail"]
+
+
+def test_volume_below_every_surrogate_is_reported(client):
+    cards = post(client, [f.hemoptysis(), f.spo2(97), *STABLE, e.volume(40, "mL")])
+    first_line = topics(cards)["hemoptysis-first-line"]
+    assert "**Volume on record, below every surrogate**" in first_line["detail"] and "40 mL (single)" in first_line["detail"]
+
+
+def test_unknown_volume_unit_is_named(client):
+    cards = post(client, [f.hemoptysis(), f.spo2(97), *STABLE, e.volume(2, "[tsp_us]", obs_id="tsp")])
+    assert "`Observation/tsp`: hemoptysis volume unit '[tsp_us]' is not recognised" in everything(cards)
+
+
+# ------------------------------------------------------------------------------------------ FRAME gate
+
+@pytest.mark.parametrize("resources, topic, words", [
+    ([f.condition("8765009", "Hematemesis")], "hemoptysis-frame-route-away", "upper GI bleeding pathway"),
+    ([f.condition("K92.0", "Hematemesis", system=f.ICD10CM)], "hemoptysis-frame-route-away", "upper GI bleeding"),
+    ([f.condition("x", "Epistaxis", system="http://example.org/local")], "hemoptysis-frame-route-away", "ENT / oral"),
+    ([e.intake({"blood-source": "pseudohemoptysis"})], "hemoptysis-frame-route-away", "ENT / oral"),
+    ([e.intake({"dark-coffee-ground": True, "food-particles": True})], "hemoptysis-frame-route-away", "upper GI"),
+    ([f.hemoptysis(), f.condition("8765009", "Hematemesis")], "hemoptysis-source-unclear", "Confirm at the bedside"),
+    ([f.hemoptysis(), e.intake({"with-vomiting": True})], "hemoptysis-source-unclear", "Confirm at the bedside"),
+])
+def test_frame_gate_routes_away_instead_of_escalating(client, resources, topic, words):
+    cards = post(client, [*resources, f.spo2(97), *STABLE])
+    by_topic = topics(cards)
+    assert topic in by_topic and words in by_topic[topic]["detail"]
+    assert "massive-hemoptysis-escalation" not in by_topic and "hemoptysis-first-line" not in by_topic
+    assert "| 1 FRAME | not met |" in by_topic["hemoptysis-engine-report"]["detail"]
+
+
+def test_frame_gate_with_compromise_is_critical_but_not_the_bae_pathway(client):
+    cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(85), *STABLE])
+    card = topics(cards)["hemoptysis-frame-route-away"]
+    assert card["indicator"] == "critical" and "Physiologic compromise whatever the source" in card["detail"]
+    assert "massive-hemoptysis-escalation" not in topics(cards)
+
+
+def test_bedside_answer_hemoptysis_decides_over_old_features(client):
+    cards = post(client, [f.condition("8765009", "Hematemesis"), e.intake({"blood-source": "hemoptysis"}), f.spo2(86),
+                          *STABLE])
+    assert "massive-hemoptysis-escalation" in topics(cards)
+    assert "| 1 FRAME | met |" in topics(cards)["hemoptysis-engine-report"]["detail"]
+
+
+def test_reversal_still_shown_when_blood_routes_away(client):
+    cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(97), *STABLE, f.inr(3.0), f.weight(70),
+                          f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+    assert "antithrombotic-reversal" in topics(cards)
