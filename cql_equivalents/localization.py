@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from .findings import Finding
 from .inputs import EngineInputs
 
-LOCALIZING_STUDIES = ("cxr", "ct_angiography_chest", "bronchoscopy")
+LOCALIZING_STUDIES = ("cxr", "ct_angiography_chest", "bronchoscopy")  # a plain CT chest names lesions, not the bleeding vessel
 _BEDS = {"pulmonary_artery_source": "pulmonary artery", "bronchial_artery_source": "bronchial / systemic",
          "diffuse_alveolar": "diffuse (DAH pattern)"}
 

@@ -1,0 +1,121 @@
+"""Special populations and contraindication rules, table-driven, through the real HTTP app."""
+from __future__ import annotations
+
+import pytest
+
+from tests import engine_factory as e
+from tests import fhir_factory as f
+
+URL = "/cds-services/massive-hemoptysis"
+VITALS_MASSIVE = [f.spo2(86), f.respiratory_rate(28), f.heart_rate(110), f.blood_pressure(120, 70)]
+VITALS_STABLE = [f.spo2(97), f.respiratory_rate(16), f.heart_rate(80), f.blood_pressure(130, 80)]
+
+
+def cards_for(client, resources):
+    response = client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), *resources]))
+    assert response.status_code == 200, response.json
+    return {card["source"]["topic"]["code"]: card for card in response.json["cards"]}
+
+
+# population topic, FHIR resources that open it, words its card must carry, words the escalation step 3 carries
+POPULATIONS = [
+    ("special-population-dah-vasculitis",
+     [f.condition("195353004", "Wegener's granulomatosis")],
+     ["NOT a bronchial artery embolisation target", "rituximab 375 mg/m2", "PEXIVAS", "RxNorm 6902"],
+     "Not a bronchial artery embolisation target"),
+    ("special-population-dah-vasculitis",
+     [e.coded_lab("6969-0", "Myeloperoxidase Ab", "POS", obs_id="mpo")],
+     ["MPO-ANCA positive (`Observation/mpo`)", "NOT a bronchial artery embolisation target"],
+     "Not a bronchial artery embolisation target"),
+    ("special-population-dah-vasculitis",
+     [e.report("CT angiography chest", "Diffuse alveolar hemorrhage pattern, bilateral ground-glass", report_id="cta")],
+     ["report mentions diffuse alveolar", "`DiagnosticReport/cta`"],
+     "Not a bronchial artery embolisation target"),
+    ("special-population-cf-bronchiectasis",
+     [f.condition("190905008", "Cystic fibrosis")],
+     ["airway clearance", "pulm.bronchiectasis.core.v1", "67.5 % at 1 year"],
+     "Bronchial artery embolisation** is the definitive first-line control"),
+    ("special-population-post-tb-mycetoma",
+     [f.condition("B44.1", "Aspergilloma", system=f.ICD10CM)],
+     ["rebled after BAE in 51.2 %", "Rasmussen aneurysm", "pulm.tuberculosis.v1"],
+     "Bronchial artery embolisation** is the definitive first-line control"),
+    ("special-population-post-tb-mycetoma",
+     [f.condition("x", "Post-tuberculosis lung disease", system="http://example.org/local")],
+     ["post-tuberculosis lung disease", "anti-tuberculous or antifungal"],
+     "Bronchial artery embolisation** is the definitive first-line control"),
+    ("special-population-malignancy",
+     [f.condition("254632001", "Small cell carcinoma of lung")],
+     ["palliative radiotherapy", "onc.lung-cancer.core.v1"],
+     "Bronchial artery embolisation** is the definitive first-line control"),
+    ("special-population-iatrogenic-pa-rupture",
+     [e.procedure("Insertion of Swan-Ganz catheter", when=f.ago(hours=5), proc_id="swan")],
+     ["pulmonary artery (Swan-Ganz) catheter (`Procedure/swan`)", "balloon tamponade", "PA-targeted embolisation"],
+     "Pulmonary-artery source suspected"),
+    ("special-population-iatrogenic-pa-rupture",
+     [e.procedure("Transbronchial lung biopsy", when=f.ago(days=2))],
+     ["transbronchial biopsy / lung procedure", "PA-targeted"],
+     "Pulmonary-artery source suspected"),
+    ("special-population-pulmonary-artery-source",
+     [f.condition("21877004", "Hereditary hemorrhagic telangiectasia")],
+     ["PA-targeted embolisation, not bronchial artery embolisation"],
+     "Pulmonary-artery source suspected"),
+    ("special-population-anticoagulated-coagulopathic",
+     [f.inr(1.9)],
+     ["INR 1.9 >= 1.4", "no hemoptysis-specific platelet or fibrinogen target"],
+     "Bronchial artery embolisation** is the definitive first-line control"),
+]
+
+
+@pytest.mark.parametrize("topic, resources, words, step3", POPULATIONS, ids=[p[0] + str(i) for i, p in enumerate(POPULATIONS)])
+def test_each_special_population_has_its_own_path(client, topic, resources, words, step3):
+    topics = cards_for(client, [*VITALS_MASSIVE, *resources])
+    card = topics[topic]
+    for word in words:
+        assert word in card["detail"] or word in card["summary"], word
+    assert step3 in topics["massive-hemoptysis-escalation"]["detail"]
+
+
+def test_anticoagulated_population_is_carried_by_the_reversal_card(client):
+    topics = cards_for(client, [*VITALS_MASSIVE, f.medication_statement("1364430", "apixaban 5 MG Oral Tablet")])
+    assert "antithrombotic-reversal" in topics
+    assert "special-population-anticoagulated-coagulopathic" not in topics
+
+
+def test_old_swan_ganz_is_not_recent(client):
+    topics = cards_for(client, [*VITALS_MASSIVE, e.procedure("Swan-Ganz catheter insertion", when=f.ago(days=9))])
+    assert "special-population-iatrogenic-pa-rupture" not in topics
+
+
+def test_population_card_is_critical_when_the_target_changes_in_massive_bleeding(client):
+    dah = cards_for(client, [*VITALS_MASSIVE, f.condition("239928004", "Microscopic polyangiitis")])
+    assert dah["special-population-dah-vasculitis"]["indicator"] == "critical"
+    cf = cards_for(client, [*VITALS_STABLE, f.condition("190905008", "Cystic fibrosis")])
+    assert cf["special-population-cf-bronchiectasis"]["indicator"] == "warning"
+
+
+# rule key, resources, card topic carrying it, words
+RULES = [
+    ("pcc_in_hit", [f.condition("x", "Heparin-induced thrombocytopenia", system="http://example.org/local"), f.inr(3.0),
+                    f.weight(70), f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")],
+     "antithrombotic-reversal", "contraindicated: 4F-PCC"),
+    ("pcc_in_dic", [f.condition("x", "Disseminated intravascular coagulation", system="http://example.org/local"),
+                    f.medication_statement("1364430", "apixaban")],
+     "antithrombotic-reversal", "in disseminated intravascular coagulation"),
+    ("txa_with_pe", [f.condition("59282003", "Pulmonary embolism")], "massive-hemoptysis-escalation",
+     "caution: tranexamic acid"),
+    ("platelets_on_antiplatelet", [f.medication_statement("32968", "clopidogrel")], "antithrombotic-reversal",
+     "caution: platelet transfusion"),
+    ("protamine_fondaparinux", [f.medication_statement("321208", "fondaparinux")], "antithrombotic-reversal",
+     "not-indicated: protamine"),
+    ("andexanet_edoxaban", [f.medication_statement("1599538", "edoxaban")], "antithrombotic-reversal",
+     "Edoxaban is not in the US andexanet label"),
+    ("dah_not_bae", [f.condition("195353004", "Wegener's granulomatosis")], "special-population-dah-vasculitis",
+     "not-indicated: bronchial artery embolisation"),
+    ("airway_before_imaging", [], "massive-hemoptysis-escalation", "sequence: CT angiography before airway control"),
+]
+
+
+@pytest.mark.parametrize("key, resources, topic, words", RULES, ids=[r[0] for r in RULES])
+def test_contraindication_rules_reach_the_card_they_concern(client, key, resources, topic, words):
+    topics = cards_for(client, [*VITALS_MASSIVE, *resources])
+    assert words in topics[topic]["detail"]
