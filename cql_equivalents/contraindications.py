@@ -23,14 +23,14 @@ class RuleApplied:
 
 
 @cache
-def rule_table() -> list[dict]:
+def _rule_table() -> list[dict]:
     return load("contraindications")["rule"]
 
 
 def applicable_rules(inputs: EngineInputs, populations: list[PopulationMatch], level: str) -> list[RuleApplied]:
     population_keys = {match.key: match.label for match in populations}
     applied = []
-    for rule in rule_table():
+    for rule in _rule_table():
         because = [population_keys[key] for key in rule.get("populations", ()) if key in population_keys]
         because += [f"{fact.concept.label} (`{fact.reference}`)" for fact in inputs.conditions_with_key(
             *rule.get("condition_keys", ()))]

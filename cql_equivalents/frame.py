@@ -47,11 +47,16 @@ def blood_source_evidence(inputs: EngineInputs) -> list[SourceEvidence]:
     return evidence
 
 
+def _judged_at_the_bedside(evidence: list[SourceEvidence]) -> set[str]:
+    """Sources named by an explicit answer of the intake questionnaire (the clinician's FRAME decision)."""
+    return {e.points_to for e in evidence if e.explicit and e.reference.startswith("QuestionnaireResponse/")}
+
+
 def frame_gate(inputs: EngineInputs) -> FrameResult:
     evidence = blood_source_evidence(inputs)
     hemoptysis = [e for e in evidence if e.points_to == "hemoptysis"]
     alternatives = [e for e in evidence if e.points_to != "hemoptysis"]
-    judged = {e.points_to for e in evidence if e.explicit and e.reference.startswith("QuestionnaireResponse/")}
+    judged = _judged_at_the_bedside(evidence)
     if len(judged) == 1:
         verdict = Verdict.HEMOPTYSIS if judged == {"hemoptysis"} else Verdict.ROUTE_AWAY
         return FrameResult(verdict, hemoptysis, alternatives, decided_by_answer=True)

@@ -65,7 +65,7 @@ class PhaseReport:
 
 
 @cache
-def dossier() -> dict:
+def _dossier() -> dict:
     return load("dossier")
 
 
@@ -107,7 +107,7 @@ def _other_status(inputs: EngineInputs, resolver: str) -> tuple[str, list[str], 
 
 def input_statuses(inputs: EngineInputs) -> dict[str, InputStatus]:
     statuses = {}
-    for row in dossier()["input"]:
+    for row in _dossier()["input"]:
         resolve = row["resolve"]
         if "observations" in resolve:
             status, evidence, partial = _observation_status(inputs, resolve["observations"])
@@ -244,11 +244,11 @@ def phase_report(inputs: EngineInputs, severity: Severity, localization: Localiz
     statuses = input_statuses(inputs)
     context = _Context(inputs, severity, localization, populations, statuses)
     entries = []
-    for row in dossier()["entry_point"]:
+    for row in _dossier()["entry_point"]:
         evidence = _ENTRY_DETECTORS[row["detect"]](context)
         entries.append(EntryPoint(row["key"], row["label"], bool(evidence), evidence))
     phases = []
-    for row in dossier()["phase"]:
+    for row in _dossier()["phase"]:
         names = row["inputs"]
         present = [n for n in names if statuses[n].status == PRESENT]
         stale = [n for n in names if statuses[n].status == STALE]

@@ -28,7 +28,7 @@ class PopulationMatch:
 
 
 @cache
-def population_table() -> dict[str, dict]:
+def _population_table() -> dict[str, dict]:
     return {row["key"]: row for row in load("populations")["population"]}
 
 
@@ -56,7 +56,7 @@ def _evidence(row: dict, inputs: EngineInputs) -> list[str]:
 
 def special_populations(inputs: EngineInputs) -> list[PopulationMatch]:
     matches = []
-    for key, row in population_table().items():
+    for key, row in _population_table().items():
         evidence = _evidence(row, inputs)
         if evidence:
             matches.append(PopulationMatch(key, row["label"], row["bae"], row["sibling"], tuple(row["steps"]),

@@ -1,0 +1,86 @@
+"""The clinical tables and the CQL libraries: every row carries its source; every .cql define has a Python
+function of the same snake_case name in its mirror module, and every public function has a define."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent / "cql_equivalents"
+TABLES = sorted((ROOT / "data").glob("*.toml"))
+LIBRARIES = sorted(ROOT.glob("*.cql"))
+DEFINE = re.compile(r'^define\s+(private\s+)?(?:function\s+)?"([^"]+)"', re.MULTILINE)
+MIRROR = re.compile(r"^// Mirror: cql_equivalents/(\w+)\.py", re.MULTILINE)
+
+
+def _rows(node, where: str):
+    """Every row of the table: each element of an array of tables (at any depth), and each top-level table."""
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            if isinstance(item, dict):
+                yield f"{where}[{index}]", item
+                yield from _rows(item, f"{where}[{index}]")
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, (list, dict)):
+                yield from _rows(value, f"{where}.{key}")
+
+
+def test_there_are_tables_and_libraries():
+    assert len(TABLES) >= 13 and len(LIBRARIES) >= 12
+
+
+@pytest.mark.parametrize("path", TABLES, ids=[p.name for p in TABLES])
+def test_every_row_of_every_table_names_its_source(path):
+    data = tomllib.loads(path.read_text())
+    rows = list(_rows(data, path.stem))
+    top_level = [(f"{path.stem}.{key}", value) for key, value in data.items() if isinstance(value, dict)]
+    assert rows or top_level
+    unsourced = [where for where, row in [*rows, *top_level]
+                 if not (isinstance(row.get("source"), str) and len(row["source"].strip()) >= 8)]
+    assert unsourced == [], f"rows without a source: {unsourced}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+
+
+@pytest.mark.parametrize("path", LIBRARIES, ids=[p.name for p in LIBRARIES])
+def test_cql_defines_mirror_python_functions(path):
+    text = path.read_text()
+    assert re.search(r"^library \w+ version '\d+\.\d+\.\d+'", text, re.MULTILINE), "no library declaration"
+    assert "using FHIR version '4.0.1'" in text
+    mirror = MIRROR.search(text)
+    assert mirror, "first line must name the mirrored module"
+    module = importlib.import_module(f"cql_equivalents.{mirror.group(1)}")
+    functions = {name for name, obj in vars(module).items()
+                 if inspect.isfunction(obj) and obj.__module__ == module.__name__}
+    public_defines = {_snake(name) for private, name in DEFINE.findall(text) if not private}
+    private_defines = {_snake(name) for private, name in DEFINE.findall(text) if private}
+    public_functions = {name for name in functions if not name.startswith("_")}
+    assert public_defines == public_functions, (
+        f"defines without a function: {public_defines - public_functions}; "
+        f"functions without a define: {public_functions - public_defines}")
+    missing_private = {name for name in private_defines if f"_{name}" not in functions}
+    assert missing_private == set(), f"private defines without a _function: {missing_private}"
+
+
+def test_cql_includes_and_cross_library_references_resolve():
+    libraries = {}
+    for path in LIBRARIES:
+        text = path.read_text()
+        name = re.search(r"^library (\w+)", text, re.MULTILINE).group(1)
+        libraries[name] = {n for _, n in DEFINE.findall(text)}
+    for path in LIBRARIES:
+        text = path.read_text()
+        aliases = dict((alias, lib) for lib, alias in re.findall(r"^include (\w+) version '[^']+' called (\w+)", text, re.MULTILINE))
+        for alias, lib in aliases.items():
+            if lib == "FHIRHelpers":
+                continue
+            assert lib in libraries, f"{path.name} includes unknown library {lib}"
+            for define in re.findall(rf'\b{alias}\."([^"]+)"', text):
+                assert define in libraries[lib], f'{path.name}: {alias}."{define}" is not defined in {lib}'
