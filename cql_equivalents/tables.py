@@ -21,7 +21,9 @@ ATC_SYSTEMS = frozenset({
 })
 
 
+@cache
 def load(name: str) -> dict:
+    """A table, parsed once (callers only read it)."""
     with (DATA_DIR / f"{name}.toml").open("rb") as handle:
         return tomllib.load(handle)
 
