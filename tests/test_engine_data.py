@@ -84,3 +84,16 @@ def test_cql_includes_and_cross_library_references_resolve():
             assert lib in libraries, f"{path.name} includes unknown library {lib}"
             for define in re.findall(rf'\b{alias}\."([^"]+)"', text):
                 assert define in libraries[lib], f'{path.name}: {alias}."{define}" is not defined in {lib}'
+
+
+def test_engine_doc_maps_every_input_phase_entry_point_and_population(client):
+    response = client.get("/docs/engine")
+    assert response.status_code == 200 and response.mimetype == "text/markdown"
+    doc = response.get_data(as_text=True)
+    dossier = tomllib.loads((ROOT / "data" / "dossier.toml").read_text())
+    populations = tomllib.loads((ROOT / "data" / "populations.toml").read_text())["population"]
+    names = ([row["name"] for row in dossier["input"]] + [row["key"] for row in dossier["entry_point"]]
+             + [row["key"] for row in dossier["phase"]] + [row["key"] for row in populations])
+    assert len(dossier["input"]) == 17 and len(dossier["entry_point"]) == 5 and len(dossier["phase"]) == 12
+    assert [name for name in names if f"`{name}`" not in doc and f" {name} " not in doc] == []
+    assert "What the dossier asks for that the engine cannot do from FHIR data" in doc
