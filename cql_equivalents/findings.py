@@ -17,7 +17,6 @@ from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
@@ -25,7 +24,7 @@ from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of
 from .tables import LOINC, SNOMED, tables
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
-           "ImagingStudy": ImagingStudy, "ServiceRequest": ServiceRequest}
+           "ImagingStudy": ImagingStudy}
 # Statuses that mean "not a result / not done": never counted (FHIR R4 status value sets of each resource).
 _NOT_DONE = frozenset({"entered-in-error", "cancelled", "registered", "preparation", "not-done", "stopped",
                        "unknown", "revoked", "draft"})

@@ -50,6 +50,7 @@ PREFETCH = {
     "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50",
     "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
     "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
+    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_sort=-started&_count=20",
     "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
 }
 
@@ -238,13 +239,7 @@ def _volume_below_text(severity: Severity) -> str:
 
 def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
     assessment = assessment or assess(inputs)
-    terrain = inputs.conditions_with_role("terrain")
     summary = "Hemoptysis, no massive trigger on record: oxygen, monitoring, tranexamic acid, urgent CT angiography for the cause"
-    modifiers = ""
-    if terrain:
-        modifiers = ("**Terrain raises severity**: " + ", ".join(f"{t.concept.label} (`{t.reference}`)" for t in terrain)
-                     + ". Severity is abundance plus terrain plus cause (seed 000, OIC-205-08-B): a smaller bleed can "
-                     "be life-threatening here.")
     missing = [tables().observation_inputs[name].label for name in severity.missing_physiology]
     detail = kit.join(
         f"**Hemoptysis without a physiologic trigger on record**: {_bleeding_text(severity)}. None of hypoxia "
@@ -252,7 +247,6 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assess
         ">= 1.0 is present (NEWS2 red band, RCP 2017; Koch 2019)."
         + (f" Not on record, so not excluded: {', '.join(missing)}." if missing else ""),
         _volume_below_text(severity),
-        modifiers,
         "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
         "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
         "2. Vasoconstrictor / antifibrinolytic: " + TXA_TEXT + "; IV terlipressin is the seed's other option.\n"
@@ -525,7 +519,7 @@ SERVICE = CdsService(
     ),
     usage_requirements=(
         "Needs read access to Patient, Condition, Observation, MedicationStatement, MedicationRequest, "
-        "MedicationAdministration, Procedure, DiagnosticReport and QuestionnaireResponse, by prefetch or through "
+        "MedicationAdministration, Procedure, DiagnosticReport, ImagingStudy and QuestionnaireResponse, by prefetch or through "
         "fhirServer + fhirAuthorization. Hemoptysis volume uses the local code "
         "urn:hemoptysis-cds:CodeSystem:engine-inputs|hemoptysis-volume (no LOINC exists) or the intake questionnaire "
         "urn:hemoptysis-cds:Questionnaire:hemoptysis-intake (docs/engine.md). Adults only. Cards are decision support; "

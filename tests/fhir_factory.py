@@ -148,10 +148,10 @@ def split_prefetch(resources: list[dict]) -> dict:
     vital_codes |= set(tables().bleeding["volume"]["local_codes"])
     keys = {"patient": None, "conditions": [], "vitals": [], "labs": [], "medicationStatements": [],
             "medicationRequests": [], "medicationAdministrations": [], "procedures": [], "diagnosticReports": [],
-            "questionnaireResponses": []}
+            "imagingStudies": [], "questionnaireResponses": []}
     by_type = {"Condition": "conditions", "MedicationStatement": "medicationStatements",
                "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations",
-               "Procedure": "procedures", "DiagnosticReport": "diagnosticReports",
+               "Procedure": "procedures", "DiagnosticReport": "diagnosticReports", "ImagingStudy": "imagingStudies",
                "QuestionnaireResponse": "questionnaireResponses"}
     for resource in resources:
         kind = resource["resourceType"]

@@ -158,3 +158,34 @@ def test_reversal_still_shown_when_blood_routes_away(client):
     cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(97), *STABLE, f.inr(3.0), f.weight(70),
                           f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
     assert "antithrombotic-reversal" in topics(cards)
+
+
+# ------------------------------------------------------------------------------------------ severity modifiers
+
+@pytest.mark.parametrize("modifier, words", [
+    (f.condition("39871006", "Chronic respiratory failure", cond_id="crf"), "chronic respiratory failure (terrain): `Condition/crf`"),
+    (f.condition("J96.11", "Chronic respiratory failure with hypoxia", system=f.ICD10CM, cond_id="crf"), "`Condition/crf`"),
+    (e.report("CT chest", "Excavated lesion of the left upper lobe", report_id="ct"), "excavated lesion / mycetoma"),
+    (f.condition("B44.1", "Aspergilloma", system=f.ICD10CM, cond_id="asp"), "`Condition/asp`"),
+])
+def test_terrain_or_cause_raises_a_non_massive_bleed_to_severe(client, modifier, words):
+    cards = post(client, [f.hemoptysis(), f.spo2(96), *STABLE, modifier])
+    by_topic = topics(cards)
+    card = by_topic["hemoptysis-severe-by-terrain"]
+    assert card["indicator"] == "warning" and "intensive-care sector" in card["summary"]
+    assert words in card["detail"] and "Arterial embolisation considered from the outset" in card["detail"]
+    assert "massive-hemoptysis-escalation" not in by_topic and "hemoptysis-first-line" not in by_topic
+
+
+def test_modifiers_are_listed_on_a_massive_bleed_without_changing_its_trigger(client):
+    cards = post(client, [f.hemoptysis(), f.spo2(88), *STABLE, f.condition("39871006", "Chronic respiratory failure")])
+    escalation = topics(cards)["massive-hemoptysis-escalation"]
+    assert "SpO2 88 %" in escalation["summary"] and "**Severity modifiers**" in escalation["detail"]
+
+
+def test_quiescent_negative_cta_is_not_reassuring(client):
+    cta = e.report("CT angiography chest", "No active extravasation. No bleeding source identified.", report_id="cta")
+    cards = post(client, [f.hemoptysis(), f.spo2(88), *STABLE, cta])
+    detail = topics(cards)["massive-hemoptysis-escalation"]["detail"]
+    assert "a negative study in a quiet interval does not exclude a bronchial source" in detail
+    assert "do not add them up" in detail and "`DiagnosticReport/cta`" in detail

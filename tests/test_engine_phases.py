@@ -94,3 +94,13 @@ def test_entry_points_not_met_on_a_bare_record(client):
     detail = report(client, [f.hemoptysis()])
     met = [line for line in detail.splitlines() if line.startswith("- [x]")]
     assert len(met) == 1 and "expectoration of blood" in met[0]
+
+
+def test_imaging_study_counts_as_a_study_done(client):
+    study = {"resourceType": "ImagingStudy", "id": "img-1", "status": "available",
+             "subject": {"reference": "Patient/pat-1"}, "started": f.ago(hours=3),
+             "description": "CT angiography chest", "series": [{"uid": "1.2.3", "modality": {
+                 "system": "http://dicom.nema.org/resources/ontology/DCM", "code": "CT"}, "description": "CTA chest arterial"}]}
+    detail = report(client, [*MASSIVE, study])
+    row = next(line for line in detail.splitlines() if line.startswith("| 5 INITIAL_WORKUP |"))
+    assert "ct_angiography_chest" in row.split(" | ")[2]

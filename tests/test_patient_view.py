@@ -12,7 +12,7 @@ from tests.conftest import FHIR_BASE
 URL = "/cds-services/massive-hemoptysis"
 # Resource types the service searches besides Patient, Condition and Observation (hooks/massive_hemoptysis.PREFETCH).
 OTHER_SEARCHED = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
-                  "DiagnosticReport", "QuestionnaireResponse")
+                  "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse")
 
 
 def massive_on_warfarin() -> list[dict]:
@@ -60,7 +60,8 @@ def _register_fhir_server(resources: list[dict]) -> None:
     paths = {"conditions": "Condition", "vitals": "Observation", "labs": "Observation",
              "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest",
              "medicationAdministrations": "MedicationAdministration", "procedures": "Procedure",
-             "diagnosticReports": "DiagnosticReport", "questionnaireResponses": "QuestionnaireResponse"}
+             "diagnosticReports": "DiagnosticReport", "imagingStudies": "ImagingStudy",
+             "questionnaireResponses": "QuestionnaireResponse"}
     for key, resource_type in paths.items():
         bundle = prefetch[key]
         if key in ("vitals", "labs"):
