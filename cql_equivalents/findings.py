@@ -14,6 +14,8 @@ from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.imagingstudy import ImagingStudy
+from fhir.resources.R4B.medicationadministration import MedicationAdministration
+from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
@@ -21,10 +23,11 @@ from pydantic import ValidationError
 
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
 from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of, too_far_in_future
-from .tables import LOINC, SNOMED, tables
+from .tables import LOINC, RXNORM, SNOMED, tables
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
-           "ImagingStudy": ImagingStudy}
+           "ImagingStudy": ImagingStudy, "MedicationRequest": MedicationRequest,
+           "MedicationAdministration": MedicationAdministration}
 # Statuses that mean "not a result / not done": never counted (FHIR R4 status value sets of each resource).
 _NOT_DONE = frozenset({"entered-in-error", "cancelled", "registered", "preparation", "not-done", "stopped",
                        "unknown", "revoked", "draft"})
@@ -102,14 +105,15 @@ def _texts(resource: Mapping[str, Any], *keys: str) -> str:
 def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     table = tables()
     resource_type = resource.get("resourceType")
-    for key in ("code", "procedureCode"):
+    for key in ("code", "procedureCode", "medicationCodeableConcept"):
         for coding in codings(resource.get(key)):
             code, system = coding.get("code"), coding.get("system")
             row = (table.finding_loinc.get(code) if system == LOINC else
-                   table.finding_snomed.get(code) if system == SNOMED else None)
+                   table.finding_snomed.get(code) if system == SNOMED else
+                   table.finding_rxnorm.get(code) if system == RXNORM else None)
             if row and resource_type in row["resources"]:
                 return row, "code"
-    names = _texts(resource, "code", "procedureCode", "description")
+    names = _texts(resource, "code", "procedureCode", "description", "medicationCodeableConcept")
     if resource_type == "ImagingStudy":
         names += " " + " ".join(_texts(series, "description", "bodySite") for series in resource.get("series") or ()
                                 if isinstance(series, Mapping))
@@ -161,7 +165,7 @@ def _report_text(resource: Mapping[str, Any]) -> str:
 
 
 def _time_of(resource: Mapping[str, Any]) -> datetime | None:
-    for key in ("performedDateTime", "started", "occurrenceDateTime"):
+    for key in ("performedDateTime", "started", "occurrenceDateTime", "authoredOn"):
         moment = parse_instant(resource.get(key))
         if moment:
             return moment

@@ -37,7 +37,8 @@ class Localization:
 
     @property
     def repeat_during_active_bleeding(self) -> bool:
-        return bool(self.quiescent_negatives) and not self.localized
+        # a diffuse (DAH) pattern explains a negative search for a bleeding vessel: no repeat is asked for
+        return bool(self.quiescent_negatives) and not self.localized and _BEDS["diffuse_alveolar"] not in self.beds
 
 
 def localize(inputs: EngineInputs) -> Localization:

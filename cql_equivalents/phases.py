@@ -228,7 +228,10 @@ def _definitive_control_activated(c: _Context) -> tuple[bool, str]:
     embolisation = c.inputs.finding("embolisation")
     if embolisation:
         return True, f"embolisation on record (`{embolisation.reference}`)"
-    return False, "no embolisation / surgery / immunosuppression order read"
+    immunosuppression = c.inputs.finding("immunosuppression")
+    if immunosuppression and any(p.key == "dah_vasculitis" for p in c.populations):
+        return True, f"immunosuppression for DAH / vasculitis on record (`{immunosuppression.reference}`)"
+    return False, "no embolisation Procedure, nor immunosuppression for DAH, on record"
 
 
 _ADVANCE: dict[str, Callable[[_Context], tuple[bool, str]]] = {

@@ -81,6 +81,7 @@ class Tables:
     findings: list[dict] = field(default_factory=list)
     finding_loinc: dict[str, dict] = field(default_factory=dict)
     finding_snomed: dict[str, dict] = field(default_factory=dict)
+    finding_rxnorm: dict[str, dict] = field(default_factory=dict)
     cues: dict[str, dict] = field(default_factory=dict)
     bleeding: dict = field(default_factory=dict)
     sibling_engines: dict[str, dict] = field(default_factory=dict)
@@ -150,6 +151,8 @@ def _build() -> Tables:
             tables.finding_loinc[code] = row
         for code in row.get("snomed", ()):
             tables.finding_snomed[code] = row
+        for code in row.get("rxnorm", ()):
+            tables.finding_rxnorm[code] = row
     tables.cues = {row["key"]: row for row in findings["cue"]}
     tables.bleeding = load("bleeding")
 

@@ -104,3 +104,14 @@ def test_imaging_study_counts_as_a_study_done(client):
     detail = report(client, [*MASSIVE, study])
     row = next(line for line in detail.splitlines() if line.startswith("| 5 INITIAL_WORKUP |"))
     assert "ct_angiography_chest" in row.split(" | ")[2]
+
+
+def test_treatment_phase_met_by_immunosuppression_for_dah(client):
+    order = f.medication_request("6902", "methylprednisolone 1000 MG Injection", med_id="mp")
+    order["authoredOn"] = f.ago(hours=2)
+    detail = report(client, [*MASSIVE, f.condition("195353004", "Wegener's granulomatosis"), order])
+    row = next(line for line in detail.splitlines() if line.startswith("| 9 TREATMENT |"))
+    assert row.startswith("| 9 TREATMENT | met |") and "`MedicationRequest/mp`" in row
+    no_dah = report(client, [*MASSIVE, order])
+    assert next(line for line in no_dah.splitlines() if line.startswith("| 9 TREATMENT |")).startswith(
+        "| 9 TREATMENT | not met |")
