@@ -96,7 +96,7 @@ def _other_status(inputs: EngineInputs, resolver: str) -> tuple[str, list[str], 
     elif resolver == "blood_source":
         lines = [f"{e.label} -> {e.points_to} (`{e.reference}`)" for e in blood_source_evidence(inputs)]
     elif resolver == "causes":
-        lines = [f"{f.concept.label} (`{f.reference}`)" for f in inputs.conditions_with_role("cause")]
+        lines = [f"{f.concept.label} (`{f.reference}`)" for f in inputs.conditions if f.concept.role in ("cause", "terrain")]
     elif resolver == "antithrombotics":
         lines = [f"{u.agent.name} (`{u.reference}`)" for u in inputs.medications]
     else:  # vasculitis
@@ -185,7 +185,7 @@ def _amplifiers_identified(c: _Context) -> tuple[bool, str]:
 
 
 def _triaged(c: _Context) -> tuple[bool, str]:
-    if c.severity.level is Level.NON_MASSIVE:
+    if c.severity.level in (Level.NON_MASSIVE, Level.SEVERE_BY_MODIFIER):
         return True, "non-massive confirmed by physiology on record"
     if c.severity.level is Level.MASSIVE:
         airway = c.inputs.finding("mechanical_ventilation")

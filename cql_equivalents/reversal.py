@@ -56,13 +56,20 @@ def _fmt(number: float) -> str:
     return f"{number:,.0f}" if number >= 100 else f"{number:g}"
 
 
+def _band_label(band: dict) -> str:
+    """'INR 2-<4', 'INR 4-6', 'INR > 6' from the table's half-open bounds (6.0000001 stands for 'above 6')."""
+    low, below = band["inr_from"], band["inr_below"]
+    if below >= 100:
+        return f"INR > {round(low, 2):g}"
+    if round(below, 2) != below:
+        return f"INR {round(low, 2):g}-{round(below, 2):g}"
+    return f"INR {round(low, 2):g}-<{below:g}"
+
+
 def _pcc_by_inr(step: dict, inputs: EngineInputs) -> DoseLine:
     inr, weight = inputs.observations.get("inr"), inputs.observations.get("body_weight")
     bands = tables().pcc_bands
-    band_text = "; ".join(
-        f"INR {b['inr_from']:g}-{min(b['inr_below'], 99):.3g}: {b['units_per_kg']} U/kg (max {_fmt(b['max_units'])} U)"
-        for b in bands
-    )
+    band_text = "; ".join(f"{_band_label(b)}: {b['units_per_kg']} U/kg (max {_fmt(b['max_units'])} U)" for b in bands)
     if inr is None:
         return DoseLine(step["agent"], f"dose by INR band ({band_text}); INR not on record: obtain INR now",
                         step.get("note", ""), step["source"], ("inr",))

@@ -141,3 +141,9 @@ def test_lab_freshness_window_boundary_through_the_mapping(age_hours, used):
     inputs = map_inputs(pool, NOW)
     assert ("hemoglobin" in inputs.observations) is used
     assert ("hemoglobin" in inputs.stale) is (not used)
+
+
+def test_pcc_band_text_names_each_band(client):
+    topics = cards_for(client, [f.spo2(85), f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+    assert ("INR 2-<4: 25 U/kg (max 2,500 U); INR 4-6: 35 U/kg (max 3,500 U); INR > 6: 50 U/kg (max 5,000 U)"
+            in topics["antithrombotic-reversal"]["detail"])
