@@ -147,3 +147,95 @@ def test_pcc_band_text_names_each_band(client):
     topics = cards_for(client, [f.spo2(85), f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
     assert ("INR 2-<4: 25 U/kg (max 2,500 U); INR 4-6: 35 U/kg (max 3,500 U); INR > 6: 50 U/kg (max 5,000 U)"
             in topics["antithrombotic-reversal"]["detail"])
+
+
+# ------------------------------------------------------------------------------------------ table-driven edges
+
+from cql_equivalents.reversal import heparin_units_in_window, reversal_plans  # noqa: E402
+from cql_equivalents.tables import load, tables  # noqa: E402
+
+
+def _mapped(resources, now=NOW):
+    return map_inputs(pool_from_values({"all": f.searchset(resources)}), now)
+
+
+def _observation_for(spec, value, when):
+    code = spec.loinc[0]
+    if spec.panel:  # read from a panel component: build the panel the way EHRs send it
+        resource = f.observation(spec.panel[0], 0, spec.unit, when=when)
+        del resource["valueQuantity"]
+        resource["component"] = [{"code": {"coding": [{"system": f.LOINC, "code": code}]},
+                                  "valueQuantity": {"value": value, "unit": spec.unit,
+                                                    "system": "http://unitsofmeasure.org", "code": spec.unit}}]
+        return resource
+    return f.observation(code, value, spec.unit, when=when)
+
+
+SPECS = list(tables().observation_inputs.values())
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_plausible_range_edges_of_every_observation_input(spec):
+    low, high = spec.plausible
+    step = 0.01 if high - low < 50 else 0.1
+    when = (NOW - timedelta(minutes=5)).isoformat()
+    for value, used in ((low, True), (low - step, False), (high, True), (high + step, False)):
+        inputs = _mapped([_observation_for(spec, value, when)])
+        assert (spec.name in inputs.observations) is used, (spec.name, value)
+        if not used:
+            assert any("outside the plausible range" in r.reason for r in inputs.rejected)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_freshness_window_edges_of_every_observation_input(spec):
+    value = (spec.plausible[0] + spec.plausible[1]) / 2
+    for age, current in ((spec.fresh_hours - 0.01, True), (spec.fresh_hours, True), (spec.fresh_hours + 0.01, False)):
+        inputs = _mapped([_observation_for(spec, value, (NOW - timedelta(hours=age)).isoformat())])
+        assert (spec.name in inputs.observations) is current, (spec.name, age)
+        assert (spec.name in inputs.stale) is (not current)
+
+
+FINDINGS = [row for row in load("findings")["finding"] if row["words"]]
+
+
+@pytest.mark.parametrize("row", FINDINGS, ids=[r["key"] for r in FINDINGS])
+def test_freshness_window_edges_of_every_finding(row):
+    word = row["words"][0]
+    for age, stale in ((row["fresh_hours"] - 0.01, False), (row["fresh_hours"], False), (row["fresh_hours"] + 0.01, True)):
+        when = (NOW - timedelta(hours=age)).isoformat()
+        kind = row["resources"][0]
+        if kind == "Procedure":
+            resource = e.procedure(f"{word} of the patient", when=when)
+        elif kind == "DiagnosticReport":
+            resource = e.report(f"{word} report", "done", when=when)
+        elif kind == "MedicationRequest":
+            resource = f.medication_request("0", f"{word} 500 mg", system="http://example.org/local")
+            resource["authoredOn"] = when
+        else:
+            resource = e.text_observation(f"{word} result", "negative", when=when)
+        found = [x for x in _mapped([resource]).findings if x.key == row["key"]]
+        assert found and found[0].stale is stale, (row["key"], age, found)
+
+
+def test_volume_plausible_edges():
+    for value, used in ((5000, True), (5000.1, False), (0, True)):
+        inputs = _mapped([e.volume(value, "mL", when=(NOW - timedelta(minutes=5)).isoformat())])
+        assert ("single" in inputs.volumes) is used, value
+
+
+def test_heparin_window_edge_is_inclusive():
+    for age, counted in (((timedelta(hours=3)), 1000.0), (timedelta(hours=3, seconds=1), 0.0)):
+        administration = e.administration("5224", "heparin", hours_ago=0, dose=1000, unit="U")
+        administration["effectiveDateTime"] = (NOW - age).isoformat()
+        assert heparin_units_in_window(_mapped([administration]), "heparin", 3)[0] == counted
+
+
+@pytest.mark.parametrize("agent, code, hours, dose, text", [
+    ("enoxaparin", "67108", 8, 40, "40 mg IV = 1 mg per mg"), ("enoxaparin", "67108", 12, 40, "20 mg IV = 0.5 mg per mg"),
+    ("rivaroxaban", "1114195", 2, 20, "50 g orally now"),
+])
+def test_time_edges_of_dose_rules_are_inclusive(agent, code, hours, dose, text):
+    administration = e.administration(code, agent, hours_ago=0, dose=dose)
+    administration["effectiveDateTime"] = (NOW - timedelta(hours=hours)).isoformat()
+    plans = reversal_plans(_mapped([administration]))
+    assert any(text in line.dose for plan in plans for line in plan.steps)
