@@ -39,6 +39,7 @@ def _without_unit(resource: dict) -> dict:
     (f.lab("777-3", 150000, "/uL", display="Platelets"), "Platelets | 150 10*9/L (sent as 150000 /uL)"),
     (f.lab("777-3", 150, "10*3/uL", display="Platelets"), "Platelets | 150 10*9/L |"),
     (f.lab("777-3", 150, "10^9/L", display="Platelets"), "Platelets | 150 10*9/L |"),
+    (f.lab("777-3", 150, "/nL", display="Platelets"), "Platelets | 150 10*9/L |"),
 ])
 def test_units_are_converted_into_the_engine_unit(client, resource, expected):
     cards = post(client, [f.hemoptysis(), f.spo2(97, when=f.ago(hours=2)), *STABLE, resource])
@@ -189,3 +190,20 @@ def test_quiescent_negative_cta_is_not_reassuring(client):
     detail = topics(cards)["massive-hemoptysis-escalation"]["detail"]
     assert "a negative study in a quiet interval does not exclude a bronchial source" in detail
     assert "do not add them up" in detail and "`DiagnosticReport/cta`" in detail
+
+
+@pytest.mark.parametrize("resource, name, value", [
+    (f.observation("8310-5", 100.4, "[degF]", display="Body temperature"), "temperature", 38.0),
+    (f.lab("2703-7", 8.0, "kPa", display="PaO2"), "pao2", 60.0),
+    (f.lab("14682-9", 100, "umol/L", display="Creatinine"), "creatinine", 1.13),
+    (f.lab("1975-2", 34.2, "umol/L", display="Bilirubin"), "bilirubin", 2.0),
+    (f.observation("3150-0", 0.4, "1", display="FiO2"), "fio2", 40.0),
+    (f.weight(176.37, unit="[lb_av]"), "body_weight", 80.0),
+])
+def test_further_units_for_calculators(resource, name, value):
+    from datetime import datetime, timezone
+
+    from cql_equivalents.fhir_select import pool_from_values
+    from cql_equivalents.inputs import map_inputs
+    inputs = map_inputs(pool_from_values({"all": f.searchset([resource])}), datetime.now(timezone.utc))
+    assert inputs.observations[name].value == pytest.approx(value, abs=0.02)
