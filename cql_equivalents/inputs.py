@@ -246,6 +246,11 @@ def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | N
                 quantity, absent = component.valueQuantity, component.dataAbsentReason
                 break
     spec = tables().observation_inputs[candidate.input]
+    if quantity is not None and quantity.comparator:
+        # "< 10" or "> 8" is a bound, not a value: using the number would be a silent guess
+        inputs.rejected.append(Rejected(reference, f"{spec.label} is reported as '{quantity.comparator} "
+                                                   f"{quantity.value}': a bound, not a value the engine can use"))
+        return None
     if quantity is None or quantity.value is None:
         why = f"data absent ({concept_text(absent.model_dump()) or 'no reason'})" if absent else "no numeric value"
         inputs.rejected.append(Rejected(reference, f"{spec.label}: {why}"))

@@ -207,3 +207,12 @@ def test_further_units_for_calculators(resource, name, value):
     from cql_equivalents.inputs import map_inputs
     inputs = map_inputs(pool_from_values({"all": f.searchset([resource])}), datetime.now(timezone.utc))
     assert inputs.observations[name].value == pytest.approx(value, abs=0.02)
+
+
+def test_a_value_with_a_comparator_is_a_bound_not_a_value(client):
+    bound = f.inr(8, obs_id="bound")
+    bound["valueQuantity"]["comparator"] = ">"
+    cards = post(client, [f.hemoptysis(), f.spo2(85), bound, f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+    text = everything(cards)
+    assert "`Observation/bound`: INR is reported as '> 8': a bound, not a value the engine can use" in text
+    assert "INR not on record: obtain INR now" in text
