@@ -215,6 +215,8 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                                                 f"{specs[name].label} is dated in the future ({candidate.at:%Y-%m-%d %H:%M} UTC)"))
                 continue
             observed = _read_candidate(candidate, inputs)
+            if observed is _SUPERSEDED:
+                break
             if observed:
                 if is_stale(observed.at, inputs.now, specs[name].fresh_hours):
                     inputs.stale[name] = observed  # the newest valid value is stale: older ones are staler
@@ -223,7 +225,11 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                 break
 
 
-def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | None:
+# A newest result that is a bound ("> 8") supersedes older values: none of them is current any more.
+_SUPERSEDED = object()
+
+
+def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | None | object:
     raw = candidate.resource
     reference = reference_of(raw)
     status = raw.get("status")
@@ -250,7 +256,7 @@ def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | N
         # "< 10" or "> 8" is a bound, not a value: using the number would be a silent guess
         inputs.rejected.append(Rejected(reference, f"{spec.label} is reported as '{quantity.comparator} "
                                                    f"{quantity.value}': a bound, not a value the engine can use"))
-        return None
+        return _SUPERSEDED
     if quantity is None or quantity.value is None:
         why = f"data absent ({concept_text(absent.model_dump()) or 'no reason'})" if absent else "no numeric value"
         inputs.rejected.append(Rejected(reference, f"{spec.label}: {why}"))

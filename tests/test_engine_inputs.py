@@ -212,7 +212,9 @@ def test_further_units_for_calculators(resource, name, value):
 def test_a_value_with_a_comparator_is_a_bound_not_a_value(client):
     bound = f.inr(8, obs_id="bound")
     bound["valueQuantity"]["comparator"] = ">"
-    cards = post(client, [f.hemoptysis(), f.spo2(85), bound, f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+    older = f.inr(2.5, when=f.ago(hours=3))  # superseded by the newer bound: not used
+    cards = post(client, [f.hemoptysis(), f.spo2(85), bound, older,
+                          f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
     text = everything(cards)
     assert "`Observation/bound`: INR is reported as '> 8': a bound, not a value the engine can use" in text
     assert "INR not on record: obtain INR now" in text
