@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from cql_equivalents.causes import CauseGroup
 from cql_equivalents.engine import Assessment, assess
-from cql_equivalents.frame import ROUTES
 from cql_equivalents.inputs import EngineInputs, map_inputs
 from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
