@@ -357,12 +357,14 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
     spec = tables().reversal_classes[plan.drug_class]
     lab_short = f", {plan.lab.label} {kit.observed_text(plan.lab)}" if plan.lab else ""
     massive = severity.level is Level.MASSIVE
+    # the FRAME gate may have routed the blood elsewhere: then it is "bleeding", not "hemoptysis"
+    bleeding = "Bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "Hemoptysis"
     if massive:
         summary = f"Reverse {plan.agent} now ({'massive hemoptysis'}{lab_short}): {spec['summary']}"
     else:
-        summary = f"Bleeding on {plan.agent}{lab_short}: hold it; if life-threatening give {spec['summary']}"
+        summary = f"{bleeding} on {plan.agent}{lab_short}: hold it; if bleeding is life-threatening give {spec['summary']}"
     if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"{'Reverse' if massive else 'Bleeding on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
+        summary = f"{'Reverse' if massive else bleeding + ' on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
     uses = "\n".join(
         f"- {use.text} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
         for use in plan.uses)
