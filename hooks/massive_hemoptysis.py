@@ -12,6 +12,7 @@ from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
 from . import card_kit as kit
+from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
 from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
@@ -76,11 +77,11 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if causes and not routed:
         cards.append(_causes_card(causes, evaluation, inputs))
     if not routed:
-        cards += [_population_card(match, assessment, base) for match in _card_populations(assessment)]
-    stale = _data_quality_card(assessment, base)
+        cards += [population_card(match, assessment, base) for match in card_populations(assessment)]
+    stale = data_quality_card(assessment, base)
     if stale:
         cards.append(stale)
-    cards.append(_report_card(assessment, base))
+    cards.append(report_card(assessment, base))
     return kit.ordered(cards)
 
 
@@ -167,15 +168,6 @@ def _localization_text(assessment: Assessment) -> str:
     return "**Localisation** (seed 004 pivot 3)\n\n" + "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "")
 
 
-def _rules_text(assessment: Assessment, kinds: tuple[str, ...] = ("contraindicated", "not-indicated", "caution", "sequence"),
-                only: tuple[str, ...] = ()) -> str:
-    rules = [r for r in assessment.rules if r.kind in kinds and (not only or r.key in only)]
-    if not rules:
-        return ""
-    return "**Contraindications and cautions on record**\n\n" + "\n".join(
-        f"- **{r.kind}: {r.intervention}**: {r.text} Because: {', '.join(r.because)}. _({r.source})_" for r in rules)
-
-
 def _stale_text(inputs: EngineInputs, names) -> str:
     stale = [inputs.stale[name] for name in names if name in inputs.stale]
     if not stale:
@@ -220,7 +212,7 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
         "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + TXA_TEXT + ".\n"
         "6. Type and crossmatch, haemoglobin, coagulation panel; prepare massive transfusion.",
         _localization_text(assessment),
-        _rules_text(assessment),
+        rules_text(assessment),
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
         _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
         kit.records_not_used(inputs),
@@ -253,7 +245,7 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assess
         "cause urgently if it carries a risk of severe recurrence (e.g. an excavated lesion).\n"
         "4. If bleeding persists: discuss bronchial artery embolisation, or surgery depending on the cause.",
         _localization_text(assessment),
-        _rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
+        rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
         _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
         kit.records_not_used(inputs),
@@ -277,7 +269,7 @@ def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str
         "3. Arterial embolisation considered from the outset; urgent CT angiography of the chest for the cause.\n"
         "4. Escalate at once to the airway-first pathway if hypoxia, distress or hypotension appears.",
         _localization_text(assessment),
-        _rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
+        rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
         _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
         kit.records_not_used(inputs),
@@ -386,95 +378,10 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
         when_text,
         "**Reversal**\n\n" + steps,
         ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
-        _rules_text(assessment, only=agent_rules) if agent_rules else "",
+        rules_text(assessment, only=agent_rules) if agent_rules else "",
         kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
     )
     return kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
-
-
-# ------------------------------------------------------------------------------------------ special populations
-
-def _card_populations(assessment: Assessment) -> list:
-    """Every population has its own card, except the anticoagulated one when reversal cards already cover it."""
-    shown = []
-    for match in assessment.populations:
-        if match.key == "anticoagulated_coagulopathic" and assessment.reversal:
-            continue
-        shown.append(match)
-    return shown
-
-
-def _population_card(match, assessment: Assessment, base: str) -> dict:
-    bae = {"target": "bronchial artery embolisation is the definitive control",
-           "not-target": "NOT a bronchial artery embolisation target",
-           "pa-targeted": "pulmonary-artery source: PA-targeted embolisation, not bronchial BAE"}[match.bae]
-    summary = f"Hemoptysis in {match.label}: {bae}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"Special population: {match.label.split(' (')[0]}"[: kit.SUMMARY_LIMIT - 1]
-    sibling = ""
-    if match.sibling:
-        sibling = f"Hand over for definitive management to `{match.sibling}` once the airway is secured (seed 004 phase 12)."
-    only = tuple(r.key for r in assessment.rules if match.label in r.because)
-    detail = kit.join(
-        "**Why this path**: " + "; ".join(match.evidence) + ".",
-        "**Path** (seed 004 special population)\n\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)),
-        sibling,
-        _rules_text(assessment, only=only) if only else "",
-        f"_Source: {match.source}_",
-    )
-    indicator = "critical" if assessment.severity.level is Level.MASSIVE and match.bae != "target" else "warning"
-    topic = "special-population-" + match.key.replace("_", "-")
-    return kit.card(summary, indicator, detail, kit.source(base, topic))
-
-
-# ------------------------------------------------------------------------------------------ data quality, report
-
-def _data_quality_card(assessment: Assessment, base: str) -> dict | None:
-    inputs = assessment.inputs
-    stale_findings = [f for f in inputs.findings if f.stale]
-    if not inputs.stale and not stale_findings:
-        return None
-    names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))
-    summary = f"Stale data not used as current: {names}; obtain again"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = "Stale data not used as current: obtain the values listed again"
-    specs = tables().observation_inputs
-    lines = [f"- {o.label} {kit.observed_text(o)} at {kit.when(o.at)} (`{o.reference}`): older than "
-             f"{specs[o.input].fresh_hours:g} h" for o in inputs.stale.values()]
-    lines += [f"- {f.label} at {kit.when(f.at)} (`{f.reference}`): older than its window" for f in stale_findings]
-    detail = kit.join(
-        "Each input has a freshness window (data/observations.toml, data/findings.toml; engine rules, the sources "
-        "are silent). A value older than its window is reported here and is not used as the current value.",
-        "\n".join(lines),
-        kit.records_not_used(inputs),
-    )
-    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-data-quality"))
-
-
-def _report_card(assessment: Assessment, base: str) -> dict:
-    report = assessment.phases
-    current = report.current_phase
-    summary = ("Engine report: " + (f"phase {current.order} {current.key} not yet met" if current else "all readable phases met")
-               + "; calculators and missing inputs")
-    entries = "\n".join(f"- {'[x]' if e.met else '[ ]'} {e.label}" + (f": {'; '.join(e.evidence)}" if e.met else "")
-                        for e in report.entry_points)
-    phases = "\n".join(
-        f"| {p.order} {p.key} | {p.advance} | {', '.join(p.present) or '-'} | {', '.join(p.missing) or '-'} | {p.why} |"
-        for p in report.phases)
-    calcs = "\n".join(
-        f"| {c.name} | {'-' if c.value is None else f'{c.value:g}'} | {c.interpretation or '-'} | "
-        f"{', '.join(c.missing) or '-'} |" for c in assessment.calculations)
-    missing_required = [s.name for s in report.inputs.values() if s.required and s.status != "present"]
-    detail = kit.join(
-        "**Entry points** (seed 004)\n\n" + entries,
-        "**Phases** (seed 004: FRAME ... FOLLOWUP)\n\n| Phase | Advance | Inputs present | Missing | Why |\n"
-        "|---|---|---|---|---|\n" + phases,
-        ("**Required inputs missing or stale:** " + ", ".join(missing_required)) if missing_required else "",
-        "**Calculators** (computed where the data allow)\n\n| Calculator | Value | Reading | Missing |\n|---|---|---|---|\n"
-        + calcs,
-    )
-    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-engine-report"))
-
 
 
 # ------------------------------------------------------------------------------------------ sibling engines

@@ -97,3 +97,10 @@ def test_engine_doc_maps_every_input_phase_entry_point_and_population(client):
     assert len(dossier["input"]) == 17 and len(dossier["entry_point"]) == 5 and len(dossier["phase"]) == 12
     assert [name for name in names if f"`{name}`" not in doc and f" {name} " not in doc] == []
     assert "What the dossier asks for that the engine cannot do from FHIR data" in doc
+
+
+def test_every_engine_module_has_its_cql_library():
+    mirrored = {MIRROR.search(path.read_text()).group(1) for path in LIBRARIES}
+    infrastructure = {"__init__", "tables", "fhir_select"}  # table loading and raw-JSON selection (FHIRHelpers' role)
+    modules = {path.stem for path in ROOT.glob("*.py")} - infrastructure
+    assert modules - mirrored == set(), f"modules without a CQL library: {modules - mirrored}"

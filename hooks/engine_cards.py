@@ -1,0 +1,104 @@
+"""Cards of the engine beyond escalation and reversal: one per special population, stale data, and the engine
+report (entry points, phases, calculators). Clinical content comes from cql_equivalents/ and its tables."""
+from __future__ import annotations
+
+from cql_equivalents.engine import Assessment
+from cql_equivalents.populations import PopulationMatch
+from cql_equivalents.severity import Level
+from cql_equivalents.tables import tables
+
+from . import card_kit as kit
+
+
+def rules_text(assessment: Assessment, kinds: tuple[str, ...] = ("contraindicated", "not-indicated", "caution", "sequence"),
+               only: tuple[str, ...] = ()) -> str:
+    """The contraindication / caution rules that apply, as a card section (all of them, or only the keys given)."""
+    rules = [r for r in assessment.rules if r.kind in kinds and (not only or r.key in only)]
+    if not rules:
+        return ""
+    return "**Contraindications and cautions on record**\n\n" + "\n".join(
+        f"- **{r.kind}: {r.intervention}**: {r.text} Because: {', '.join(r.because)}. _({r.source})_" for r in rules)
+
+
+# ------------------------------------------------------------------------------------------ special populations
+
+def card_populations(assessment: Assessment) -> list:
+    """Every population has its own card, except the anticoagulated one when reversal cards already cover it."""
+    shown = []
+    for match in assessment.populations:
+        if match.key == "anticoagulated_coagulopathic" and assessment.reversal:
+            continue
+        shown.append(match)
+    return shown
+
+
+def population_card(match: PopulationMatch, assessment: Assessment, base: str) -> dict:
+    bae = {"target": "bronchial artery embolisation is the definitive control",
+           "not-target": "NOT a bronchial artery embolisation target",
+           "pa-targeted": "pulmonary-artery source: PA-targeted embolisation, not bronchial BAE"}[match.bae]
+    summary = f"Hemoptysis in {match.label}: {bae}"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = f"Special population: {match.label.split(' (')[0]}"[: kit.SUMMARY_LIMIT - 1]
+    sibling = ""
+    if match.sibling:
+        sibling = f"Hand over for definitive management to `{match.sibling}` once the airway is secured (seed 004 phase 12)."
+    only = tuple(r.key for r in assessment.rules if match.label in r.because)
+    detail = kit.join(
+        "**Why this path**: " + "; ".join(match.evidence) + ".",
+        "**Path** (seed 004 special population)\n\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)),
+        sibling,
+        rules_text(assessment, only=only) if only else "",
+        f"_Source: {match.source}_",
+    )
+    indicator = "critical" if assessment.severity.level is Level.MASSIVE and match.bae != "target" else "warning"
+    topic = "special-population-" + match.key.replace("_", "-")
+    return kit.card(summary, indicator, detail, kit.source(base, topic))
+
+
+# ------------------------------------------------------------------------------------------ data quality, report
+
+def data_quality_card(assessment: Assessment, base: str) -> dict | None:
+    inputs = assessment.inputs
+    stale_findings = [f for f in inputs.findings if f.stale]
+    if not inputs.stale and not stale_findings:
+        return None
+    names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))
+    summary = f"Stale data not used as current: {names}; obtain again"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = "Stale data not used as current: obtain the values listed again"
+    specs = tables().observation_inputs
+    lines = [f"- {o.label} {kit.observed_text(o)} at {kit.when(o.at)} (`{o.reference}`): older than "
+             f"{specs[o.input].fresh_hours:g} h" for o in inputs.stale.values()]
+    lines += [f"- {f.label} at {kit.when(f.at)} (`{f.reference}`): older than its window" for f in stale_findings]
+    detail = kit.join(
+        "Each input has a freshness window (data/observations.toml, data/findings.toml; engine rules, the sources "
+        "are silent). A value older than its window is reported here and is not used as the current value.",
+        "\n".join(lines),
+        kit.records_not_used(inputs),
+    )
+    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-data-quality"))
+
+
+def report_card(assessment: Assessment, base: str) -> dict:
+    report = assessment.phases
+    current = report.current_phase
+    summary = ("Engine report: " + (f"phase {current.order} {current.key} not yet met" if current else "all readable phases met")
+               + "; calculators and missing inputs")
+    entries = "\n".join(f"- {'[x]' if e.met else '[ ]'} {e.label}" + (f": {'; '.join(e.evidence)}" if e.met else "")
+                        for e in report.entry_points)
+    phases = "\n".join(
+        f"| {p.order} {p.key} | {p.advance} | {', '.join(p.present) or '-'} | {', '.join(p.missing) or '-'} | {p.why} |"
+        for p in report.phases)
+    calcs = "\n".join(
+        f"| {c.name} | {'-' if c.value is None else f'{c.value:g}'} | {c.interpretation or '-'} | "
+        f"{', '.join(c.missing) or '-'} |" for c in assessment.calculations)
+    missing_required = [s.name for s in report.inputs.values() if s.required and s.status != "present"]
+    detail = kit.join(
+        "**Entry points** (seed 004)\n\n" + entries,
+        "**Phases** (seed 004: FRAME ... FOLLOWUP)\n\n| Phase | Advance | Inputs present | Missing | Why |\n"
+        "|---|---|---|---|---|\n" + phases,
+        ("**Required inputs missing or stale:** " + ", ".join(missing_required)) if missing_required else "",
+        "**Calculators** (computed where the data allow)\n\n| Calculator | Value | Reading | Missing |\n|---|---|---|---|\n"
+        + calcs,
+    )
+    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-engine-report"))
