@@ -215,6 +215,13 @@ def _volume_unit(unit: str) -> tuple[str, float] | None:
     return None
 
 
+def _kind_from_text(names: str) -> str | None:
+    for row in tables().bleeding["volume_text_kind"]:
+        if any(word in names for word in row["words"]):
+            return row["kind"]
+    return None
+
+
 def _is_volume_observation(raw: Mapping[str, Any]) -> bool:
     spec = tables().bleeding["volume"]
     for coding in codings(raw.get("code")):
@@ -261,9 +268,11 @@ def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                                                        "(mL, mL/h or mL/d)"))
             continue
         kind, factor = known
+        if kind == "single":
+            kind = _kind_from_text(_texts(raw, "code")) or kind
         ml = float(quantity.value) * factor
         period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else None
-        if kind == "single" and period:
+        if kind == "single" and period:  # a volume over a recorded period
             start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
             if start and end and end > start:
                 _add_period_volume(inputs, ml, start, end, reference)

@@ -280,7 +280,8 @@ def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: E
         factor, offset = conversion
         if (factor, offset) != (1.0, 0.0):
             note = f"sent as {value:g} {unit}"
-    converted = round(value * factor + offset, 4)
+    # a converted value keeps 2 decimals (86.26 mmHg from kPa, not 86.2571); a value sent in the engine's unit is kept
+    converted = round(value * factor + offset, 2 if (factor, offset) != (1.0, 0.0) else 4)
     low, high = spec.plausible
     if not low <= converted <= high:
         inputs.rejected.append(Rejected(

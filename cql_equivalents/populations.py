@@ -20,6 +20,7 @@ _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": opera
 class PopulationMatch:
     key: str
     label: str
+    summary: str
     bae: str  # target | not-target | pa-targeted
     sibling: str
     steps: tuple[str, ...]
@@ -59,6 +60,6 @@ def special_populations(inputs: EngineInputs) -> list[PopulationMatch]:
     for key, row in _population_table().items():
         evidence = _evidence(row, inputs)
         if evidence:
-            matches.append(PopulationMatch(key, row["label"], row["bae"], row["sibling"], tuple(row["steps"]),
+            matches.append(PopulationMatch(key, row["label"], row["summary"], row["bae"], row["sibling"], tuple(row["steps"]),
                                            tuple(evidence), row["source"]))
     return matches

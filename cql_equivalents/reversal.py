@@ -266,7 +266,8 @@ def reversal_plans(inputs: EngineInputs) -> list[ReversalPlan]:
             continue
         plan = ReversalPlan(
             agent=agent_name, drug_class=drug_class, class_label=spec["label"], uses=uses,
-            lab_label=spec["lab_label"], lab=inputs.observations.get(spec["lab"]),
+            lab_label=spec["lab_label"],
+            lab=inputs.observations.get(spec["lab"]) or inputs.observations.get(spec.get("lab_fallback", "")),
             lab_note=spec.get("lab_note", ""), source=spec["source"])
         for step in spec.get("step", ()):
             rule = step["rule"]

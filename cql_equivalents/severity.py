@@ -22,6 +22,7 @@ _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": opera
 
 class Level(str, Enum):
     NO_HEMOPTYSIS = "no-hemoptysis"
+    NOT_ADULT = "not-adult"  # the engine's thresholds and doses are adult ones
     ROUTED_AWAY = "routed-away"  # FRAME gate: hematemesis / pseudohemoptysis
     SOURCE_UNCLEAR = "source-unclear"  # FRAME gate: evidence both ways
     MASSIVE = "massive"
@@ -123,6 +124,8 @@ def classify(inputs: EngineInputs) -> Severity:
     missing = [name for name in PHYSIOLOGY_INPUTS if name not in inputs.observations]
     if frame.verdict is Verdict.NONE:
         return Severity(Level.NO_HEMOPTYSIS, missing_physiology=missing, frame=frame)
+    if inputs.age_years is not None and inputs.age_years < load("triggers")["scope"]["adult_from_years"]:
+        return Severity(Level.NOT_ADULT, bleeding, [], missing, frame)
     physiology = fired_triggers(inputs, "physiology")
     if frame.verdict is Verdict.ROUTE_AWAY:
         return Severity(Level.ROUTED_AWAY, bleeding, physiology, missing, frame)

@@ -36,14 +36,13 @@ def population_card(match: PopulationMatch, assessment: Assessment, base: str) -
     bae = {"target": "bronchial artery embolisation is the definitive control",
            "not-target": "NOT a bronchial artery embolisation target",
            "pa-targeted": "pulmonary-artery source: PA-targeted embolisation, not bronchial BAE"}[match.bae]
-    summary = f"Hemoptysis in {match.label}: {bae}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"Special population: {match.label.split(' (')[0]}"[: kit.SUMMARY_LIMIT - 1]
+    summary = match.summary
     sibling = ""
     if match.sibling:
         sibling = f"Hand over for definitive management to `{match.sibling}` once the airway is secured (seed 004 phase 12)."
     only = tuple(r.key for r in assessment.rules if match.label in r.because)
     detail = kit.join(
+        f"**{match.label}**: {bae}.",
         "**Why this path**: " + "; ".join(match.evidence) + ".",
         "**Path** (seed 004 special population)\n\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)),
         sibling,

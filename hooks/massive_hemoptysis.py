@@ -50,7 +50,7 @@ PREFETCH = {
     "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50",
     "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
     "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
-    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_sort=-started&_count=20",
+    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",
     "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
 }
 
@@ -70,6 +70,8 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if severity.level is Level.NO_HEMOPTYSIS:
         return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
+    if severity.level is Level.NOT_ADULT:
+        return [_not_adult_card(severity, inputs, base)]  # adult thresholds and doses must not reach a child
     cards = [_severity_card(severity, inputs, base, assessment)]
     cards += [_reversal_card(plan, severity, inputs, base, assessment) for plan in assessment.reversal]
     routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
@@ -295,6 +297,20 @@ def _undetermined_card(severity: Severity, inputs: EngineInputs, base: str, asse
         kit.records_not_used(inputs),
     )
     return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-missing-physiology"))
+
+
+def _not_adult_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+    summary = (f"Hemoptysis in a patient aged {inputs.age_years}: this adult engine does not apply; "
+               "use the paediatric pathway")
+    detail = kit.join(
+        f"**Hemoptysis**: {_bleeding_text(severity)}. The patient is {inputs.age_years} years old (`Patient.birthDate`).",
+        "This service is built for adults (seed 004: acute airway emergency, adult; clinical.md: adults only). Its "
+        "physiologic triggers (NEWS2 red band, shock index) and every dose it gives (4F-PCC, andexanet, protamine, "
+        "desmopressin, tranexamic acid) are adult ones, so none is shown. Assess with the paediatric team and its "
+        "own early-warning score and dosing.",
+        kit.values_section(inputs, PHYSIOLOGY),
+    )
+    return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-not-adult"))
 
 
 def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:

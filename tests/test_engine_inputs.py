@@ -218,3 +218,19 @@ def test_a_value_with_a_comparator_is_a_bound_not_a_value(client):
     text = everything(cards)
     assert "`Observation/bound`: INR is reported as '> 8': a bound, not a value the engine can use" in text
     assert "INR not on record: obtain INR now" in text
+
+
+@pytest.mark.parametrize("age, adult", [(17, False), (18, True), (19, True)])
+def test_the_engine_is_for_adults(client, age, adult):
+    from datetime import date, timedelta
+    today = date.today().replace(day=min(date.today().day, 28))
+    born = (today.replace(year=today.year - age - 1) + timedelta(days=1)).isoformat()  # turns age+1 tomorrow
+    resources = [f.hemoptysis(), f.spo2(86), *STABLE, f.inr(3.0), f.weight(40),
+                 f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")]
+    response = client.post(URL, json=f.patient_view_request([f.patient(birth_date=born), *resources]))
+    by_topic = topics(response.json["cards"])
+    if adult:
+        assert "massive-hemoptysis-escalation" in by_topic and "antithrombotic-reversal" in by_topic
+    else:
+        assert list(by_topic) == ["hemoptysis-not-adult"]
+        assert f"aged {age}" in by_topic["hemoptysis-not-adult"]["summary"]
