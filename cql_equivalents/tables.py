@@ -156,6 +156,9 @@ def _build() -> Tables:
     tables.cues = {row["key"]: row for row in findings["cue"]}
     tables.bleeding = load("bleeding")
 
+    # the longest words first: "pseudohemoptysis" must not be read as "hemoptysis"
+    tables.words_to_condition.sort(key=lambda item: len(item[0]), reverse=True)
+
     tables.sibling_engines = {row["id"]: row for row in load("sibling_engines")["engine"]}
     tables.triggers = load("triggers")["trigger"]
     return tables

@@ -45,9 +45,11 @@ PREFETCH = {
     "conditions": "Condition?patient={{context.patientId}}",
     "vitals": "Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals") + "&_sort=-date&_count=50",
     "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
-    "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}",
-    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50",
+    # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
+                                 "&_include=MedicationAdministration:medication",
     "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
     "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
     "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",

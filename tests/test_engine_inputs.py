@@ -234,3 +234,26 @@ def test_the_engine_is_for_adults(client, age, adult):
     else:
         assert list(by_topic) == ["hemoptysis-not-adult"]
         assert f"aged {age}" in by_topic["hemoptysis-not-adult"]["summary"]
+
+
+@pytest.mark.parametrize("text, topic", [
+    ("Coughing up blood", "hemoptysis-first-line"),
+    ("Pseudohemoptysis from posterior epistaxis", "hemoptysis-frame-route-away"),
+])
+def test_conditions_by_text_take_the_most_specific_words(client, text, topic):
+    cards = post(client, [f.condition("local-1", text, system="http://hospital.example.org/codes"), f.spo2(97), *STABLE])
+    assert topic in topics(cards)
+
+
+def test_referenced_medication_is_read_through_the_include(client):
+    medication = {"resourceType": "Medication", "id": "med-w", "code": {"coding": [
+        {"system": f.RXNORM, "code": "855332", "display": "Warfarin Sodium 5 MG Oral Tablet"}]}}
+    order = f.medication_request("x", "x")
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "Medication/med-w"}
+    request = f.patient_view_request([f.patient(), f.hemoptysis(), f.spo2(86), order])
+    request["prefetch"]["medicationRequests"]["entry"].append({"resource": medication, "search": {"mode": "include"}})
+    cards = client.post(URL, json=request).json["cards"]
+    assert topics(cards)["antithrombotic-reversal"]["summary"].startswith("Reverse warfarin now")
+    from hooks.massive_hemoptysis import PREFETCH
+    assert "_include=MedicationRequest:medication" in PREFETCH["medicationRequests"]
