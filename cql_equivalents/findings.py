@@ -7,6 +7,7 @@ text are matched and the finding says so ("matched by text").
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -148,6 +149,8 @@ def _result(resource: Mapping[str, Any]) -> str:
                 return "negative"
     text = " ".join([_texts(resource, "valueCodeableConcept", "conclusionCode"),
                      str(resource.get("valueString") or ""), str(resource.get("conclusion") or "")]).lower()
+    # the result is the first clause ("MTB detected, rifampicin resistance not detected" is positive)
+    text = re.split(r"[,;.\n]", text.strip(), maxsplit=1)[0]
     if any(word in text for word in _NEGATIVE_WORDS):
         return "negative"
     if any(word in text for word in _POSITIVE_WORDS):
