@@ -123,3 +123,11 @@ RULES = [
 def test_contraindication_rules_reach_the_card_they_concern(client, key, resources, topic, words):
     topics = cards_for(client, [*VITALS_MASSIVE, *resources])
     assert words in topics[topic]["detail"]
+
+
+@pytest.mark.parametrize("text, opens", [("MTB DETECTED LOW; RIF resistance NOT DETECTED", True),
+                                         ("MTB NOT DETECTED", False), ("Negative for acid-fast bacilli", False)])
+def test_tb_result_reading(client, text, opens):
+    name = "AFB smear" if "acid" in text else "Xpert MTB/RIF"
+    topics = cards_for(client, [*VITALS_STABLE, e.text_observation(name, text)])
+    assert ("special-population-post-tb-mycetoma" in topics) is opens
