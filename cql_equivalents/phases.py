@@ -146,7 +146,8 @@ def _detect_chronic_engine_patient(c: _Context) -> list[str]:
 
 def _detect_recent_procedure(c: _Context) -> list[str]:
     return [f"{f.label} (`{f.reference}`)" for f in c.inputs.findings
-            if f.key in ("pa_catheter", "lung_procedure") and not f.stale]
+            if f.key in ("pa_catheter", "lung_procedure") and not f.stale] + [
+        f"{f.concept.label} (`{f.reference}`)" for f in c.inputs.conditions_with_key("iatrogenic_pa_rupture")]
 
 
 def _detect_cavity_or_mass(c: _Context) -> list[str]:

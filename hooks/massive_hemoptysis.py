@@ -187,9 +187,12 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
     triggers = _trigger_short(severity)
     by_volume = severity.fired_by == "volume"
     kind = "by volume" if by_volume else ""
-    summary = f"Massive hemoptysis {kind} ({triggers}): airway first, bleeding side down, ICU, IR for embolisation".replace("  ", " ")
+    roles = {match.bae for match in assessment.populations}
+    tail = ("ICU, immunosuppression (not a BAE target)" if "not-target" in roles else
+            "ICU, IR for PA-targeted embolisation" if "pa-targeted" in roles else "ICU, IR for embolisation")
+    summary = f"Massive hemoptysis {kind} ({triggers}): airway first, bleeding side down, {tail}".replace("  ", " ")
     if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = "Massive hemoptysis: airway first, bleeding side down, ICU, IR for bronchial artery embolisation"
+        summary = f"Massive hemoptysis: airway first, bleeding side down, {tail}"
     if by_volume:
         headline = (f"**Life-threatening hemoptysis by volume**: {_bleeding_text(severity)}. No physiologic trigger is "
                     "on record; a volume surrogate fired, a secondary trigger (seed 004 pivot 2: physiology over volume). "

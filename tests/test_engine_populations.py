@@ -131,3 +131,13 @@ def test_tb_result_reading(client, text, opens):
     name = "AFB smear" if "acid" in text else "Xpert MTB/RIF"
     topics = cards_for(client, [*VITALS_STABLE, e.text_observation(name, text)])
     assert ("special-population-post-tb-mycetoma" in topics) is opens
+
+
+@pytest.mark.parametrize("resources, tail", [
+    ([], "ICU, IR for embolisation"),
+    ([f.condition("195353004", "Wegener's granulomatosis")], "ICU, immunosuppression (not a BAE target)"),
+    ([f.condition("21877004", "Hereditary hemorrhagic telangiectasia")], "ICU, IR for PA-targeted embolisation"),
+])
+def test_escalation_summary_names_the_right_definitive_control(client, resources, tail):
+    topics = cards_for(client, [*VITALS_MASSIVE, *resources])
+    assert topics["massive-hemoptysis-escalation"]["summary"].endswith(tail)
