@@ -2,6 +2,8 @@
 report (entry points, phases, calculators). Clinical content comes from cql_equivalents/ and its tables."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cql_equivalents.engine import Assessment
 from cql_equivalents.populations import PopulationMatch
 from cql_equivalents.severity import Level
@@ -58,7 +60,9 @@ def population_card(match: PopulationMatch, assessment: Assessment, base: str) -
 
 def data_quality_card(assessment: Assessment, base: str) -> dict | None:
     inputs = assessment.inputs
-    stale_findings = [f for f in inputs.findings if f.stale]
+    # a study from years ago is history, not stale current data: only the last 90 days are listed here
+    recent = timedelta(days=90)
+    stale_findings = [f for f in inputs.findings if f.stale and f.at and inputs.now - f.at <= recent]
     if not inputs.stale and not stale_findings:
         return None
     names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))
