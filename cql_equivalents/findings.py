@@ -335,6 +335,13 @@ def _map_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
             value = _answer_value(answers[0])
             if link_id in questions and questions[link_id]["kind"] == "volume":
                 ml = value.get("value") if isinstance(value, Mapping) else value
+                unit = (value.get("code") or value.get("unit")) if isinstance(value, Mapping) else None
+                known = _volume_unit(unit) if unit else None
+                if unit and known is None:
+                    inputs.rejected.append(Rejected(reference, f"answer '{link_id}' unit '{unit}' is not recognised"))
+                    continue
+                if known and isinstance(ml, (int, float)):
+                    ml = ml * known[1]  # e.g. 0.2 L -> 200 mL; the item names the period
                 if isinstance(ml, (int, float)) and not isinstance(ml, bool):
                     _add_volume(inputs, questions[link_id]["volume_kind"], float(ml), at, reference, "intake questionnaire")
                 else:

@@ -257,3 +257,14 @@ def test_referenced_medication_is_read_through_the_include(client):
     assert topics(cards)["antithrombotic-reversal"]["summary"].startswith("Reverse warfarin now")
     from hooks.massive_hemoptysis import PREFETCH
     assert "_include=MedicationRequest:medication" in PREFETCH["medicationRequests"]
+
+
+def test_questionnaire_volume_in_litres_and_unknown_unit(client):
+    answer = e.intake({"volume-single-ml": 0.2}, qr_id="qr-l")
+    answer["item"][0]["answer"][0]["valueQuantity"].update({"unit": "L", "code": "L"})
+    cards = post(client, [answer, f.spo2(97), *STABLE])
+    assert "single expectoration >= 150 mL" in topics(cards)["massive-hemoptysis-escalation"]["summary"]
+    odd = e.intake({"volume-single-ml": 2}, qr_id="qr-cup")
+    odd["item"][0]["answer"][0]["valueQuantity"].update({"unit": "cup", "code": "[cup_us]"})
+    cards = post(client, [f.hemoptysis(), odd, f.spo2(97), *STABLE])
+    assert "`QuestionnaireResponse/qr-cup`: answer 'volume-single-ml' unit '[cup_us]' is not recognised" in everything(cards)
