@@ -39,6 +39,28 @@ def ordered(cards: Iterable[dict]) -> list[dict]:
     return sorted(cards, key=lambda item: INDICATOR_ORDER[item["indicator"]])
 
 
+def _identity(card: dict) -> tuple:
+    """What makes two cards say the same thing: everything but the per-card and per-suggestion uuids."""
+    def strip(value):
+        if isinstance(value, dict):
+            return tuple(sorted((k, strip(v)) for k, v in value.items() if k != "uuid"))
+        if isinstance(value, list):
+            return tuple(strip(item) for item in value)
+        return value
+    return strip(card)
+
+
+def tidy(cards: Iterable[dict]) -> list[dict]:
+    """The answer's cards: duplicates dropped (first kept), then critical first in a stable order."""
+    seen, kept = set(), []
+    for card in cards:
+        identity = _identity(card)
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(card)
+    return ordered(kept)
+
+
 def when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "time not recorded"
 

@@ -10,6 +10,7 @@ from cql_equivalents.reversal import ReversalPlan, reversal_plans
 from cql_equivalents.severity import Level, Severity, classify
 from cql_equivalents.tables import tables
 
+from . import card_actions as actions
 from . import card_kit as kit
 from .service import CdsService, Evaluation
 
@@ -53,12 +54,13 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if severity.level is Level.NO_HEMOPTYSIS:
         return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
-    cards = [_severity_card(severity, inputs, base)]
-    cards += [_reversal_card(plan, severity, inputs, base) for plan in reversal_plans(inputs)]
+    cards = [actions.attach(_severity_card(severity, inputs, base), evaluation, severity)]
+    cards += [actions.attach(_reversal_card(plan, severity, inputs, base), evaluation, severity, plan)
+              for plan in reversal_plans(inputs)]
     causes = underlying_causes(inputs)
     if causes:
-        cards.append(_causes_card(causes, evaluation, inputs))
-    return kit.ordered(cards)
+        cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, severity))
+    return kit.tidy(cards)
 
 
 # ------------------------------------------------------------------------------------------ severity cards

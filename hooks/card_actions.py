@@ -1,0 +1,36 @@
+"""What each patient-view card offers besides its text: orders (suggestions), override reasons and links.
+
+Kept out of the card builders so the clinical text and the actions evolve apart. Which orders a card offers
+is data (orders.toml [[offer]]); the reversal orders and their doses come from the reversal plan.
+"""
+from __future__ import annotations
+
+from cql_equivalents.reversal import ReversalPlan
+from cql_equivalents.severity import Level, Severity
+
+from . import suggestions as offer
+from .service import Evaluation
+
+
+def attach(card: dict, evaluation: Evaluation, severity: Severity, plan: ReversalPlan | None = None) -> dict:
+    """Add suggestions + selectionBehavior, overrideReasons and links to a card built by kit.card."""
+    topic = card["source"]["topic"]["code"]
+    spec = offer.order_table().offers.get(topic)
+    if spec is None:
+        return card
+    massive = severity.level is Level.MASSIVE
+    priority = spec["priority"] if plan is None or massive else "urgent"
+    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
+    if plan is not None:
+        # a reversal agent is recommended for life-threatening bleeding only (ACC 2020 ECDP)
+        made = offer.reversal_orders(plan, target, recommended=True if massive else None)
+    else:
+        made = [offer.order(key, target, True) for key in spec["recommended"]]
+        made += [offer.order(key, target) for key in spec["also"]]
+    card.update(offer.with_suggestions(made))
+    card["overrideReasons"] = offer.override_reasons(spec["override"])
+    links = [*card.get("links", ()), *([] if plan else [offer.dossier_link(evaluation.links)]),
+             *offer.smart_link(evaluation.links, topic)]
+    if links:
+        card["links"] = links
+    return card
