@@ -5,6 +5,7 @@ is data (orders.toml [[offer]]); the reversal orders and their doses come from t
 """
 from __future__ import annotations
 
+from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.reversal import ReversalPlan
 from cql_equivalents.severity import Level, Severity
 
@@ -12,12 +13,19 @@ from . import suggestions as offer
 from .service import Evaluation
 
 
-def attach(card: dict, evaluation: Evaluation, severity: Severity, plan: ReversalPlan | None = None) -> dict:
+def _withheld(spec: dict, inputs: EngineInputs) -> set[str]:
+    populations = {fact.concept.population for fact in inputs.conditions if fact.concept.population}
+    return {key for rule in spec.get("withhold", ()) if rule["population"] in populations for key in rule["orders"]}
+
+
+def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: Severity,
+           plan: ReversalPlan | None = None) -> dict:
     """Add suggestions + selectionBehavior, overrideReasons and links to a card built by kit.card."""
     topic = card["source"]["topic"]["code"]
     spec = offer.order_table().offers.get(topic)
     if spec is None:
         return card
+    withheld = _withheld(spec, inputs)
     massive = severity.level is Level.MASSIVE
     priority = spec["priority"] if plan is None or massive else "urgent"
     target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
@@ -25,8 +33,8 @@ def attach(card: dict, evaluation: Evaluation, severity: Severity, plan: Reversa
         # a reversal agent is recommended for life-threatening bleeding only (ACC 2020 ECDP)
         made = offer.reversal_orders(plan, target, recommended=True if massive else None)
     else:
-        made = [offer.order(key, target, True) for key in spec["recommended"]]
-        made += [offer.order(key, target) for key in spec["also"]]
+        made = [offer.order(key, target, True) for key in spec["recommended"] if key not in withheld]
+        made += [offer.order(key, target) for key in spec["also"] if key not in withheld]
     card.update(offer.with_suggestions(made))
     card["overrideReasons"] = offer.override_reasons(spec["override"])
     links = [*card.get("links", ()), *([] if plan else [offer.dossier_link(evaluation.links)]),

@@ -54,12 +54,12 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if severity.level is Level.NO_HEMOPTYSIS:
         return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
-    cards = [actions.attach(_severity_card(severity, inputs, base), evaluation, severity)]
-    cards += [actions.attach(_reversal_card(plan, severity, inputs, base), evaluation, severity, plan)
+    cards = [actions.attach(_severity_card(severity, inputs, base), evaluation, inputs, severity)]
+    cards += [actions.attach(_reversal_card(plan, severity, inputs, base), evaluation, inputs, severity, plan)
               for plan in reversal_plans(inputs)]
     causes = underlying_causes(inputs)
     if causes:
-        cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, severity))
+        cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, inputs, severity))
     return kit.tidy(cards)
 
 

@@ -187,3 +187,12 @@ def test_tidy_drops_duplicate_cards_and_orders_them():
     critical = kit.card("urgent", "critical", "d", source)
     warning = kit.card("careful", "warning", "d", source)
     assert kit.tidy([info, warning, duplicate, critical]) == [critical, warning, info]
+
+
+def test_dah_vasculitis_gets_no_bae_order(client):
+    """Seed 004: DAH / vasculitis is not a BAE target; the ICU, imaging and crossmatch orders stay."""
+    escalation = _cards(client, scenarios.dah_on_no_anticoagulant())["massive-hemoptysis-escalation"][0]
+    labels = set(_orders(escalation))
+    assert "Interventional radiology: bronchial artery embolisation" not in labels
+    assert {"Transfer to the ICU", "CT angiography of the chest", "Type and crossmatch"} <= labels
+    assert "antithrombotic-reversal" not in _cards(client, scenarios.dah_on_no_anticoagulant())
