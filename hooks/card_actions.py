@@ -30,8 +30,10 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
     priority = spec["priority"] if plan is None or massive else "urgent"
     target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
     if plan is not None:
-        # a reversal agent is recommended for life-threatening bleeding only (ACC 2020 ECDP)
-        made = offer.reversal_orders(plan, target, recommended=True if massive else None)
+        # stopping the drug comes first whatever the severity; a reversal agent is recommended for
+        # life-threatening bleeding only (ACC 2020 ECDP)
+        made = _holds(plan, evaluation)
+        made += offer.reversal_orders(plan, target, recommended=True if massive else None)
     else:
         made = [offer.order(key, target, True) for key in spec["recommended"] if key not in withheld]
         made += [offer.order(key, target) for key in spec["also"] if key not in withheld]
@@ -42,3 +44,12 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
     if links:
         card["links"] = links
     return card
+
+
+def _holds(plan: ReversalPlan, evaluation: Evaluation) -> list[dict | None]:
+    """One hold per active MedicationRequest of the agent (a MedicationStatement is the patient's report: there is
+    no order to hold, the card's text says to stop the drug)."""
+    why = f"active hemoptysis on {plan.agent}: stop the drug (ACC 2020 ECDP, major bleeding)"
+    return [offer.hold_active_order(evaluation.pool.by_reference[use.reference], plan.agent, why, True)
+            for use in plan.uses
+            if use.reference.startswith("MedicationRequest/") and use.reference in evaluation.pool.by_reference]

@@ -7,6 +7,7 @@ then has no quantity, and the card names what to obtain.
 """
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import uuid
@@ -174,6 +175,20 @@ def reversal_orders(plan: ReversalPlan, target: OrderTarget, recommended: bool |
         label = f"{row['label']} {dose}"
         made.append(create(resource, f"Order {line.agent}: {line.dose} ({line.source})", label, recommended))
     return [item for item in made if item]
+
+
+def hold_active_order(resource: Mapping[str, Any], agent: str, why: str, recommended: bool | None = None) -> dict | None:
+    """Put the patient's active antithrombotic MedicationRequest on hold: an update carrying the whole resource
+    (CDS Hooks 2.0: an update holds the resource in its entirety), status on-hold with the reason in text."""
+    held = copy.deepcopy(dict(resource))
+    held["status"] = "on-hold"
+    held["statusReason"] = {"text": why}
+    if not valid(held):
+        return None
+    reference = f"MedicationRequest/{held.get('id')}"
+    return suggestion(f"Hold {agent} ({reference})",
+                      [{"type": "update", "description": f"Set {reference} on hold: {why}", "resource": held}],
+                      recommended)
 
 
 def delete_draft(reference: str, label: str, description: str, recommended: bool | None = None) -> dict:

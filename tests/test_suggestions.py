@@ -24,7 +24,8 @@ def _cards(client, resources) -> dict[str, list[dict]]:
 
 def _orders(card: dict) -> dict[str, dict]:
     """label -> (suggestion, resource) of each create suggestion."""
-    return {s["label"]: {"suggestion": s, "resource": s["actions"][0]["resource"]} for s in card.get("suggestions", ())}
+    return {s["label"]: {"suggestion": s, "resource": s["actions"][0]["resource"]} for s in card.get("suggestions", ())
+            if s["actions"][0]["type"] == "create"}
 
 
 def _dose(resource: dict) -> dict:
@@ -104,7 +105,7 @@ def test_dabigatran_gets_idarucizumab_5_g(client):
 def test_heparin_reversal_has_no_order_since_the_dose_depends_on_heparin_given(client):
     card = _cards(client, scenarios.PATIENT_VIEW["massive, heparin"]())["antithrombotic-reversal"][0]
     assert "suggestions" not in card and "selectionBehavior" not in card
-    assert "count the infusion/boluses at the bedside" in card["detail"]
+    assert "bedside" in card["detail"]  # the heparin given is counted at the bedside (or from the MAR)
     assert card["overrideReasons"]
 
 
@@ -196,3 +197,21 @@ def test_dah_vasculitis_gets_no_bae_order(client):
     assert "Interventional radiology: bronchial artery embolisation" not in labels
     assert {"Transfer to the ICU", "CT angiography of the chest", "Type and crossmatch"} <= labels
     assert "antithrombotic-reversal" not in _cards(client, scenarios.dah_on_no_anticoagulant())
+
+
+def test_active_anticoagulant_order_gets_a_hold_suggestion(client):
+    order = f.medication_request("1364430", "apixaban 5 MG Oral Tablet", med_id="apixaban-order")
+    resources = [r for r in scenarios.massive_on_apixaban() if r["resourceType"] != "MedicationStatement"] + [order]
+    card = _cards(client, resources)["antithrombotic-reversal"][0]
+    holds = [s for s in card["suggestions"] if s["actions"][0]["type"] == "update"]
+    assert [h["label"] for h in holds] == ["Hold apixaban (MedicationRequest/apixaban-order)"]
+    held = holds[0]["actions"][0]["resource"]
+    assert held["id"] == "apixaban-order" and held["status"] == "on-hold" and held["statusReason"]["text"]
+    assert {k: v for k, v in held.items() if k not in ("status", "statusReason")} == {
+        k: v for k, v in order.items() if k != "status"}  # the whole resource, only the status changed
+    assert holds[0]["isRecommended"] is True
+
+
+def test_patient_reported_statement_gets_no_hold(client):
+    card = _cards(client, scenarios.massive_on_apixaban())["antithrombotic-reversal"][0]
+    assert all(s["actions"][0]["type"] == "create" for s in card["suggestions"])
