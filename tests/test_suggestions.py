@@ -215,3 +215,13 @@ def test_active_anticoagulant_order_gets_a_hold_suggestion(client):
 def test_patient_reported_statement_gets_no_hold(client):
     card = _cards(client, scenarios.massive_on_apixaban())["antithrombotic-reversal"][0]
     assert all(s["actions"][0]["type"] == "create" for s in card["suggestions"])
+
+
+def test_an_order_that_is_not_valid_r4_is_never_sent():
+    from hooks import suggestions as offer
+    target = offer.OrderTarget("pat-9", "enc-9", priority="whenever")  # not in the FHIR request-priority value set
+    assert offer.order("cta_chest", target, True) is None
+    assert offer.with_suggestions([offer.order("cta_chest", target, True)]) == {}  # no empty suggestions member
+    good = offer.order("cta_chest", offer.OrderTarget("pat-10", None, "urgent", ("Condition/c-1",)), True)
+    assert good["actions"][0]["resource"]["subject"] == {"reference": "Patient/pat-10"}
+    assert offer.valid(good["actions"][0]["resource"])
