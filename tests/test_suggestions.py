@@ -219,7 +219,7 @@ def test_patient_reported_statement_gets_no_hold(client):
 
 def test_an_order_that_is_not_valid_r4_is_never_sent():
     from hooks import suggestions as offer
-    target = offer.OrderTarget("pat-9", "enc-9", priority="whenever")  # not in the FHIR request-priority value set
+    target = offer.OrderTarget("pat-9", "enc-9", priority=" stat")  # a FHIR code has no leading space
     assert offer.order("cta_chest", target, True) is None
     assert offer.with_suggestions([offer.order("cta_chest", target, True)]) == {}  # no empty suggestions member
     good = offer.order("cta_chest", offer.OrderTarget("pat-10", None, "urgent", ("Condition/c-1",)), True)
