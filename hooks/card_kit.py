@@ -2,6 +2,7 @@
 lists the values a card used, what was missing and which records were not used."""
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -59,6 +60,15 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
             seen.add(identity)
             kept.append(card)
     return ordered(kept)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def plain(text: str) -> str:
+    """Text from the record (a drug's display, free text) shown as text: Markdown and HTML characters escaped,
+    on one line, so an EHR's string can neither break the card's layout nor inject markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def when(moment: datetime | None) -> str:

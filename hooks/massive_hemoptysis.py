@@ -185,7 +185,7 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
     if len(summary) >= kit.SUMMARY_LIMIT:
         summary = f"{'Reverse' if massive else 'Hemoptysis on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
     uses = "\n".join(
-        f"- {use.text} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
+        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
         for use in plan.uses)
     steps = "\n".join(
         f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "") + f" _({line.source})_"

@@ -109,7 +109,7 @@ def _draft_lines(drafts: list[DraftOrder]) -> str:
     lines = []
     for draft in drafts:
         where = f"`{draft.reference}`" if draft.reference else "no id in the draft"
-        line = f"- {draft.text} ({where}; matched by {draft.matched_by})"
+        line = f"- {kit.plain(draft.text)} ({where}; matched by {draft.matched_by})"
         if draft.problem:
             line += f". The draft is {draft.problem}: read for this check anyway"
         lines.append(line)

@@ -141,8 +141,11 @@ def valid(resource: dict) -> bool:
         try:
             _MODELS[resource["resourceType"]].model_validate(resource)
             verdict = True
-        except ValidationError:
-            log.exception("a proposed %s failed FHIR R4 validation and was dropped", resource["resourceType"])
+        except ValidationError as error:
+            # where and what kind only: the error's input values could carry patient identifiers
+            first = error.errors()[0]
+            log.error("a proposed %s failed FHIR R4 validation and was dropped: %s at %s", resource["resourceType"],
+                      first.get("type"), ".".join(str(part) for part in first.get("loc", ())))
             verdict = False
         if len(_VERDICTS) < _VERDICTS_MAX:
             _VERDICTS[shape] = verdict

@@ -24,7 +24,8 @@ SUGGESTION_KEYS = {"label", "uuid", "isRecommended", "actions", "extension"}
 ACTION_KEYS = {"type", "description", "resource", "resourceId", "extension"}
 LINK_KEYS = {"label", "url", "type", "appContext", "autolaunchable", "extension"}
 RELATIVE_REFERENCE = re.compile(r"^[A-Z][A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$")
-_MARKDOWN = MarkdownIt("commonmark").enable("table").enable("strikethrough")
+# text_join off: escaped characters stay apart (text_special), so an escaped \*\* is not taken for broken bold
+_MARKDOWN = MarkdownIt("commonmark").enable("table").enable("strikethrough").disable("text_join")
 
 
 def _absolute_url(value: Any) -> bool:

@@ -75,6 +75,8 @@ PATIENT_VIEW = {
         f.patient(), f.hemoptysis(), *CALM_VITALS(), f.condition("154283005", "Pulmonary tuberculosis"),
         f.condition("363358000", "Malignant tumor of lung"), f.condition("21877004", "HHT"),
         f.condition("59282003", "Pulmonary embolism"), f.condition("91302008", "Sepsis")],
+    "massive, warfarin whose display carries markup": lambda: _massive_on(
+        "11289", "Warfarin <img src=x onerror=alert(1)> **5 mg** | `x`"),
     "no hemoptysis": lambda: [f.patient(), *MASSIVE_VITALS(), _on("11289", "warfarin")],
 }
 
@@ -92,6 +94,8 @@ ORDER_SIGN = {
         [f.patient(), f.hemoptysis(), f.condition("I26.99", "Other pulmonary embolism", system=f.ICD10CM)],
         [f.draft_medication_request("11289", "warfarin", med_id="draft-warf"),
          f.draft_medication_request("B02AA02", "Cyklokapron", system=ATC, med_id="draft-txa")]),
+    "draft whose text carries markup": lambda: (
+        [f.patient(), f.hemoptysis()], [f.draft_medication_request("1191", "aspirin <script>x</script> | **81**", med_id="d-x")]),
     "draft without id": lambda: ([f.patient(), f.hemoptysis()], [f.draft_medication_request("1191", "aspirin", med_id=None)]),
     "apixaban drafted, no hemoptysis": lambda: ([f.patient()], [f.draft_medication_request("1364430", "apixaban")]),
     "TXA drafted, hemoptysis without PE": lambda: ([f.patient(), f.hemoptysis()], [f.draft_medication_request("10691", "tranexamic acid")]),

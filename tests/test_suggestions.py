@@ -217,11 +217,12 @@ def test_patient_reported_statement_gets_no_hold(client):
     assert all(s["actions"][0]["type"] == "create" for s in card["suggestions"])
 
 
-def test_an_order_that_is_not_valid_r4_is_never_sent():
+def test_an_order_that_is_not_valid_r4_is_never_sent(caplog):
     from hooks import suggestions as offer
     target = offer.OrderTarget("pat-9", "enc-9", priority=" stat")  # a FHIR code has no leading space
     assert offer.order("cta_chest", target, True) is None
     assert offer.with_suggestions([offer.order("cta_chest", target, True)]) == {}  # no empty suggestions member
+    assert "failed FHIR R4 validation" in caplog.text and "pat-9" not in caplog.text  # no patient id in the log
     good = offer.order("cta_chest", offer.OrderTarget("pat-10", None, "urgent", ("Condition/c-1",)), True)
     assert good["actions"][0]["resource"]["subject"] == {"reference": "Patient/pat-10"}
     assert offer.valid(good["actions"][0]["resource"])
