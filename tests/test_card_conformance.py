@@ -7,7 +7,6 @@ from dataclasses import replace
 import pytest
 
 from hooks.suggestions import order_table
-from server.app import create_app
 from tests import fhir_factory as f
 from tests import scenarios
 from tests.cds_validator import card_problems, fhir_problems, response_problems
@@ -18,10 +17,14 @@ SMART_URL = "https://apps.example.org/hemoptysis/launch"
 
 
 @pytest.fixture(params=["no SMART app", "SMART app configured"])
-def any_client(request, settings):
-    if request.param == "SMART app configured":
-        settings = replace(settings, smart_app_url=SMART_URL)
-    return create_app(settings).test_client()
+def settings(request, settings):
+    """The conftest settings, with and without a SMART app (the `client` fixture is built on them)."""
+    return replace(settings, smart_app_url=SMART_URL) if request.param == "SMART app configured" else settings
+
+
+@pytest.fixture
+def any_client(client):
+    return client
 
 
 def _conformant(response) -> list[dict]:

@@ -138,10 +138,12 @@ def test_override_reasons_have_system_code_and_display(client):
                 assert reason["code"] and reason["display"]
 
 
-def test_links_come_from_configuration(settings):
+def test_links_come_from_configuration(settings, client):
     configured = replace(settings, smart_app_url="https://apps.example.org/launch", smart_app_label="Hemoptysis app",
                          engine_base_url="https://engines.example.org/v1")
-    client = create_app(configured).test_client()
+    app = create_app(configured)
+    app.test_client_class = type(client)  # the same kind of client as the fixture (it signs requests if auth is on)
+    client = app.test_client()
     by_topic = _cards(client, scenarios.massive_on_apixaban())
     escalation = by_topic["massive-hemoptysis-escalation"][0]
     smart = [link for link in escalation["links"] if link["type"] == "smart"]
