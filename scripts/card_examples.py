@@ -20,8 +20,11 @@ from tests.cds_validator import response_problems  # noqa: E402
 from tests.scenarios import NOTE_SCENARIOS  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "card-examples.md"
-SETTINGS = Settings(database_url="sqlite:///:memory:", public_base_url="https://cds.example.org",
-                    smart_app_url="https://apps.example.org/hemoptysis/launch")
+_OPTIONS = {"database_url": "sqlite:///:memory:", "public_base_url": "https://cds.example.org",
+            "smart_app_url": "https://apps.example.org/hemoptysis/launch",
+            # an in-process run with no EHR: no client JWT (development mode), nothing written under var/
+            "auth_mode": "development", "audit_key": "card-examples-only", "log_format": "text"}
+SETTINGS = Settings(**{name: value for name, value in _OPTIONS.items() if name in Settings.__dataclass_fields__})
 
 
 def _record_line(resource: dict) -> str:
