@@ -77,6 +77,8 @@ PATIENT_VIEW = {
         f.condition("59282003", "Pulmonary embolism"), f.condition("91302008", "Sepsis")],
     "massive, warfarin whose display carries markup": lambda: _massive_on(
         "11289", "Warfarin <img src=x onerror=alert(1)> **5 mg** | `x`"),
+    "vitals three days old": lambda: [f.patient(), f.hemoptysis(), f.spo2(86, when=f.ago(days=3)),
+                                      f.respiratory_rate(26, when=f.ago(days=3)), f.blood_pressure(100, 60, when=f.ago(days=3))],
     "no hemoptysis": lambda: [f.patient(), *MASSIVE_VITALS(), _on("11289", "warfarin")],
 }
 
