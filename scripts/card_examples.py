@@ -23,7 +23,7 @@ OUTPUT = ROOT / "docs" / "card-examples.md"
 _OPTIONS = {"database_url": "sqlite:///:memory:", "public_base_url": "https://cds.example.org",
             "smart_app_url": "https://apps.example.org/hemoptysis/launch",
             # an in-process run with no EHR: no client JWT (development mode), nothing written under var/
-            "auth_mode": "development", "audit_key": "card-examples-only", "log_format": "text"}
+            "auth_mode": "development", "audit_key": "card-examples-only-not-a-secret-0123456789", "log_format": "text"}
 SETTINGS = Settings(**{name: value for name, value in _OPTIONS.items() if name in Settings.__dataclass_fields__})
 
 
