@@ -37,6 +37,10 @@ class DoseLine:
     note: str
     source: str
     needs: tuple[str, ...] = ()  # inputs the record lacks for this dose
+    # For an order (hooks/suggestions.py): the orders.toml key and the computed amount in that row's unit;
+    # quantity stays None when the dose cannot be computed from the record.
+    order: str = ""
+    quantity: float | None = None
 
 
 @dataclass
@@ -87,7 +91,7 @@ def _pcc_by_inr(step: dict, inputs: EngineInputs) -> DoseLine:
     dosing_weight = min(weight.value, PCC_MAX_DOSING_WEIGHT_KG)
     units = min(dosing_weight * band["units_per_kg"], band["max_units"])
     return DoseLine(step["agent"], f"{_fmt(units)} U IV = {per_kg} x {dosing_weight:g} kg",
-                    step.get("note", ""), step["source"])
+                    step.get("note", ""), step["source"], order=step.get("order", ""), quantity=round(units))
 
 
 def _per_kg(step: dict, inputs: EngineInputs) -> DoseLine:
@@ -97,8 +101,10 @@ def _per_kg(step: dict, inputs: EngineInputs) -> DoseLine:
     if weight is None:
         return DoseLine(step["agent"], f"{per_kg} {suffix}; weight not on record: obtain weight".replace("  ", " "),
                         step.get("note", ""), step["source"], ("body_weight",))
-    return DoseLine(step["agent"], f"{_fmt(step['per_kg'] * weight.value)} {unit} {suffix} = {per_kg} x {weight.value:g} kg"
-                    .replace("  ", " "), step.get("note", ""), step["source"])
+    amount = step["per_kg"] * weight.value
+    return DoseLine(step["agent"], f"{_fmt(amount)} {unit} {suffix} = {per_kg} x {weight.value:g} kg"
+                    .replace("  ", " "), step.get("note", ""), step["source"], order=step.get("order", ""),
+                    quantity=round(amount) if amount >= 100 else round(amount, 1))
 
 
 def _per_kg_range(step: dict, inputs: EngineInputs) -> DoseLine:
@@ -244,7 +250,8 @@ def _protamine_enoxaparin(step: dict, inputs: EngineInputs, uses: list[Medicatio
 
 
 def _fixed(step: dict, inputs: EngineInputs) -> DoseLine:
-    return DoseLine(step["agent"], step["dose"], step.get("note", ""), step["source"])
+    return DoseLine(step["agent"], step["dose"], step.get("note", ""), step["source"], order=step.get("order", ""),
+                    quantity=step.get("quantity"))
 
 
 _RULES = {"pcc_by_inr": _pcc_by_inr, "per_kg": _per_kg, "per_kg_range": _per_kg_range, "fixed": _fixed}

@@ -2,6 +2,7 @@
 lists the values a card used, what was missing and which records were not used."""
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -37,6 +38,37 @@ def source(public_base_url: str, topic: str) -> dict:
 def ordered(cards: Iterable[dict]) -> list[dict]:
     """Critical first, then warning, then info; a stable order within each."""
     return sorted(cards, key=lambda item: INDICATOR_ORDER[item["indicator"]])
+
+
+def _identity(card: dict) -> tuple:
+    """What makes two cards say the same thing: everything but the per-card and per-suggestion uuids."""
+    def strip(value):
+        if isinstance(value, dict):
+            return tuple(sorted((k, strip(v)) for k, v in value.items() if k != "uuid"))
+        if isinstance(value, list):
+            return tuple(strip(item) for item in value)
+        return value
+    return strip(card)
+
+
+def tidy(cards: Iterable[dict]) -> list[dict]:
+    """The answer's cards: duplicates dropped (first kept), then critical first in a stable order."""
+    seen, kept = set(), []
+    for card in cards:
+        identity = _identity(card)
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(card)
+    return ordered(kept)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+
+def plain(text: str) -> str:
+    """Text from the record (a drug's display, free text) shown as text: Markdown and HTML characters escaped,
+    on one line, so an EHR's string can neither break the card's layout nor inject markup."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def when(moment: datetime | None) -> str:

@@ -11,6 +11,7 @@ from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
+from . import card_actions as actions
 from . import card_kit as kit
 from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
 from .service import CdsService, Evaluation
@@ -73,20 +74,22 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
         return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
     if severity.level is Level.NOT_ADULT:
-        return [_not_adult_card(severity, inputs, base)]  # adult thresholds and doses must not reach a child
-    cards = [_severity_card(severity, inputs, base, assessment)]
-    cards += [_reversal_card(plan, severity, inputs, base, assessment) for plan in assessment.reversal]
+        return [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)]  # adult thresholds and doses must not reach a child
+    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
+    cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
+              for plan in assessment.reversal]
     routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
     causes = assessment.causes
     if causes and not routed:
-        cards.append(_causes_card(causes, evaluation, inputs))
+        cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, inputs, severity))
     if not routed:
-        cards += [population_card(match, assessment, base) for match in card_populations(assessment)]
+        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity)
+                  for match in card_populations(assessment)]
     stale = data_quality_card(assessment, base)
     if stale:
         cards.append(stale)
     cards.append(report_card(assessment, base))
-    return kit.ordered(cards)
+    return kit.tidy(cards)
 
 
 # ------------------------------------------------------------------------------------------ severity cards
@@ -379,7 +382,7 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
     if len(summary) >= kit.SUMMARY_LIMIT:
         summary = f"{'Reverse' if massive else bleeding + ' on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
     uses = "\n".join(
-        f"- {use.text} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
+        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
         for use in plan.uses)
     steps = "\n".join(
         f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "") + f" _({line.source})_"

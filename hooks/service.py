@@ -16,6 +16,7 @@ class LinkSettings:
     public_base_url: str
     engine_base_url: str
     smart_app_url: str = ""
+    smart_app_label: str = "Open the hemoptysis SMART app"
 
 
 @dataclass

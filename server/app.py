@@ -39,7 +39,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     settings = settings or Settings.from_env()
     store = store or Store(settings.database_url, settings.sqlite_synchronous)
     session = http_session or requests.Session()
-    links = LinkSettings(settings.public_base_url, settings.engines_url, settings.smart_app_url)
+    links = LinkSettings(settings.public_base_url, settings.engines_url, settings.smart_app_url,
+                         settings.smart_app_label)
     tables()  # load and check the clinical tables at start, not on the first call
     verifier = build_verifier(settings, session)  # None in development mode
     audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))

@@ -23,6 +23,7 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8080"
     engine_base_url: str = ""  # default: {public_base_url}/engines
     smart_app_url: str = ""  # a launchable SMART app; no SMART link is offered when empty
+    smart_app_label: str = "Open the hemoptysis SMART app"  # the link's text on cards
     max_body_bytes: int = 16 * 1024 * 1024
     cors_origins: tuple[str, ...] = ("*",)
     # FHIR servers the service may call back (base URLs). Empty: it never fetches, and a call that lacks

@@ -107,9 +107,23 @@ class AcceptedSuggestion(_Open):
     id: str = Field(min_length=1)
 
 
+class ReasonCoding(_Open):
+    """CDS Hooks Coding: system and code are required; display is optional from the client."""
+
+    system: str = Field(min_length=1)
+    code: str = Field(min_length=1)
+    display: str | None = None
+
+
 class OverrideReason(_Open):
-    reason: dict[str, Any] | None = None
-    userComment: str | None = None
+    reason: ReasonCoding | None = None
+    userComment: str | None = Field(default=None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _something_said(self) -> "OverrideReason":
+        if self.reason is None and not self.userComment:
+            raise ValueError("overrideReason needs a reason or a userComment")  # 3.0 ballot invariant cds-fb-3
+        return self
 
 
 class FeedbackItem(_Open):
@@ -123,6 +137,10 @@ class FeedbackItem(_Open):
     def _accepted_has_suggestions(self) -> "FeedbackItem":
         if self.outcome == "accepted" and not self.acceptedSuggestions:
             raise ValueError("an 'accepted' outcome requires acceptedSuggestions")
+        if self.outcome == "overridden" and self.acceptedSuggestions:
+            raise ValueError("an 'overridden' card has no accepted suggestions (the whole card is overridden)")
+        if self.outcome == "accepted" and self.overrideReason is not None:
+            raise ValueError("overrideReason goes with an 'overridden' outcome, not 'accepted'")
         return self
 
 

@@ -49,6 +49,21 @@ feedback = Table(
 )
 
 
+def _reason_problems(item: dict[str, Any], row, where: str) -> list[tuple[str, str]]:
+    """An override reason is one the card offered, or a code the client added in a code system of its own
+    (CDS Hooks 2.0: "A CDS Client MAY augment the override reasons"); a code the card's own code system does not
+    offer on that card is refused."""
+    reason = (item.get("overrideReason") or {}).get("reason")
+    if not reason:
+        return []
+    offered = {(system, code) for system, code in json.loads(row.override_codes)}
+    key = (reason.get("system"), reason.get("code"))
+    if key in offered or key[0] not in {system for system, _ in offered}:
+        return []
+    return [(f"{where}.overrideReason.reason",
+             f"{where}.overrideReason.reason: card {item['card']} offered no override reason {key[0]}|{key[1]}")]
+
+
 class FeedbackRefused(Exception):
     def __init__(self, problems: list[tuple[str, str]]):
         super().__init__("; ".join(message for _, message in problems))
@@ -125,6 +140,7 @@ class Store:
                     if accepted["id"] not in offered:
                         problems.append((f"{where}.acceptedSuggestions",
                                          f"{where}.acceptedSuggestions: card {item['card']} offered no suggestion {accepted['id']}"))
+                problems += _reason_problems(item, row, where)
             if problems:
                 raise FeedbackRefused(problems)
             stored = 0

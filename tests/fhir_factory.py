@@ -163,3 +163,35 @@ def split_prefetch(resources: list[dict]) -> dict:
         elif kind in by_type:
             keys[by_type[kind]].append(resource)
     return {key: (value if key == "patient" else searchset(value)) for key, value in keys.items()}
+
+
+def draft_medication_request(code: str, display: str, *, system: str = RXNORM, patient_id: str = "pat-1",
+                             med_id: str | None = "draft-1", dose_mg: float | None = None) -> dict:
+    """A draft MedicationRequest as an order-sign client sends it in context.draftOrders (FHIR R4)."""
+    draft = {
+        "resourceType": "MedicationRequest", "status": "draft", "intent": "order",
+        "medicationCodeableConcept": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{patient_id}"}, "authoredOn": ago(minutes=1),
+        "requester": {"reference": "Practitioner/dr-1"},
+    }
+    if med_id:
+        draft["id"] = med_id
+    if dose_mg is not None:
+        draft["dosageInstruction"] = [{"text": f"{dose_mg:g} mg", "doseAndRate": [{"doseQuantity": {
+            "value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]}]
+    return draft
+
+
+def order_sign_request(resources: list[dict], drafts: list[dict], *, patient_id: str = "pat-1",
+                       bundle_type: str | None = "collection") -> dict:
+    """An order-sign request: `drafts` in context.draftOrders, the record's resources in prefetch."""
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": draft} for draft in drafts]}
+    if bundle_type:
+        bundle["type"] = bundle_type
+    conditions = [r for r in resources if r["resourceType"] == "Condition"]
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    return {
+        "hook": "order-sign", "hookInstance": str(uuid.uuid4()),
+        "context": {"userId": "Practitioner/dr-1", "patientId": patient_id, "draftOrders": bundle},
+        "prefetch": {"patient": patients[0] if patients else None, "conditions": searchset(conditions)},
+    }
