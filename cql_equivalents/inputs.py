@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from fhir.resources.R4B.condition import Condition
@@ -111,13 +112,16 @@ class _Candidate:
     component_code: str | None  # read the value from this component, not from Observation.value
 
 
+@cache
+def _wanted_loinc() -> frozenset[str]:
+    """Every Observation.code the engine reads (direct inputs and panels), computed once."""
+    return frozenset(tables().loinc_to_input) | tables().panel_loinc
+
+
 def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
     table = tables()
     candidates: dict[str, list[_Candidate]] = {}
-    for resource in pool.of("Observation"):
-        loinc_codes = [c.get("code") for c in codings(resource.get("code")) if c.get("system") == LOINC]
-        if not loinc_codes:
-            continue
+    for resource, loinc_codes in pool.coded("Observation", LOINC, _wanted_loinc()):
         wanted: list[tuple[str, str | None]] = []
         for code in loinc_codes:
             if code in table.loinc_to_input:

@@ -1,0 +1,80 @@
+"""In-process latency: the real Flask app, driven through its WSGI interface, against the bare `json` parse
+of the same body (the floor: no service can answer before it has read the request)."""
+from __future__ import annotations
+
+import gc
+import json
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from server.app import create_app
+from server.config import Settings
+
+from . import charts
+from .stats import Summary, summarise
+
+SERVICE_URL = "/cds-services/massive-hemoptysis"
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    size: int
+    body_bytes: int
+    requests: int
+    errors: int
+    cards: int
+    service_ms: Summary
+    json_parse_ms: Summary
+    ratio_p50: float  # service p50 / json parse p50
+    sqlite_synchronous: str
+    auth: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def development_settings(database_dir: Path, synchronous: str, extra: dict[str, str] | None = None) -> Settings:
+    """Settings as an operator would set them; unknown variables are ignored until their layer lands."""
+    return Settings.from_env({
+        "HEMOPTYSIS_CDS_AUTH_MODE": "development",
+        "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{database_dir}/bench.sqlite3",
+        "HEMOPTYSIS_CDS_SQLITE_SYNCHRONOUS": synchronous,
+        **(extra or {}),
+    })
+
+
+def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup: int = 5, seed: int = 7,
+            headers: dict[str, str] | None = None, settings_extra: dict[str, str] | None = None,
+            auth: str = "development") -> LatencyResult:
+    """POST the same chart `repetitions` times; each request is paired with one bare `json.loads` of its body,
+    so both see the same machine load."""
+    body = charts.request_body(size, seed)
+    with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as database_dir:
+        app = create_app(development_settings(Path(database_dir), synchronous, settings_extra))
+        client = app.test_client()
+        extra_headers = headers or {}
+
+        def post():
+            return client.post(SERVICE_URL, data=body, content_type="application/json", headers=extra_headers)
+
+        first = post()
+        cards = len(first.get_json().get("cards", [])) if first.status_code == 200 else 0
+        for _ in range(warmup):
+            post()
+        service, floor, errors = [], [], 0 if first.status_code == 200 else 1
+        for _ in range(repetitions):
+            started = time.perf_counter()
+            response = post()
+            service.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                errors += 1
+            started = time.perf_counter()
+            json.loads(body)
+            floor.append(time.perf_counter() - started)
+        app.extensions["hemoptysis_cds"]["store"].engine.dispose()
+    gc.collect()
+    service_ms, floor_ms = summarise(service), summarise(floor)
+    return LatencyResult(size, len(body), repetitions, errors, cards, service_ms, floor_ms,
+                         round(service_ms.p50 / floor_ms.p50, 2), synchronous, auth)
