@@ -168,6 +168,11 @@ def run_python_load(port: int, body: bytes, size: int, connections: int, seconds
                       round(percentile(ordered, 0.99), 2))
 
 
+def warm_up(port: int, body: bytes, workers: int, requests_per_worker: int = 10) -> None:
+    """Let every worker build its lazily made pieces (model validators, SQL statements) before timing."""
+    run_python_load(port, body, 0, workers, seconds=30, max_requests=workers * requests_per_worker)
+
+
 def run_load(port: int, body: bytes, size: int, connections: int, seconds: float, tool: str = "auto") -> LoadResult:
     if tool == "wrk" or (tool == "auto" and wrk_available()):
         return run_wrk(port, body, size, connections, seconds)
