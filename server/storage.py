@@ -1,8 +1,7 @@
 """Durable records: the cards issued (so feedback can be checked against them) and the feedback received.
 
 SQLite through SQLAlchemy by default (WAL journal; synchronous=NORMAL unless configured, see config.py),
-PostgreSQL by URL for
-several replicas. Every write is one committed transaction before the HTTP answer goes out, so an
+PostgreSQL by URL for several replicas. Every write is one committed transaction before the HTTP answer goes out, so an
 acknowledged record survives a crash of the serving process (in WAL mode NORMAL is enough for that).
 """
 from __future__ import annotations
