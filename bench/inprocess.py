@@ -6,6 +6,7 @@ import gc
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,24 +41,28 @@ def development_settings(database_dir: Path, synchronous: str, extra: dict[str, 
     return Settings.from_env({
         "HEMOPTYSIS_CDS_AUTH_MODE": "development",
         "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{database_dir}/bench.sqlite3",
+        "HEMOPTYSIS_CDS_AUDIT_KEY_FILE": f"{database_dir}/audit.key",
         "HEMOPTYSIS_CDS_SQLITE_SYNCHRONOUS": synchronous,
         **(extra or {}),
     })
 
 
 def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup: int = 5, seed: int = 7,
-            headers: dict[str, str] | None = None, settings_extra: dict[str, str] | None = None,
+            headers_for: Callable[[Settings], Callable[[], dict[str, str]]] | None = None,
+            settings_extra: Callable[[Path], dict[str, str]] | None = None,
             auth: str = "development") -> LatencyResult:
     """POST the same chart `repetitions` times; each request is paired with one bare `json.loads` of its body,
-    so both see the same machine load."""
+    so both see the same machine load. `settings_extra(workdir)` adds settings; `headers_for(settings)` gives
+    a function making each request's headers (prepared before the timed loop, e.g. signed tokens)."""
     body = charts.request_body(size, seed)
-    with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as database_dir:
-        app = create_app(development_settings(Path(database_dir), synchronous, settings_extra))
+    with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as workdir:
+        settings = development_settings(Path(workdir), synchronous, settings_extra(Path(workdir)) if settings_extra else None)
+        app = create_app(settings)
         client = app.test_client()
-        extra_headers = headers or {}
+        next_headers = headers_for(settings) if headers_for else dict
 
         def post():
-            return client.post(SERVICE_URL, data=body, content_type="application/json", headers=extra_headers)
+            return client.post(SERVICE_URL, data=body, content_type="application/json", headers=next_headers())
 
         first = post()
         cards = len(first.get_json().get("cards", [])) if first.status_code == 200 else 0

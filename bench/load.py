@@ -67,6 +67,7 @@ def production_server(workers: int, synchronous: str = "NORMAL", extra_env: dict
                "HEMOPTYSIS_CDS_HOST": LOOPBACK, "HEMOPTYSIS_CDS_PORT": str(port),
                "HEMOPTYSIS_CDS_WORKERS": str(workers),
                "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{workdir}/bench.sqlite3",
+               "HEMOPTYSIS_CDS_AUDIT_KEY_FILE": f"{workdir}/audit.key",
                "HEMOPTYSIS_CDS_SQLITE_SYNCHRONOUS": synchronous,
                "HEMOPTYSIS_CDS_AUTH_MODE": "development",
                **(extra_env or {})}

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> dict:
         repetitions = max(5, int((args.repetitions or default_repetitions(size)) * scale))
         results["latency"].append(inprocess.measure(size, repetitions, synchronous=other_mode).as_dict())
     if args.jwt:
-        results["jwt"] = jwt_path.measure(min(sizes), max(5, int(default_repetitions(min(sizes)) * scale)))
+        repetitions = max(5, int((args.repetitions or default_repetitions(min(sizes))) * scale))
+        results["jwt"] = jwt_path.measure(min(sizes), repetitions, args.sqlite_synchronous)
 
     if not args.no_load:
         with load.production_server(workers, args.sqlite_synchronous) as port:

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 import pytest
 from werkzeug.serving import make_server
 
-from bench import charts, load
+from bench import charts, inprocess, load
 from cql_equivalents.tables import tables
+from server.app import create_app
 from server.cli import main
 
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -31,8 +32,10 @@ def test_charts_are_deterministic_realistic_and_of_the_asked_size():
 
 def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
     output = tmp_path / "latest.json"
-    assert main(["bench", "--sizes", "12,30", "--repetitions", "15", "--no-load", "--output", str(output)]) == 0
+    assert main(["bench", "--sizes", "12,30", "--repetitions", "15", "--no-load", "--jwt", "--output", str(output)]) == 0
     results = json.loads(output.read_text())
+    verified = results["jwt"]  # the bench signs each call as an EHR would; the service verifies and audits it
+    assert verified["auth"] == "jwt-es384" and verified["errors"] == 0 and verified["cards"] >= 2
     rows = {(row["size"], row["sqlite_synchronous"]): row for row in results["latency"]}
     assert set(rows) == {(12, "NORMAL"), (30, "NORMAL"), (12, "FULL"), (30, "FULL")}
     for row in rows.values():
@@ -45,7 +48,8 @@ def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
     assert "In-process latency" in printed and "Targets (issue #7)" in printed
 
 
-def test_python_load_generator_counts_answers_and_errors_on_loopback(app):
+def test_python_load_generator_counts_answers_and_errors_on_loopback(tmp_path):
+    app = create_app(inprocess.development_settings(tmp_path, "NORMAL"))  # the bench's own mode: no JWT to sign
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
