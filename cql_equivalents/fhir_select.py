@@ -5,7 +5,7 @@ few resources it will read (by resource type, code and status) and validates onl
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -112,16 +112,24 @@ def _in_outcome_mode(entry: dict) -> bool:
     return type(search) is dict and search.get("mode") == "outcome"
 
 
-def codings(concept: Any) -> Iterable[Mapping[str, Any]]:
-    if isinstance(concept, Mapping):
-        for coding in concept.get("coding") or ():
-            if isinstance(coding, Mapping):
-                yield coding
+def _is_object(value: Any) -> bool:
+    # JSON objects are plain dicts: an exact type check first, the Mapping ABC check (~5x slower) only otherwise.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def codings(concept: Any) -> list[Mapping[str, Any]]:
+    """The Coding objects of a CodeableConcept; anything malformed is passed over (never an exception)."""
+    if not _is_object(concept):
+        return []
+    found = concept.get("coding")
+    if type(found) is not list:
+        return []
+    return [coding for coding in found if _is_object(coding)]
 
 
 def concept_text(concept: Any) -> str:
     """Human text of a CodeableConcept: its text, else the first display."""
-    if not isinstance(concept, Mapping):
+    if not _is_object(concept):
         return ""
     if isinstance(concept.get("text"), str):
         return concept["text"]
