@@ -49,11 +49,12 @@ def best_throughput(rows: list[dict]) -> dict[str, dict]:
 def table(results: dict) -> str:
     lines = ["In-process latency (Flask app through WSGI, same body each time; json = bare json.loads of the body)",
              f"{'resources':>9} {'body KiB':>9} {'auth':>11} {'sqlite':>7} {'reqs':>5} {'err':>4} {'cards':>5} "
-             f"{'p50 ms':>8} {'p99 ms':>8} {'json p50':>9} {'ratio':>6}"]
+             f"{'p50 ms':>8} {'p99 ms':>8} {'json p50':>9} {'ratio':>6} {'cpu%':>5}"]
     for row in results["latency"]:
         lines.append(f"{row['size']:>9} {row['body_bytes'] / 1024:>9.0f} {row['auth']:>11} {row['sqlite_synchronous']:>7} "
                      f"{row['requests']:>5} {row['errors']:>4} {row['cards']:>5} {row['service_ms']['p50']:>8.2f} "
-                     f"{row['service_ms']['p99']:>8.2f} {row['json_parse_ms']['p50']:>9.2f} {row['ratio_p50']:>6.2f}")
+                     f"{row['service_ms']['p99']:>8.2f} {row['json_parse_ms']['p50']:>9.2f} {row['ratio_p50']:>6.2f} "
+                     f"{row['cpu_share'] * 100:>5.0f}")
     verified = results.get("jwt")
     if verified and "skipped" in verified:
         lines.append(f"verified-JWT path: skipped ({verified['skipped']})")
@@ -61,7 +62,7 @@ def table(results: dict) -> str:
         lines.append(f"{verified['size']:>9} {verified['body_bytes'] / 1024:>9.0f} {verified['auth']:>11} "
                      f"{verified['sqlite_synchronous']:>7} {verified['requests']:>5} {verified['errors']:>4} "
                      f"{verified['cards']:>5} {verified['service_ms']['p50']:>8.2f} {verified['service_ms']['p99']:>8.2f} "
-                     f"{verified['json_parse_ms']['p50']:>9.2f} {verified['ratio_p50']:>6.2f}")
+                     f"{verified['json_parse_ms']['p50']:>9.2f} {verified['ratio_p50']:>6.2f} {verified['cpu_share'] * 100:>5.0f}")
     if results.get("throughput"):
         lines += ["", f"Throughput on loopback: gunicorn, {results['machine']['workers']} workers, "
                       f"load by {results['throughput'][0]['tool']} on the same {results['machine']['cpus']} cores",
