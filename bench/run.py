@@ -15,7 +15,7 @@ DEFAULT_SIZES = (50, 500, 5000)
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "latest.json"
 # Connection counts tried per chart size; the largest zero-error rate is the answer. Beyond 2x the workers,
 # requests only queue in the listen backlog (sync workers), so higher levels show latency, not more rate.
-CONNECTION_LEVELS = {50: (1, 2, 4, 8, 16), 500: (2, 4, 8), 5000: (2, 4)}
+CONNECTION_LEVELS = {50: (1, 2, 4, 8, 16, 32), 500: (2, 4, 8), 5000: (2, 4)}
 
 
 def default_repetitions(size: int) -> int:
