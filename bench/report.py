@@ -23,7 +23,7 @@ def targets(latency: list[dict], throughput_best: dict[str, dict], synchronous: 
             "size": smallest, "p50_ms": row["service_ms"]["p50"], "p99_ms": row["service_ms"]["p99"],
             "target": f"p50 <= {P50_TARGET_MS:g} ms and p99 <= {P99_TARGET_MS:g} ms",
             "met": row["service_ms"]["p50"] <= P50_TARGET_MS and row["service_ms"]["p99"] <= P99_TARGET_MS}
-    if largest is not None:
+    if largest is not None and largest != smallest:
         row = by_size[largest]
         checks["large_request_vs_json"] = {
             "size": largest, "ratio_p50": row["ratio_p50"], "target": f"<= {RATIO_TARGET:g}x the bare json parse",
