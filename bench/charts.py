@@ -203,26 +203,39 @@ def _searchset(resources: list[dict]) -> dict:
                       for resource in resources]}
 
 
-def patient_view_request(resources: list[dict], hook_instance: str = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea") -> dict:
-    """The request an EHR sends: prefetch keys as the service declares them, Observations split by category."""
-    keys: dict[str, list[dict]] = {"conditions": [], "vitals": [], "labs": [], "medicationStatements": [],
-                                   "medicationRequests": []}
-    patient = None
+def _template_type(template: str) -> str:
+    return template.split("?", 1)[0].split("/", 1)[0]
+
+
+def patient_view_request(resources: list[dict], hook_instance: str = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+                         service_id: str = "massive-hemoptysis") -> dict:
+    """The request an EHR sends: one value per prefetch key the service declares (read from its discovery, so a
+    new template never makes the bench fail with 412), each resource under the key whose template asks for its
+    type; Observations split into `vitals` / `labs` by category when the service has both keys. A declared key
+    the chart has nothing for gets an empty searchset, as a client whose query found nothing."""
+    from hooks import SERVICES
+
+    templates = SERVICES[service_id].prefetch
+    keys_by_type: dict[str, list[str]] = {}
+    for key, template in templates.items():
+        keys_by_type.setdefault(_template_type(template), []).append(key)
+    split_observations = {"vitals", "labs"} <= set(keys_by_type.get("Observation", ()))
+    found: dict[str, list[dict]] = {key: [] for key in templates}
     for resource in resources:
         kind = resource["resourceType"]
-        if kind == "Patient":
-            patient = resource
-        elif kind == "Observation":
+        if kind == "Observation" and split_observations:
             category = resource["category"][0]["coding"][0]["code"]
-            keys["vitals" if category == "vital-signs" else "labs"].append(resource)
-        elif kind == "Condition":
-            keys["conditions"].append(resource)
-        else:
-            keys[kind[0].lower() + kind[1:] + "s"].append(resource)
+            found["vitals" if category == "vital-signs" else "labs"].append(resource)
+        elif kind in keys_by_type:
+            found[keys_by_type[kind][0]].append(resource)
+    prefetch = {}
+    for key, template in templates.items():
+        is_read = "?" not in template  # e.g. Patient/{{context.patientId}}: the resource itself, or null
+        prefetch[key] = (found[key][0] if found[key] else None) if is_read else _searchset(found[key])
     return {
         "hook": "patient-view", "hookInstance": hook_instance,
         "context": {"userId": "Practitioner/bench-clinician", "patientId": PATIENT_ID},
-        "prefetch": {"patient": patient, **{key: _searchset(value) for key, value in keys.items()}},
+        "prefetch": prefetch,
     }
 
 
