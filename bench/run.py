@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> dict:
                      "machine": _machine(workers, args.load_tool), "sizes": sizes,
                      "sqlite_synchronous": args.sqlite_synchronous, "latency": [], "throughput": []}
 
+    # A throw-away round first: the first seconds of a process measure slower (imports settling, allocator and
+    # CPU caches cold), and that would land on whichever size happens to be measured first.
+    inprocess.measure(min(sizes), max(5, int(300 * scale)), synchronous=args.sqlite_synchronous)
     for size in sizes:
         repetitions = max(5, int((args.repetitions or default_repetitions(size)) * scale))
         results["latency"].append(inprocess.measure(size, repetitions, synchronous=args.sqlite_synchronous).as_dict())
