@@ -5,7 +5,7 @@ few resources it will read (by resource type, code and status) and validates onl
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -24,16 +24,39 @@ class ResourcePool:
 
     def add(self, resource: dict) -> None:
         resource_type = resource.get("resourceType")
-        if not isinstance(resource_type, str):
+        if type(resource_type) is not str:
             self.problems.append("an entry without resourceType was skipped")
             return
         resource_id = resource.get("id")
-        if isinstance(resource_id, str):
+        if type(resource_id) is str:
             key = f"{resource_type}/{resource_id}"
             if key in self.by_reference:
                 return  # the same resource reached us through two prefetch keys
             self.by_reference[key] = resource
-        self.by_type.setdefault(resource_type, []).append(resource)
+        found = self.by_type.get(resource_type)
+        if found is None:
+            self.by_type[resource_type] = [resource]
+        else:
+            found.append(resource)
+
+    def coded(self, resource_type: str, system: str, wanted: frozenset[str]) -> Iterator[tuple[dict, list[str]]]:
+        """Each resource of this type whose `code` has a coding in `system` with a wanted code, with those codes.
+
+        The selection that keeps a 5,000-resource chart cheap: plain dict reads, no model, and most resources
+        (codes the engine never reads) are passed over after one set lookup per coding.
+        """
+        for resource in self.by_type.get(resource_type, ()):
+            concept = resource.get("code")
+            if type(concept) is not dict:
+                continue
+            coding = concept.get("coding")
+            if type(coding) is not list:
+                continue
+            found = [item["code"] for item in coding
+                     if type(item) is dict and item.get("system") == system and type(item.get("code")) is str
+                     and item["code"] in wanted]
+            if found:
+                yield resource, found
 
     def count(self) -> dict[str, int]:
         return {resource_type: len(items) for resource_type, items in sorted(self.by_type.items())}
@@ -54,45 +77,59 @@ def pool_from_values(values: Mapping[str, Any]) -> ResourcePool:
 
     An OperationOutcome in place of data (bare, or as a Bundle entry with search.mode = outcome) is the
     client telling us the query failed (CDS Hooks 2.0 §Prefetch Template): it is recorded as a problem.
+    Values come from a JSON parser, so `type(x) is dict` stands for "JSON object" (and is several times
+    cheaper than an isinstance check against Mapping on every entry of a large Bundle).
     """
     pool = ResourcePool()
+    add = pool.add
     for key, value in values.items():
         if value is None:
             continue  # the client ran the query and found nothing
         if not isinstance(value, Mapping):
             pool.problems.append(f"prefetch '{key}' is not a FHIR resource and was skipped")
             continue
-        for resource, in_outcome_mode in _resources_of(value):
-            if resource.get("resourceType") == "OperationOutcome" and (in_outcome_mode or resource is value):
+        if value.get("resourceType") != "Bundle":
+            if value.get("resourceType") == "OperationOutcome":
+                pool.problems.append(f"prefetch '{key}' failed at the client: {_outcome_text(value)}")
+            else:
+                add(value)  # type: ignore[arg-type]
+            continue
+        for entry in value.get("entry") or ():
+            if type(entry) is not dict:
+                continue
+            resource = entry.get("resource")
+            if type(resource) is not dict:
+                continue
+            if resource.get("resourceType") == "OperationOutcome" and _in_outcome_mode(entry):
                 pool.problems.append(f"prefetch '{key}' failed at the client: {_outcome_text(resource)}")
             else:
-                pool.add(resource)
+                add(resource)
     return pool
 
 
-def _resources_of(value: Mapping[str, Any]) -> Iterator[tuple[dict, bool]]:
-    if value.get("resourceType") != "Bundle":
-        yield value, False  # type: ignore[misc]
-        return
-    for entry in value.get("entry") or ():
-        if not isinstance(entry, Mapping):
-            continue
-        resource = entry.get("resource")
-        if isinstance(resource, Mapping):
-            mode = (entry.get("search") or {}).get("mode") if isinstance(entry.get("search"), Mapping) else None
-            yield resource, mode == "outcome"  # type: ignore[misc]
+def _in_outcome_mode(entry: dict) -> bool:
+    search = entry.get("search")
+    return type(search) is dict and search.get("mode") == "outcome"
 
 
-def codings(concept: Any) -> Iterable[Mapping[str, Any]]:
-    if isinstance(concept, Mapping):
-        for coding in concept.get("coding") or ():
-            if isinstance(coding, Mapping):
-                yield coding
+def _is_object(value: Any) -> bool:
+    # JSON objects are plain dicts: an exact type check first, the Mapping ABC check (~5x slower) only otherwise.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
+def codings(concept: Any) -> list[Mapping[str, Any]]:
+    """The Coding objects of a CodeableConcept; anything malformed is passed over (never an exception)."""
+    if not _is_object(concept):
+        return []
+    found = concept.get("coding")
+    if type(found) is not list:
+        return []
+    return [coding for coding in found if _is_object(coding)]
 
 
 def concept_text(concept: Any) -> str:
     """Human text of a CodeableConcept: its text, else the first display."""
-    if not isinstance(concept, Mapping):
+    if not _is_object(concept):
         return ""
     if isinstance(concept.get("text"), str):
         return concept["text"]

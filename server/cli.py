@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
                              help="what replay treats as the data's 'now' (see README, Replay)")
     from_bundle.add_argument("-o", "--out", help="output file, or a directory for one request per patient (default stdout)")
     from_bundle.set_defaults(run=_request_from_bundle)
+
+    bench = commands.add_parser("bench", help="benchmark: in-process latency vs bare json parse, gunicorn throughput")
+    from bench.run import add_arguments as bench_arguments, main as bench_main
+    bench_arguments(bench)
+    bench.set_defaults(run=bench_main)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -33,7 +33,10 @@ class Settings:
     fhir_read_timeout: float = 5.0
     fhir_max_pages: int = 5
     fhir_max_bytes: int = 20 * 1024 * 1024
-    sqlite_synchronous: str = "FULL"
+    # WAL + NORMAL: a committed transaction survives a crash of the process (the WAL is in the OS's hands);
+    # only an OS crash or power loss can lose the last commits. FULL fsyncs every commit: ~0.5 ms more per
+    # write, measured by bench/ (bench/README.md). Set FULL where the disk has no power-loss protection.
+    sqlite_synchronous: str = "NORMAL"
     # Security (server/auth.py, server/audit.py). 'required': every service, feedback and audit call carries a
     # client JWT; 'development': no authentication at all, said at start and in a header on every response.
     auth_mode: str = "required"

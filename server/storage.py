@@ -1,8 +1,8 @@
 """Durable records: the cards issued (so feedback can be checked against them) and the feedback received.
 
-SQLite through SQLAlchemy by default (WAL journal; synchronous=FULL unless configured), PostgreSQL by URL for
-several replicas. Every write is one committed transaction before the HTTP answer goes out, so an
-acknowledged record survives a crash of the serving process.
+SQLite through SQLAlchemy by default (WAL journal; synchronous=NORMAL unless configured, see config.py),
+PostgreSQL by URL for several replicas. Every write is one committed transaction before the HTTP answer goes out, so an
+acknowledged record survives a crash of the serving process (in WAL mode NORMAL is enough for that).
 """
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def _sqlite_pragmas(engine: Engine, synchronous: str) -> None:
 
 
 class Store:
-    def __init__(self, database_url: str, sqlite_synchronous: str = "FULL"):
+    def __init__(self, database_url: str, sqlite_synchronous: str = "NORMAL"):
         if database_url.startswith("sqlite:///") and not database_url.startswith("sqlite:///:memory:"):
             Path(database_url.removeprefix("sqlite:///")).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):

@@ -1,0 +1,90 @@
+"""In-process latency: the real Flask app, driven through its WSGI interface, against the bare `json` parse
+of the same body (the floor: no service can answer before it has read the request)."""
+from __future__ import annotations
+
+import gc
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from server.app import create_app
+from server.config import Settings
+
+from . import charts
+from .stats import Summary, summarise
+
+SERVICE_URL = "/cds-services/massive-hemoptysis"
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    size: int
+    body_bytes: int
+    requests: int
+    errors: int
+    cards: int
+    service_ms: Summary
+    json_parse_ms: Summary
+    ratio_p50: float  # service p50 / json parse p50
+    sqlite_synchronous: str
+    auth: str
+    # CPU time this process got / wall time of the timed loop: well under 1.0 means other processes took the
+    # cores (the figures are then pessimistic), and SQLite fsync waits show here too.
+    cpu_share: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def development_settings(database_dir: Path, synchronous: str, extra: dict[str, str] | None = None) -> Settings:
+    """Settings as an operator would set them; unknown variables are ignored until their layer lands."""
+    return Settings.from_env({
+        "HEMOPTYSIS_CDS_AUTH_MODE": "development",
+        "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{database_dir}/bench.sqlite3",
+        "HEMOPTYSIS_CDS_AUDIT_KEY_FILE": f"{database_dir}/audit.key",
+        "HEMOPTYSIS_CDS_SQLITE_SYNCHRONOUS": synchronous,
+        **(extra or {}),
+    })
+
+
+def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup: int = 5, seed: int = 7,
+            headers_for: Callable[[Settings], Callable[[], dict[str, str]]] | None = None,
+            settings_extra: Callable[[Path], dict[str, str]] | None = None,
+            auth: str = "development") -> LatencyResult:
+    """POST the same chart `repetitions` times; each request is paired with one bare `json.loads` of its body,
+    so both see the same machine load. `settings_extra(workdir)` adds settings; `headers_for(settings)` gives
+    a function making each request's headers (prepared before the timed loop, e.g. signed tokens)."""
+    body = charts.request_body(size, seed)
+    with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as workdir:
+        settings = development_settings(Path(workdir), synchronous, settings_extra(Path(workdir)) if settings_extra else None)
+        app = create_app(settings)
+        client = app.test_client()
+        next_headers = headers_for(settings) if headers_for else dict
+
+        def post():
+            return client.post(SERVICE_URL, data=body, content_type="application/json", headers=next_headers())
+
+        first = post()
+        cards = len(first.get_json().get("cards", [])) if first.status_code == 200 else 0
+        for _ in range(warmup):
+            post()
+        service, floor, errors = [], [], 0 if first.status_code == 200 else 1
+        wall_started, cpu_started = time.perf_counter(), time.process_time()
+        for _ in range(repetitions):
+            started = time.perf_counter()
+            response = post()
+            service.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                errors += 1
+            started = time.perf_counter()
+            json.loads(body)
+            floor.append(time.perf_counter() - started)
+        cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
+        app.extensions["hemoptysis_cds"]["store"].engine.dispose()
+    gc.collect()
+    service_ms, floor_ms = summarise(service), summarise(floor)
+    return LatencyResult(size, len(body), repetitions, errors, cards, service_ms, floor_ms,
+                         round(service_ms.p50 / floor_ms.p50, 2), synchronous, auth, round(cpu_share, 2))

@@ -1,0 +1,71 @@
+"""The benchmark code runs (on tiny charts) so it cannot rot; its figures come from `hemoptysis-cds bench`."""
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+from werkzeug.serving import make_server
+
+from bench import charts, inprocess, load
+from cql_equivalents.tables import tables
+from server.app import create_app
+from server.cli import main
+
+FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def test_charts_are_deterministic_realistic_and_of_the_asked_size():
+    chart = charts.chart(300, seed=3, now=FIXED_NOW)
+    assert chart == charts.chart(300, seed=3, now=FIXED_NOW)
+    assert len(chart) == 300
+    kinds = Counter(resource["resourceType"] for resource in chart)
+    assert kinds["Observation"] > 0.9 * len(chart) and kinds["Patient"] == 1 and kinds["Condition"] >= 3
+    codes = {resource["code"]["coding"][0]["code"] for resource in chart if resource["resourceType"] == "Observation"}
+    read_by_engine = set(tables().loinc_to_input) | tables().panel_loinc
+    assert codes & read_by_engine and len(codes - read_by_engine) >= 10  # mostly codes the engine passes over
+    request = charts.patient_view_request(chart)
+    assert sum(len(bundle["entry"]) for key, bundle in request["prefetch"].items() if key != "patient") == 299
+
+
+def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
+    output = tmp_path / "latest.json"
+    assert main(["bench", "--sizes", "12,30", "--repetitions", "15", "--no-load", "--jwt", "--output", str(output)]) == 0
+    results = json.loads(output.read_text())
+    verified = results["jwt"]  # the bench signs each call as an EHR would; the service verifies and audits it
+    assert verified["auth"] == "jwt-es384" and verified["errors"] == 0 and verified["cards"] >= 2
+    rows = {(row["size"], row["sqlite_synchronous"]): row for row in results["latency"]}
+    assert set(rows) == {(12, "NORMAL"), (30, "NORMAL"), (12, "FULL"), (30, "FULL")}
+    for row in rows.values():
+        assert row["errors"] == 0 and row["cards"] >= 2 and row["requests"] == 15
+        assert 0 < row["json_parse_ms"]["p50"] < row["service_ms"]["p50"] <= row["service_ms"]["p99"]
+        assert row["ratio_p50"] > 1
+    assert set(results["targets"]) == {"small_request_latency", "large_request_vs_json"}
+    assert results["targets"]["large_request_vs_json"]["size"] == 30
+    printed = capsys.readouterr().out
+    assert "In-process latency" in printed and "Targets (issue #7)" in printed
+
+
+def test_python_load_generator_counts_answers_and_errors_on_loopback(tmp_path):
+    app = create_app(inprocess.development_settings(tmp_path, "NORMAL"))  # the bench's own mode: no JWT to sign
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        body = charts.request_body(20, now=FIXED_NOW)
+        good = load.run_python_load(server.port, body, 20, connections=2, seconds=10, max_requests=12)
+        bad = load.run_python_load(server.port, b'{"hook": "patient-view"}', 20, connections=1, seconds=10,
+                                   max_requests=3)
+    finally:
+        server.shutdown()
+    assert good.requests >= 12 and good.errors == 0 and good.p50_ms > 0
+    assert bad.requests == 0 and bad.errors == 3  # a 400 is an error to a load test
+
+
+@pytest.mark.skipif(not load.wrk_available(), reason="wrk is not installed (apt-get install wrk)")
+def test_wrk_against_the_production_server(tmp_path):
+    with load.production_server(workers=2) as port:
+        result = load.run_load(port, charts.request_body(20), 20, connections=2, seconds=1, tool="wrk")
+    assert result.tool == "wrk" and result.requests > 0 and result.errors == 0
