@@ -109,6 +109,8 @@ def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     for key in ("code", "procedureCode", "medicationCodeableConcept"):
         for coding in codings(resource.get(key)):
             code, system = coding.get("code"), coding.get("system")
+            if not isinstance(code, str):
+                continue  # malformed coding (e.g. a list): passed over, never a 500
             row = (table.finding_loinc.get(code) if system == LOINC else
                    table.finding_snomed.get(code) if system == SNOMED else
                    table.finding_rxnorm.get(code) if system == RXNORM else None)
