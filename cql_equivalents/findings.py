@@ -103,6 +103,10 @@ def _texts(resource: Mapping[str, Any], *keys: str) -> str:
     return " ".join(part for part in parts if part).lower()
 
 
+# What _match_finding reads besides `code` (and the resource type): a resource carrying one is matched alone.
+_MATCH_ALSO_READS = ("procedureCode", "description", "medicationCodeableConcept", "series")
+
+
 def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     table = tables()
     resource_type = resource.get("resourceType")
@@ -184,11 +188,8 @@ def _time_of(resource: Mapping[str, Any]) -> datetime | None:
 
 def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
-        for raw in pool.of(resource_type):
-            if raw.get("status") in _NOT_DONE:
-                continue
-            match = _match_finding(raw)
-            if match is None:
+        for raw, match in pool.classified(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS):
+            if match is None or raw.get("status") in _NOT_DONE:
                 continue
             row, matched_by = match
             reference = reference_of(raw)
@@ -253,8 +254,8 @@ def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None,
 
 
 def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
-    for raw in pool.of("Observation"):
-        if raw.get("status") in _NOT_DONE or not _is_volume_observation(raw):
+    for raw, is_volume in pool.classified("Observation", _is_volume_observation):
+        if not is_volume or raw.get("status") in _NOT_DONE:
             continue
         reference = reference_of(raw)
         try:

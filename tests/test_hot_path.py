@@ -70,3 +70,28 @@ def test_operation_outcome_in_place_of_data_is_a_problem_not_a_resource():
     assert len(pool.of("Observation")) == 1 and not pool.of("OperationOutcome")
     assert pool.problems == ["prefetch 'vitals' failed at the client: search timed out",
                              "prefetch 'labs' failed at the client: search timed out"]
+
+
+def test_classification_runs_once_per_distinct_code_and_keeps_chart_order():
+    first, second, third = f.spo2(91), f.spo2(88), f.spo2(86)
+    heart, broken = f.heart_rate(80), {**f.spo2(70), "code": {"coding": ["59408-5"]}}
+    pool = pool_from_values({"vitals": f.searchset([first, heart, second, broken, third])})
+    seen: list[str] = []
+
+    def classify(resource: dict) -> str:
+        seen.append(resource["id"])
+        return resource["code"]["coding"][0] if resource is broken else resource["code"]["coding"][0]["code"]
+
+    results = list(pool.classified("Observation", classify))
+    assert [resource["id"] for resource, _ in results] == [r["id"] for r in (first, heart, second, broken, third)]
+    assert [result for _, result in results] == ["59408-5", "8867-4", "59408-5", "59408-5", "59408-5"]
+    # one call per distinct code; the malformed code is classified on its own
+    assert seen == [first["id"], heart["id"], broken["id"]]
+
+
+def test_a_resource_carrying_another_key_the_classifier_reads_is_classified_alone():
+    plain, described = f.spo2(91), {**f.spo2(90), "description": "bronchoscopy"}
+    pool = pool_from_values({"vitals": f.searchset([plain, described])})
+    results = list(pool.classified("Observation", lambda resource: resource.get("description", "-"),
+                                   also_reads=("description",)))
+    assert [result for _, result in results] == ["-", "bronchoscopy"]
