@@ -205,6 +205,7 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
 def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     oldest = datetime.min.replace(tzinfo=inputs.now.tzinfo)
     specs = tables().observation_inputs
+    validated: dict[int, Observation | ValidationError] = {}  # a BP panel feeds two inputs: validated once
     for name, found in _observation_candidates(pool).items():
         found.sort(key=lambda candidate: candidate.at or oldest, reverse=True)
         for candidate in found:
@@ -212,7 +213,7 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                 inputs.rejected.append(Rejected(reference_of(candidate.resource),
                                                 f"{specs[name].label} is dated in the future ({candidate.at:%Y-%m-%d %H:%M} UTC)"))
                 continue
-            observed = _read_candidate(candidate, inputs)
+            observed = _read_candidate(candidate, inputs, validated)
             if observed is _SUPERSEDED:
                 break
             if observed:
@@ -227,7 +228,21 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
 _SUPERSEDED = object()
 
 
-def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | None | object:
+def _validate_once(raw: dict, validated: dict[int, Observation | ValidationError]) -> Observation:
+    found = validated.get(id(raw))  # id() is stable: the pool holds every resource for the whole call
+    if found is None:
+        try:
+            found = Observation.model_validate(raw)
+        except ValidationError as error:
+            found = error
+        validated[id(raw)] = found
+    if isinstance(found, ValidationError):
+        raise found
+    return found
+
+
+def _read_candidate(candidate: _Candidate, inputs: EngineInputs,
+                    validated: dict[int, Observation | ValidationError]) -> Observed | None | object:
     raw = candidate.resource
     reference = reference_of(raw)
     status = raw.get("status")
@@ -237,7 +252,7 @@ def _read_candidate(candidate: _Candidate, inputs: EngineInputs) -> Observed | N
         inputs.rejected.append(Rejected(reference, f"status '{status}' is not a result"))
         return None
     try:
-        observation = Observation.model_validate(raw)
+        observation = _validate_once(raw, validated)
     except ValidationError as error:
         inputs.rejected.append(Rejected(reference, _first_error(error)))
         return None
