@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,10 +13,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
-from tests import jwt_kit  # noqa: E402
+from tests import jwt_kit, pg_scratch  # noqa: E402
 
 FHIR_BASE = jwt_kit.FHIR_BASE
 PUBLIC_BASE_URL = "https://cds.example.org"
+
+
+@pytest.fixture(scope="session")
+def postgres_session_url() -> Iterator[str]:
+    """A scratch PostgreSQL database for the session (tests/pg_scratch.py), or a skip saying why there is none."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[test]')")
+    if os.environ.get(pg_scratch.ENV_URL):
+        yield os.environ[pg_scratch.ENV_URL]
+        return
+    reason = pg_scratch.unavailable_reason()
+    if reason:
+        pytest.skip(f"{reason}, and {pg_scratch.ENV_URL} is not set")
+    with pg_scratch.local_cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_session_url) -> str:
+    """The scratch database with its tables dropped: each test starts from an empty schema."""
+    pg_scratch.drop_tables(postgres_session_url)
+    return postgres_session_url
 
 
 @pytest.fixture

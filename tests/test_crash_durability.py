@@ -14,6 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import requests
 from sqlalchemy import create_engine, select, text
 
@@ -33,19 +34,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _database_url(tmp_path: Path) -> str:
-    """SQLite by default; the scratch PostgreSQL database of tests/test_postgres_audit.py when one is given."""
-    postgres = os.environ.get("HEMOPTYSIS_CDS_TEST_POSTGRES_URL")
-    if not postgres:
-        return f"sqlite:///{tmp_path}/crash.sqlite3"
-    from server import audit, storage
-    engine = create_engine(postgres)
-    audit.metadata.drop_all(engine)
-    storage.metadata.drop_all(engine)
-    engine.dispose()
-    return postgres
 
 
 def _start_server(tmp_path: Path, port: int, database_url: str) -> subprocess.Popen:
@@ -129,10 +117,13 @@ class Traffic:
                 time.sleep(0.05)
 
 
-def test_sigkill_loses_no_acknowledged_record(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_sigkill_loses_no_acknowledged_record(tmp_path, request, database):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    database_url = _database_url(tmp_path)
+    # PostgreSQL: the throwaway cluster of tests/pg_scratch.py (skips, saying why, where there is none)
+    database_url = (f"sqlite:///{tmp_path}/crash.sqlite3" if database == "sqlite"
+                    else request.getfixturevalue("postgres_url"))
     server = _start_server(tmp_path, port, database_url)
     started = time.monotonic()
     try:

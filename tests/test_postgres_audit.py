@@ -1,9 +1,8 @@
 """The same security records on PostgreSQL (several replicas share one database): audit row, cross-replica replay
-refusal, feedback in the call's transaction. Opt-in: set HEMOPTYSIS_CDS_TEST_POSTGRES_URL to an empty scratch
-database (e.g. postgresql+psycopg://cds@/cds_test?host=/tmp/pg&port=54329); its tables are dropped first."""
+refusal, feedback in the call's transaction. The database is a throwaway local cluster (tests/pg_scratch.py), or
+the scratch database HEMOPTYSIS_CDS_TEST_POSTGRES_URL names (its tables are dropped first)."""
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
 import pytest
@@ -13,21 +12,12 @@ from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL, SignedClient
 
-POSTGRES_URL = os.environ.get("HEMOPTYSIS_CDS_TEST_POSTGRES_URL")
-pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="HEMOPTYSIS_CDS_TEST_POSTGRES_URL not set (needs a PostgreSQL server)")
 URL = "/cds-services/massive-hemoptysis"
 
 
 @pytest.fixture
-def pg_settings(settings):
-    pytest.importorskip("psycopg")
-    from sqlalchemy import create_engine
-    from server import audit, storage
-    engine = create_engine(POSTGRES_URL)
-    audit.metadata.drop_all(engine)
-    storage.metadata.drop_all(engine)
-    engine.dispose()
-    return replace(settings, database_url=POSTGRES_URL)
+def pg_settings(settings, postgres_url):
+    return replace(settings, database_url=postgres_url)
 
 
 def test_audit_replay_and_feedback_on_postgres(pg_settings):
