@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -29,7 +31,12 @@ def postgres_session_url() -> Iterator[str]:
     reason = pg_scratch.unavailable_reason()
     if reason:
         pytest.skip(f"{reason}, and {pg_scratch.ENV_URL} is not set")
-    with pg_scratch.local_cluster() as url:
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(pg_scratch.local_cluster())
+        except (OSError, subprocess.SubprocessError) as error:  # a machine that cannot run the server: say so
+            detail = (getattr(error, "stderr", b"") or b"").decode(errors="replace")[-300:]
+            pytest.skip(f"could not start a local PostgreSQL cluster: {error} {detail}")
         yield url
 
 
