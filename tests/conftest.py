@@ -24,7 +24,7 @@ PUBLIC_BASE_URL = "https://cds.example.org"
 @pytest.fixture(scope="session")
 def postgres_session_url() -> Iterator[str]:
     """A scratch PostgreSQL database for the session (tests/pg_scratch.py), or a skip saying why there is none."""
-    pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[test]')")
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[test]')")
     if os.environ.get(pg_scratch.ENV_URL):
         yield os.environ[pg_scratch.ENV_URL]
         return
@@ -34,7 +34,7 @@ def postgres_session_url() -> Iterator[str]:
     with ExitStack() as stack:
         try:
             url = stack.enter_context(pg_scratch.local_cluster())
-        except (OSError, subprocess.SubprocessError) as error:  # a machine that cannot run the server: say so
+        except (OSError, subprocess.SubprocessError, psycopg.Error) as error:  # a machine that cannot run it: say so
             detail = (getattr(error, "stderr", b"") or b"").decode(errors="replace")[-300:]
             pytest.skip(f"could not start a local PostgreSQL cluster: {error} {detail}")
         yield url

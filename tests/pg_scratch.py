@@ -11,7 +11,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -21,6 +20,8 @@ from pathlib import Path
 ENV_URL = "HEMOPTYSIS_CDS_TEST_POSTGRES_URL"
 DATABASE = "cds_test"
 ROLE = "cds"
+# No TCP listener: the socket lives in the cluster's own temporary directory, so the usual port cannot clash.
+PORT = 5432
 
 
 def server_binaries() -> Path | None:
@@ -46,12 +47,6 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _as_server_user(command: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: run it as the `postgres` system user then (Debian creates it)."""
     if os.geteuid() != 0:
@@ -68,7 +63,7 @@ def local_cluster() -> Iterator[str]:
     binaries = server_binaries()
     assert binaries is not None
     workdir = Path(tempfile.mkdtemp(prefix="hemoptysis-pg-"))
-    data, port = workdir / "data", _free_port()
+    data, port = workdir / "data", PORT
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres", "postgres")
     run = dict(check=True, capture_output=True, timeout=60)
