@@ -2,8 +2,6 @@
 function of the same snake_case name in its mirror module, and every public function has a define."""
 from __future__ import annotations
 
-import importlib
-import inspect
 import re
 import tomllib
 from pathlib import Path
@@ -45,30 +43,6 @@ def test_every_row_of_every_table_names_its_source(path):
     assert unsourced == [], f"rows without a source: {unsourced}"
 
 
-def _snake(name: str) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-
-
-@pytest.mark.parametrize("path", LIBRARIES, ids=[p.name for p in LIBRARIES])
-def test_cql_defines_mirror_python_functions(path):
-    text = path.read_text()
-    assert re.search(r"^library \w+ version '\d+\.\d+\.\d+'", text, re.MULTILINE), "no library declaration"
-    assert "using FHIR version '4.0.1'" in text
-    mirror = MIRROR.search(text)
-    assert mirror, "first line must name the mirrored module"
-    module = importlib.import_module(f"cql_equivalents.{mirror.group(1)}")
-    functions = {name for name, obj in vars(module).items()
-                 if inspect.isfunction(obj) and obj.__module__ == module.__name__}
-    public_defines = {_snake(name) for private, name in DEFINE.findall(text) if not private}
-    private_defines = {_snake(name) for private, name in DEFINE.findall(text) if private}
-    public_functions = {name for name in functions if not name.startswith("_")}
-    assert public_defines == public_functions, (
-        f"defines without a function: {public_defines - public_functions}; "
-        f"functions without a define: {public_functions - public_defines}")
-    missing_private = {name for name in private_defines if f"_{name}" not in functions}
-    assert missing_private == set(), f"private defines without a _function: {missing_private}"
-
-
 def test_cql_includes_and_cross_library_references_resolve():
     libraries = {}
     for path in LIBRARIES:
@@ -97,10 +71,3 @@ def test_engine_doc_maps_every_input_phase_entry_point_and_population(client):
     assert len(dossier["input"]) == 17 and len(dossier["entry_point"]) == 5 and len(dossier["phase"]) == 12
     assert [name for name in names if f"`{name}`" not in doc and f" {name} " not in doc] == []
     assert "What the dossier asks for that the engine cannot do from FHIR data" in doc
-
-
-def test_every_engine_module_has_its_cql_library():
-    mirrored = {MIRROR.search(path.read_text()).group(1) for path in LIBRARIES}
-    infrastructure = {"__init__", "tables", "fhir_select"}  # table loading and raw-JSON selection (FHIRHelpers' role)
-    modules = {path.stem for path in ROOT.glob("*.py")} - infrastructure
-    assert modules - mirrored == set(), f"modules without a CQL library: {modules - mirrored}"
