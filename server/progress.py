@@ -2,6 +2,7 @@
 terminal only, on stderr, so a piped or logged run gets the plain lines and nothing else."""
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -12,9 +13,19 @@ T = TypeVar("T")
 
 
 def progress(items: Iterable[T], *, total: int | None = None, unit: str, desc: str) -> Iterator[T]:
-    # disable=None: tqdm itself turns the bar off when stderr is not a TTY
+    # disable=None: tqdm itself turns the bar off when stderr is not a TTY. The size is asked once, with a
+    # fallback: a terminal that reports 0 x 0 (a fresh pty, some CI consoles) would make tqdm hide the bar.
+    size = _terminal_size()
     return iter(tqdm(items, total=total, unit=unit, desc=desc, file=sys.stderr, disable=None, leave=False,
-                     dynamic_ncols=True))
+                     ncols=min(size.columns, 120), nrows=size.lines))
+
+
+def _terminal_size() -> os.terminal_size:
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        size = os.terminal_size((0, 0))
+    return os.terminal_size((size.columns or 100, size.lines or 20))
 
 
 def note(message: str) -> None:
