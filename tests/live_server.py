@@ -37,14 +37,23 @@ def server_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def serving(tmp_path: Path, *, workers: int = 2, command: list[str] | None = None, cwd: Path = REPO,
-            env: dict[str, str] | None = None, startup_seconds: float = 30) -> Iterator[str]:
+            env: dict[str, str] | None = None, startup_seconds: float = 30,
+            argv_override: list[str] | None = None) -> Iterator[str]:
+    """`command serve --host --port --workers`; or `argv_override` as is (gunicorn itself), the address then
+    given through the environment."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    argv = (command or [sys.executable, "-m", "server.cli"]) + [
-        "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    env = dict(env or server_env(tmp_path))
+    if argv_override:
+        argv = argv_override
+        env.update({"HEMOPTYSIS_CDS_HOST": "127.0.0.1", "HEMOPTYSIS_CDS_PORT": str(port),
+                    "HEMOPTYSIS_CDS_WORKERS": str(workers)})
+    else:
+        argv = (command or [sys.executable, "-m", "server.cli"]) + [
+            "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     log_path = tmp_path / f"server-{port}.log"
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(argv, cwd=cwd, env=env or server_env(tmp_path), stdout=log,
+        process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + startup_seconds
