@@ -91,6 +91,20 @@ def _request_from_bundle(args: argparse.Namespace) -> int:
                    reference=args.reference_instant, out=args.out)
 
 
+def _add_jwt_arguments(parser: argparse.ArgumentParser, key_help: str) -> None:
+    """The flags that sign a client JWT per call, as a registered client of the clients file does."""
+    parser.add_argument("--jwt-key", metavar="PEM", help=key_help)
+    parser.add_argument("--jwt-issuer", metavar="ISS", help="the JWT iss (the client's id in the clients file)")
+    parser.add_argument("--jwt-kid", metavar="KID", help="the JWT header kid")
+    parser.add_argument("--jwt-jku", metavar="URL", help="optional JWT header jku")
+
+
+def _scrape(args: argparse.Namespace) -> int:
+    from .scrape import command
+    return command(args.url, jwt_key=args.jwt_key, jwt_issuer=args.jwt_issuer, jwt_kid=args.jwt_kid,
+                   jwt_jku=args.jwt_jku)
+
+
 def _add_bench(commands) -> None:
     """`bench` lives in the repository's bench/, which the production image does not ship: the rest of the CLI
     must not need it, so it is imported only where it is installed."""
@@ -124,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("paths", nargs="+", metavar="PATH", help="request files or directories of them")
     replay.add_argument("--url", help="a running server (http://host:port); default: this service in-process")
     replay.add_argument("--bearer", metavar="TOKEN", help="with --url: sent as 'Authorization: Bearer TOKEN'")
-    replay.add_argument("--jwt-key", metavar="PEM", help="with --url: sign a fresh client JWT per call with this key")
-    replay.add_argument("--jwt-issuer", metavar="ISS", help="the JWT iss (the client's id in the clients file)")
-    replay.add_argument("--jwt-kid", metavar="KID", help="the JWT header kid")
-    replay.add_argument("--jwt-jku", metavar="URL", help="optional JWT header jku")
+    _add_jwt_arguments(replay, "with --url: sign a fresh client JWT per call with this key")
     replay.add_argument("--update", action="store_true", help="rewrite the goldens from the answers (on purpose only)")
     replay.set_defaults(run=_replay)
 
@@ -141,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
                              help="what replay treats as the data's 'now' (see README, Replay)")
     from_bundle.add_argument("-o", "--out", help="output file, or a directory for one request per patient (default stdout)")
     from_bundle.set_defaults(run=_request_from_bundle)
+
+    scrape = commands.add_parser("scrape", help="print a running server's /metrics once (signing a fresh client JWT)")
+    scrape.add_argument("url", metavar="URL", help="the server's base URL (http://host:port)")
+    _add_jwt_arguments(scrape, "sign a fresh client JWT with this key (an audit_reader client)")
+    scrape.set_defaults(run=_scrape)
 
     _add_bench(commands)
     args = parser.parse_args(argv)

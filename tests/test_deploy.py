@@ -105,9 +105,14 @@ def image(tmp_path_factory):
     _lay_out(0, source)
     assert not (source / "bench").exists() and not (source / "tests").exists()
     # the dependencies are this environment's; only the project itself is built, from the copied files
+    # --ignore-installed: never uninstall this environment's own (editable) install of the project
     built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                            "--prefix", str(prefix), str(source)], capture_output=True, text=True, timeout=300)
+                            "--ignore-installed", "--prefix", str(prefix), str(source)],
+                           capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
+    still = subprocess.run([sys.executable, "-c", "import importlib.metadata as m; m.distribution('hemoptysis-cds')"],
+                           capture_output=True, timeout=60)
+    assert still.returncode == 0, "building the image's package uninstalled the project from this environment"
     _lay_out(1, app)
     site = Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
     # -S: none of this environment's .pth files, so the repository's editable install cannot stand in for the

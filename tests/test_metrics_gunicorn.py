@@ -29,3 +29,30 @@ def test_scrape_sums_every_worker(tmp_path):
         escalations = value(got, "hemoptysis_cds_cards_total", service="massive-hemoptysis",
                             topic="massive-hemoptysis-escalation", indicator="critical")
         assert escalations == CALLS
+
+
+def test_scrape_command_signs_a_fresh_token_each_time(tmp_path, capsys):
+    """In required mode /metrics is an audit read: `hemoptysis-cds scrape` signs a new JWT per scrape, so the same
+    command works scrape after scrape (a fixed token would be refused as a replayed jti)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from server.cli import main
+    from tests import jwt_kit
+    from tests.live_server import server_env
+
+    key = jwt_kit.session_key("ES384")
+    pem = tmp_path / "client.pem"
+    pem.write_bytes(key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    clients = jwt_kit.write_clients_file(tmp_path, [jwt_kit.default_client()])
+    env = server_env(tmp_path, HEMOPTYSIS_CDS_AUTH_MODE="required", HEMOPTYSIS_CDS_CLIENTS_FILE=str(clients))
+    with serving(tmp_path, workers=1, env=env) as base:
+        signed = ["scrape", base, "--jwt-key", str(pem), "--jwt-issuer", jwt_kit.ISSUER, "--jwt-kid", key.kid]
+        assert main(signed) == 0
+        capsys.readouterr()
+        assert main(signed) == 0
+        second = samples(capsys.readouterr().out)
+        # the first scrape was counted (an audit read answered 200); nothing else was called
+        assert value(second, "hemoptysis_cds_calls_total", kind="audit-read", service="", status="200") == 1
+        assert main(["scrape", base]) == 1  # no token
+        assert "answered 401" in capsys.readouterr().err
