@@ -32,6 +32,10 @@ class _QuietWhileRunning(logging.Filter):
         return not getattr(_running, "active", False)
 
 
+class GalleryBusy(Exception):
+    """A gallery run is already under way in this process."""
+
+
 @dataclass
 class ServiceAnswer:
     service_id: str
@@ -157,16 +161,20 @@ class Gallery:
         return self._client
 
     def run(self, family: str | None = None) -> list[Scenario]:
+        """Every scenario run now. One run at a time per process: the page is open (it holds fixtures only) and
+        costs about a second of CPU, so a second load while one runs is refused (GalleryBusy), never queued."""
         now = datetime.now(timezone.utc)
-        with self._lock:
-            _running.active = True
-            try:
-                client = self._engine_client()
-                services = client.get("/cds-services").get_json()["services"]
-                return [self._one(path, now, client, services) for path in scenario_files(self.root)
-                        if family is None or path.parent.relative_to(self.root).as_posix() == family]
-            finally:
-                _running.active = False
+        if not self._lock.acquire(blocking=False):
+            raise GalleryBusy()
+        _running.active = True
+        try:
+            client = self._engine_client()
+            services = client.get("/cds-services").get_json()["services"]
+            return [self._one(path, now, client, services) for path in scenario_files(self.root)
+                    if family is None or path.parent.relative_to(self.root).as_posix() == family]
+        finally:
+            _running.active = False
+            self._lock.release()
 
     def families(self) -> list[str]:
         return sorted({p.parent.relative_to(self.root).as_posix() for p in scenario_files(self.root)})

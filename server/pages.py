@@ -14,8 +14,8 @@ from cql_equivalents.tables import tables
 from hooks.topics import TOPIC_SYSTEM, topics
 
 from . import analytics
-from .errors import ApiError
-from .gallery import Gallery, order_summary
+from .errors import ApiError, operation_outcome
+from .gallery import Gallery, GalleryBusy, order_summary
 from .jsonio import dumps
 
 DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
@@ -43,6 +43,7 @@ def _doc_names() -> list[str]:
 def create_pages(settings, store, require_audit_reader: Callable[[], None]) -> Blueprint:
     pages = Blueprint("pages", __name__, template_folder="templates")
     gallery = Gallery(settings)
+    pages.gallery = gallery  # reachable as app.blueprints["pages"].gallery
     pages.app_template_filter("markdown")(render_markdown)
     pages.app_template_global("order_summary")(order_summary)
     pages.app_template_global("indicator_label")(lambda indicator: _INDICATOR_LABEL.get(indicator, indicator))
@@ -76,7 +77,10 @@ def create_pages(settings, store, require_audit_reader: Callable[[], None]) -> B
                    "source": engine["source"], "from": ENGINE_ID}
         if _wants_json():
             return Response(dumps(handoff), mimetype="application/json")
-        return render_template("engine.html", engine=handoff)
+        # the conditions on record whose card links here (conditions.toml `sibling`)
+        causes = sorted({c.label for c in (*tables().snomed_to_condition.values(), *tables().icd10_to_condition.values())
+                         if c.sibling == engine_id})
+        return render_template("engine.html", engine=handoff, causes=causes)
 
     @pages.get("/topics")
     def topic_list():
@@ -91,7 +95,11 @@ def create_pages(settings, store, require_audit_reader: Callable[[], None]) -> B
         families = gallery.families()
         if family is not None and family not in families:
             raise ApiError(404, f"no scenario family '{family}'; /gallery lists them")
-        scenarios = gallery.run(family)
+        try:
+            scenarios = gallery.run(family)
+        except GalleryBusy:
+            outcome = operation_outcome(503, "the gallery is being run for another reader; retry in a few seconds")
+            return Response(dumps(outcome), status=503, mimetype="application/json", headers={"Retry-After": "5"})
         return render_template("gallery.html", scenarios=scenarios, families=families, family=family,
                                cards=sum(len(a.cards) for s in scenarios for a in s.answers))
 
@@ -106,8 +114,7 @@ def create_pages(settings, store, require_audit_reader: Callable[[], None]) -> B
     @pages.get("/analytics/feedback")
     def feedback_analytics():
         period, rows = analytics_input()
-        return render_template("analytics.html", period=period, rows=rows, chart=analytics.bar_chart_svg(rows),
-                               query=request.query_string.decode())
+        return render_template("analytics.html", period=period, rows=rows, chart=analytics.bar_chart_svg(rows))
 
     @pages.get("/analytics/feedback.csv")
     def feedback_analytics_csv():

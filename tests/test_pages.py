@@ -60,6 +60,7 @@ def test_documents_are_only_the_docs_folder(client):
 def test_sibling_engine_page_and_json(client):
     page = client.get("/engines/pulm.tuberculosis.v1")
     assert page.mimetype == "text/html" and "<h1>Tuberculosis engine</h1>" in page.get_data(as_text=True)
+    assert "Linked from a card when the record holds" in page.get_data(as_text=True)  # from conditions.toml
     as_json = client.get("/engines/pulm.tuberculosis.v1", headers={"Accept": "application/json"})
     assert as_json.json["id"] == "pulm.tuberculosis.v1" and as_json.json["from"] == "pulm.massive-hemoptysis.v1"
     assert client.get("/engines/pulm.nothing.v9").status_code == 404
@@ -167,3 +168,11 @@ def test_feedback_analytics_is_for_audit_readers(settings, tmp_path):
     assert client.get("/analytics/feedback").status_code == 403
     assert client.get("/analytics/feedback.csv").status_code == 403
     assert client.get("/gallery").status_code == 200  # the gallery holds fixtures only, no patient data
+
+
+def test_gallery_runs_one_at_a_time(client):
+    with client.application.blueprints["pages"].gallery._lock:  # a run under way in this process
+        busy = client.get("/gallery")
+    assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
+    assert busy.json["issue"][0]["code"] == "transient"
+    assert client.get("/gallery").status_code == 200
