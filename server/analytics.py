@@ -98,6 +98,12 @@ def topic_rows(engine: Engine, period: Period) -> list[TopicRow]:
     return sorted(rows.values(), key=lambda r: (-r.issued, r.topic))
 
 
+def _cell(text: str) -> str:
+    """Text a client wrote (an override reason's display) cannot become a spreadsheet formula when the committee
+    opens the file: a leading = + - @ is quoted (OWASP CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def as_csv(rows: list[TopicRow], period: Period) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -106,8 +112,8 @@ def as_csv(rows: list[TopicRow], period: Period) -> str:
     for row in rows:
         rate = "" if row.override_rate is None else f"{row.override_rate:.3f}"
         reasons = "; ".join(f"{text} ({count})" for text, count in row.reasons.most_common())
-        writer.writerow([period.start.isoformat(), period.end.isoformat(), row.topic, row.issued, row.accepted,
-                         row.overridden, rate, reasons])
+        writer.writerow([period.start.isoformat(), period.end.isoformat(), _cell(row.topic), row.issued,
+                         row.accepted, row.overridden, rate, _cell(reasons)])
     return out.getvalue()
 
 

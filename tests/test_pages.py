@@ -176,3 +176,15 @@ def test_gallery_runs_one_at_a_time(client):
     assert busy.status_code == 503 and busy.headers["Retry-After"] == "5"
     assert busy.json["issue"][0]["code"] == "transient"
     assert client.get("/gallery").status_code == 200
+
+
+def test_feedback_csv_cannot_carry_a_spreadsheet_formula(client):
+    escalation = next(c for c in _cards(client) if c["source"]["topic"]["code"] == "massive-hemoptysis-escalation")
+    # a client may add override reasons in a code system of its own (CDS Hooks 2.0): its display is free text
+    _feedback(client, escalation, "overridden",
+              {"system": "https://ehr.example.org/reasons", "code": "x", "display": '=HYPERLINK("http://evil")'})
+    rows = list(csv.DictReader(io.StringIO(client.get("/analytics/feedback.csv").get_data(as_text=True))))
+    reasons = next(r for r in rows if r["topic"] == "massive-hemoptysis-escalation")["override_reasons"]
+    assert reasons.startswith("'=HYPERLINK")
+    html = client.get("/analytics/feedback").get_data(as_text=True)
+    assert "=HYPERLINK(&#34;http://evil&#34;)" in html or "=HYPERLINK(&quot;http://evil&quot;)" in html
