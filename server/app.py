@@ -5,7 +5,6 @@ import logging
 import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
-from pathlib import Path
 
 import requests
 from flask import Flask, Response, request

@@ -2,10 +2,10 @@
 audit readers may read it when authentication is required."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import pytest
+import requests
 import responses
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -92,10 +92,18 @@ def test_fhir_callbacks_are_counted_by_outcome(client):
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.get(f"{FHIR_BASE}/Observation", status=503)
         assert client.post(URL, json=request).status_code == 412
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{FHIR_BASE}/Observation", body=requests.exceptions.ReadTimeout("slow"))
+        assert client.post(URL, json=request).status_code == 412
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{FHIR_BASE}/Observation", status=302, headers={"Location": "https://elsewhere.example.net/"})
+        assert client.post(URL, json=request).status_code == 412
     got = samples(client.get("/metrics").get_data(as_text=True))
     assert value(got, "hemoptysis_cds_fhir_callbacks_total", outcome="ok") == 1
     assert value(got, "hemoptysis_cds_fhir_callbacks_total", outcome="http-5xx") == 1
-    assert value(got, "hemoptysis_cds_calls_total", kind="service", service="massive-hemoptysis", status="412") == 1
+    assert value(got, "hemoptysis_cds_fhir_callbacks_total", outcome="timeout") == 1
+    assert value(got, "hemoptysis_cds_fhir_callbacks_total", outcome="redirect") == 1
+    assert value(got, "hemoptysis_cds_calls_total", kind="service", service="massive-hemoptysis", status="412") == 3
 
 
 def test_metrics_are_an_audit_read(settings, tmp_path):

@@ -8,7 +8,6 @@ import json
 import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 from server.app import create_app
 from server.gallery import DEFAULT_SCENARIOS, scenario_files
