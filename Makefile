@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: serve test bench clean
+.PHONY: serve test bench clean chromium
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH; or run: make PYTHON=/path/to/python3.11 ..."; exit 2; }
@@ -23,8 +23,20 @@ serve: $(BIN)/.installed
 	  echo "            every response carries X-Hemoptysis-CDS-Auth: development-unauthenticated. Production uses 'required' (README, Security)."; fi
 	HEMOPTYSIS_CDS_AUTH_MODE=$(HEMOPTYSIS_CDS_AUTH_MODE) $(BIN)/hemoptysis-cds serve
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed chromium
 	$(BIN)/pytest -q
+
+# The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright, never a browser Playwright
+# downloads. Installed here when missing and run as root; otherwise those tests skip and say why.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing Debian's chromium for the browser tests"; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
+	    echo "make test: chromium could not be installed; the browser tests will skip, saying so"; \
+	  else echo "make test: no chromium and not root; the browser tests will skip (apt-get install chromium)"; fi; \
+	fi
 
 bench: $(BIN)/.installed
 	$(BIN)/hemoptysis-cds bench

@@ -19,3 +19,12 @@ max_requests_jitter = 2000
 forwarded_allow_ips = os.environ.get("HEMOPTYSIS_CDS_FORWARDED_ALLOW_IPS", "127.0.0.1")
 # No runtime-control socket: nothing to administer at run time, and one less way in.
 control_socket_disable = True
+
+# Metrics (server/metrics.py): every worker writes prometheus-client's multiprocess files, so /metrics sums them;
+# the directory is made here, in the master, before any worker starts.
+from server.config import Settings  # noqa: E402
+from server import metrics as _metrics  # noqa: E402
+
+if Settings.from_env().metrics_enabled:
+    _metrics.prepare_multiprocess_dir()
+    child_exit = _metrics.worker_exited

@@ -10,6 +10,8 @@ from datetime import datetime
 from cql_equivalents.inputs import EngineInputs, Observed
 from cql_equivalents.tables import tables
 
+from .topics import TOPIC_SYSTEM
+
 SUMMARY_LIMIT = 140  # CDS Hooks 2.0: "<140-character summary"; Inferno flags length >= 140
 INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
 ENGINE_ID = "pulm.massive-hemoptysis.v1"
@@ -31,7 +33,7 @@ def source(public_base_url: str, topic: str) -> dict:
     return {
         "label": f"hemoptysis-cds ({ENGINE_ID})",
         "url": f"{public_base_url}/docs/engine",
-        "topic": {"system": f"{public_base_url}/topics", "code": topic, "display": topic.replace("-", " ")},
+        "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": topic.replace("-", " ")},
     }
 
 

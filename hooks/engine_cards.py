@@ -10,6 +10,7 @@ from cql_equivalents.severity import Level
 from cql_equivalents.tables import tables
 
 from . import card_kit as kit
+from .topics import population_topic
 
 
 def rules_text(assessment: Assessment, kinds: tuple[str, ...] = ("contraindicated", "not-indicated", "caution", "sequence"),
@@ -52,7 +53,7 @@ def population_card(match: PopulationMatch, assessment: Assessment, base: str) -
         f"_Source: {match.source}_",
     )
     indicator = "critical" if assessment.severity.level is Level.MASSIVE and match.bae != "target" else "warning"
-    topic = "special-population-" + match.key.replace("_", "-")
+    topic = population_topic(match.key)
     return kit.card(summary, indicator, detail, kit.source(base, topic))
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from datetime import datetime, timezone
-from pathlib import Path
 
 import requests
 from flask import Flask, Response, request
@@ -15,19 +15,19 @@ from cql_equivalents.tables import tables
 from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
 
-from . import prefetch
+from . import metrics as metrics_module, prefetch
 from .audit import AuditTrail, load_audit_key
 from .auth import build_verifier
 from .call_guard import DEVELOPMENT_HEADER, CallGuard
 from .config import Settings
 from .errors import ApiError, operation_outcome
 from .jsonio import dumps, parse_body
+from .pages import create_pages
 from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
 from .runtime import tune_garbage_collector
 from .storage import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
-DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
 JSON_TYPES = ("application/json", "application/fhir+json")
 
 
@@ -50,6 +50,19 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app = Flask("hemoptysis_cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store, "audit": audit, "verifier": verifier}
+    metrics = metrics_module.Metrics(SERVICES) if settings.metrics_enabled else None
+    fhir_session = metrics_module.ObservedSession(session, metrics) if metrics else session
+
+    def require_audit_reader() -> None:
+        """An audit read (feedback, analytics, metrics): in 'required' mode only a client marked audit_reader."""
+        caller = guard.authenticate("audit-read")
+        if not caller.development and not caller.client.audit_reader:
+            raise ApiError(403, "this client may not read the audit trail")
+        guard.commit()
+
+    app.register_blueprint(create_pages(settings, store, require_audit_reader))
+    if metrics:
+        metrics_module.install(app, metrics, require_audit_reader)
 
     def body_json():
         content_type = (request.mimetype or "").lower()
@@ -97,6 +110,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     def discovery():
         return _json({"services": [service.discovery() for service in SERVICES.values()]})
 
+    def timed(phase: str, service_id: str):
+        """The prefetch / engine latency histograms (a no-op when metrics are off)."""
+        if metrics is None:
+            return nullcontext()
+        return metrics.phase(metrics.prefetch_seconds if phase == "prefetch" else metrics.engine_seconds, service_id)
+
     def service_or_404(service_id: str):
         service = SERVICES.get(service_id)
         if service is None:
@@ -117,11 +136,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             # Refused even when prefetch is complete: a client naming another FHIR server is misconfigured or hostile.
             raise ApiError(403, "fhirServer is not the FHIR server registered for this client",
                            [("fhirServer", "not this client's FHIR server")])
-        values = prefetch.resolve(service, hook_request, settings, session,
-                                  client_servers=None if caller.development else caller.fhir_servers())
+        with timed("prefetch", service.id):
+            values = prefetch.resolve(service, hook_request, settings, fhir_session,
+                                      client_servers=None if caller.development else caller.fhir_servers())
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
                                 datetime.now(timezone.utc), links)
-        cards = service.evaluate(evaluation)
+        with timed("engine", service.id):
+            cards = service.evaluate(evaluation)
         guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
         guard.entry().cards = cards
         guard.commit(lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
@@ -139,14 +160,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             stored = guard.commit(lambda connection: store.record_feedback(service.id, items, connection=connection))
         except FeedbackRefused as refused:
             raise ApiError(400, f"feedback refused: {refused}", refused.problems) from None
+        if metrics:
+            metrics.observe_feedback(service.id, items, store.card_facts({item["card"] for item in items}))
         return _json({"received": len(items), "stored": stored})
 
     @app.get("/audit/feedback/<card_uuid>")
     def read_feedback(card_uuid: str):
-        caller = guard.authenticate("audit-read")
-        if not caller.development and not caller.client.audit_reader:
-            raise ApiError(403, "this client may not read the audit trail")
-        guard.commit()
+        require_audit_reader()
         return _json({"card": card_uuid, "feedback": store.feedback_for(card_uuid)})
 
     @app.get("/healthz")
@@ -157,21 +177,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             log.exception("health check: database unreachable")
             return _json({"status": "unavailable", "database": "unreachable"}, 503)
         return _json({"status": "ok", "services": sorted(SERVICES)})
-
-    @app.get("/docs/engine")
-    def engine_doc():
-        path = DOCS_DIR / "engine.md"
-        if not path.exists():
-            raise ApiError(404, "engine documentation is not installed with this build")
-        return Response(path.read_text(encoding="utf-8"), mimetype="text/markdown")
-
-    @app.get("/engines/<engine_id>")
-    def sibling_engine(engine_id: str):
-        engine = tables().sibling_engines.get(engine_id)
-        if engine is None:
-            raise ApiError(404, f"no sibling engine '{engine_id}' in the dossier")
-        return _json({"id": engine_id, "title": engine["title"], "handoff": engine["handoff"],
-                      "source": engine["source"], "from": "pulm.massive-hemoptysis.v1"})
 
     tune_garbage_collector()  # last, so what start-up built is frozen
     return app

@@ -26,6 +26,7 @@ from cql_equivalents.fhir_select import codings, effective_time, parse_instant
 from hooks.service import CdsService
 
 from .prefetch import render
+from .progress import note, progress
 from .timeshift import format_instant, parse_reference_instant
 
 SUPPORTED_HOOKS = ("patient-view",)
@@ -313,7 +314,9 @@ def reference_instant(choice: str, resources: list[dict], now: datetime) -> str 
     if choice == "now":
         return format_instant(now)
     if choice == "latest":
-        moments = [m for m in (moment_of(r) for r in resources) if m is not None and m <= now]
+        # future dates included: a de-identified data set (the MIMIC-IV demo lies in the 2110s) is all "future",
+        # and its newest record is exactly the "now" replay must shift it to
+        moments = [m for m in (moment_of(r) for r in resources) if m is not None]
         return format_instant(max(moments)) if moments else None
     try:
         return format_instant(parse_reference_instant(choice))
@@ -363,15 +366,19 @@ def command(bundles: list[str], *, hook: str, patient: str | None, service: str 
             raise BundleError(f"{len(groups)} patients in the input ({_listed(groups)}): pick one with --patient, "
                               "or give --out DIRECTORY/ for one request each")
         now = datetime.now(timezone.utc)
-        for note in read.skipped:
-            print(f"note: {note}", file=sys.stderr)
-        for patient_id, resources in sorted(groups.items()):
+        for skipped in read.skipped:
+            note(f"note: {skipped}")
+        for patient_id, resources in progress(sorted(groups.items()), total=len(groups), unit="patient",
+                                              desc="request-from-bundle"):
+            instant = reference_instant(reference, resources, now)
+            if instant is None and reference == "latest":
+                note(f"note: patient {patient_id}: no record carries a date, so no reference instant is written "
+                     "(replay sends its dates as they are)")
             request, left_out = build_request(
                 resources, patient_id, hook=hook, services=SERVICES.values(), service_id=service, user_id=user,
-                instant=reference_instant(reference, resources, now),
-                title=f"{', '.join(Path(b).name for b in bundles)}: patient {patient_id}")
-            for note in left_out:
-                print(f"note: prefetch {note}", file=sys.stderr)
+                instant=instant, title=f"{', '.join(Path(b).name for b in bundles)}: patient {patient_id}")
+            for left in left_out:
+                note(f"note: prefetch {left}")
             text = json.dumps(request, indent=2, ensure_ascii=False) + "\n"
             if out is None:
                 sys.stdout.write(text)
@@ -379,7 +386,7 @@ def command(bundles: list[str], *, hook: str, patient: str | None, service: str 
             target = Path(out) / f"{Path(bundles[0]).stem}.{patient_id}.json" if one_file_each else Path(out)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-            print(f"wrote {target}", file=sys.stderr)
+            note(f"wrote {target}")
     except BundleError as error:
         print(f"request-from-bundle: {error}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@ class CallGuard:
 
     def authenticate(self, kind: str, service_id: str | None = None) -> Caller:
         g.audited = AuditEntry(kind=kind, status=0, latency_ms=0.0, service_id=service_id)
+        g.call_entry = g.audited  # kept after the audit row is written: the metrics read it when the call ends
         g.started = time.perf_counter()
         if self.verifier is None:
             g.caller = DEVELOPMENT_CALLER

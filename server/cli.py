@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
+import os
 import sys
 
-from .config import Settings
+from .config import PREFIX, Settings
 from .logjson import configure_logging
 
 
@@ -19,8 +21,20 @@ GUNICORN_JSON_LOGGING = {
 }
 
 
+def serve_settings(args: argparse.Namespace, env=None) -> Settings:
+    """The environment's settings, with --host / --port / --workers written over it: the flags go through the
+    same HEMOPTYSIS_CDS_* variables, so the public URL default and deploy/gunicorn.conf.py see them too."""
+    env = dict(os.environ if env is None else env)
+    for flag, name in (("host", "HOST"), ("port", "PORT"), ("workers", "WORKERS")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            env[PREFIX + name] = str(value)
+            os.environ[PREFIX + name] = str(value)  # gunicorn.conf.py and the workers read the environment
+    return Settings.from_env(env)
+
+
 def _serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = serve_settings(args)
     if settings.log_format == "json":
         configure_logging(logging.INFO)  # JSON lines, scrubbed of tokens (server/logjson.py)
     else:
@@ -31,6 +45,11 @@ def _serve(args: argparse.Namespace) -> int:
         return 0
     from gunicorn.app.base import BaseApplication
 
+    from . import metrics
+    # the workers' metric files: set before any worker imports prometheus_client (multiprocess mode)
+    own_metrics_dir = settings.metrics_enabled and not os.environ.get(metrics.MULTIPROC_ENV)
+    metrics_dir = metrics.prepare_multiprocess_dir() if settings.metrics_enabled else None
+
     class _Gunicorn(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{settings.host}:{settings.port}")
@@ -40,6 +59,8 @@ def _serve(args: argparse.Namespace) -> int:
             # no runtime-control socket: nothing to administer at run time, one less way in, and parallel
             # instances (tests, several services on a host) would otherwise share $HOME/.gunicorn/gunicorn.ctl
             self.cfg.set("control_socket_disable", True)
+            if metrics_dir:
+                self.cfg.set("child_exit", metrics.worker_exited)
             if settings.log_format == "json":  # gunicorn's own lines as JSON too
                 self.cfg.set("logconfig_dict", GUNICORN_JSON_LOGGING)
 
@@ -50,7 +71,11 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"hemoptysis-cds serving on http://{settings.host}:{settings.port}/cds-services "
           f"({settings.workers} workers, database {settings.database_url.split('://')[0]}, "
           f"authentication {'OFF (development)' if settings.development_auth else 'required'})", flush=True)
-    _Gunicorn().run()
+    try:
+        _Gunicorn().run()
+    finally:
+        if own_metrics_dir:  # a directory made for this run; a configured one is left where it is
+            metrics.remove_multiprocess_dir(metrics_dir)
     return 0
 
 
@@ -66,10 +91,46 @@ def _request_from_bundle(args: argparse.Namespace) -> int:
                    reference=args.reference_instant, out=args.out)
 
 
+def _add_jwt_arguments(parser: argparse.ArgumentParser, key_help: str) -> None:
+    """The flags that sign a client JWT per call, as a registered client of the clients file does."""
+    parser.add_argument("--jwt-key", metavar="PEM", help=key_help)
+    parser.add_argument("--jwt-issuer", metavar="ISS", help="the JWT iss (the client's id in the clients file)")
+    parser.add_argument("--jwt-kid", metavar="KID", help="the JWT header kid")
+    parser.add_argument("--jwt-jku", metavar="URL", help="optional JWT header jku")
+
+
+def _scrape(args: argparse.Namespace) -> int:
+    from .scrape import command
+    return command(args.url, jwt_key=args.jwt_key, jwt_issuer=args.jwt_issuer, jwt_kid=args.jwt_kid,
+                   jwt_jku=args.jwt_jku)
+
+
+def _add_bench(commands) -> None:
+    """`bench` lives in the repository's bench/, which the production image does not ship: the rest of the CLI
+    must not need it, so it is imported only where it is installed."""
+    if importlib.util.find_spec("bench") is None or importlib.util.find_spec("bench.run") is None:
+        bench = commands.add_parser("bench", help="benchmark (not installed: run it from a repository checkout)")
+        bench.set_defaults(run=lambda _args: _no_bench())
+        return
+    from bench.run import add_arguments as bench_arguments, main as bench_main
+    bench = commands.add_parser("bench", help="benchmark: in-process latency vs bare json parse, gunicorn throughput")
+    bench_arguments(bench)
+    bench.set_defaults(run=bench_main)
+
+
+def _no_bench() -> int:
+    print("hemoptysis-cds bench: bench/ is not installed here (the production image leaves it out); "
+          "run it from a repository checkout: make bench", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hemoptysis-cds", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="serve the CDS Hooks API (host/port/config from HEMOPTYSIS_CDS_* variables)")
+    serve = commands.add_parser("serve", help="serve the CDS Hooks API (configuration from HEMOPTYSIS_CDS_* variables)")
+    serve.add_argument("--host", help="address to listen on (overrides HEMOPTYSIS_CDS_HOST; default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (overrides HEMOPTYSIS_CDS_PORT; default 8080)")
+    serve.add_argument("--workers", type=int, help="gunicorn workers (overrides HEMOPTYSIS_CDS_WORKERS; default: cores)")
     serve.add_argument("--dev", action="store_true", help="Flask's single-process server instead of gunicorn")
     serve.set_defaults(run=_serve)
 
@@ -77,10 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("paths", nargs="+", metavar="PATH", help="request files or directories of them")
     replay.add_argument("--url", help="a running server (http://host:port); default: this service in-process")
     replay.add_argument("--bearer", metavar="TOKEN", help="with --url: sent as 'Authorization: Bearer TOKEN'")
-    replay.add_argument("--jwt-key", metavar="PEM", help="with --url: sign a fresh client JWT per call with this key")
-    replay.add_argument("--jwt-issuer", metavar="ISS", help="the JWT iss (the client's id in the clients file)")
-    replay.add_argument("--jwt-kid", metavar="KID", help="the JWT header kid")
-    replay.add_argument("--jwt-jku", metavar="URL", help="optional JWT header jku")
+    _add_jwt_arguments(replay, "with --url: sign a fresh client JWT per call with this key")
     replay.add_argument("--update", action="store_true", help="rewrite the goldens from the answers (on purpose only)")
     replay.set_defaults(run=_replay)
 
@@ -95,10 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     from_bundle.add_argument("-o", "--out", help="output file, or a directory for one request per patient (default stdout)")
     from_bundle.set_defaults(run=_request_from_bundle)
 
-    bench = commands.add_parser("bench", help="benchmark: in-process latency vs bare json parse, gunicorn throughput")
-    from bench.run import add_arguments as bench_arguments, main as bench_main
-    bench_arguments(bench)
-    bench.set_defaults(run=bench_main)
+    scrape = commands.add_parser("scrape", help="print a running server's /metrics once (signing a fresh client JWT)")
+    scrape.add_argument("url", metavar="URL", help="the server's base URL (http://host:port)")
+    _add_jwt_arguments(scrape, "sign a fresh client JWT with this key (an audit_reader client)")
+    scrape.set_defaults(run=_scrape)
+
+    _add_bench(commands)
     args = parser.parse_args(argv)
     return args.run(args)
 

@@ -49,6 +49,10 @@ class Settings:
     jwks_cache_seconds: int = 300
     jwks_refresh_interval_seconds: int = 10  # an unknown kid refetches a client's jku at most this often
     log_format: str = "json"  # 'json' lines (production) or 'text'
+    # GET /metrics (Prometheus); off: no route and nothing counted. Protected like the audit reads.
+    metrics_enabled: bool = True
+    # The scenario library the card gallery runs at page load (default: the repository's fixtures/scenarios).
+    gallery_dir: str = ""
 
     AUTH_MODES = ("required", "development")
 

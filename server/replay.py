@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import golden
+from .progress import progress
 from .replay_target import HttpTarget, InProcessTarget, JwtSigner, Target, TargetError
 from .timeshift import parse_reference_instant, shift_dates
 
@@ -156,7 +157,8 @@ def replay(paths: Iterable[Path], target: Target, *, update: bool = False, now: 
     now = now or datetime.now(timezone.utc)
     report = ReplayReport()
     services: list[dict] | None = None
-    for path, named in request_files(paths):
+    files = request_files(paths)
+    for path, named in progress(files, total=len(files), unit="request", desc="replay"):
         try:
             loaded = load_request(path, now)
         except RequestFileError as error:

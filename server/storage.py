@@ -34,6 +34,14 @@ issued_cards = Table(
     Column("issued_at", DateTime(timezone=True), nullable=False),
 )
 
+# A table of its own (not a column of issued_cards) so databases made before it need no migration: create_all
+# adds it. The topic is what the analytics page and the feedback metrics group by.
+issued_card_topics = Table(
+    "issued_card_topics", metadata,
+    Column("card_uuid", String(64), primary_key=True),
+    Column("topic", String(100), nullable=False, index=True),
+)
+
 feedback = Table(
     "feedback", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
@@ -62,6 +70,10 @@ def _reason_problems(item: dict[str, Any], row, where: str) -> list[tuple[str, s
         return []
     return [(f"{where}.overrideReason.reason",
              f"{where}.overrideReason.reason: card {item['card']} offered no override reason {key[0]}|{key[1]}")]
+
+
+def card_topic(card: dict) -> str:
+    return ((card.get("source") or {}).get("topic") or {}).get("code") or "none"
 
 
 class FeedbackRefused(Exception):
@@ -114,8 +126,20 @@ class Store:
             "override_codes": json.dumps([[r["system"], r["code"]] for r in card.get("overrideReasons", ())]),
             "issued_at": now,
         } for card in cards]
+        topics = [{"card_uuid": card["uuid"], "topic": card_topic(card)[:100]} for card in cards]
         with self.transaction(connection) as connection:
             connection.execute(insert(issued_cards), rows)
+            connection.execute(insert(issued_card_topics), topics)
+
+    def card_facts(self, card_uuids: set[str]) -> dict[str, dict]:
+        """Per issued card: its topic and the override reasons it offered (for the feedback metrics)."""
+        query = (select(issued_cards.c.card_uuid, issued_cards.c.override_codes, issued_card_topics.c.topic)
+                 .select_from(issued_cards.outerjoin(issued_card_topics,
+                                                     issued_cards.c.card_uuid == issued_card_topics.c.card_uuid))
+                 .where(issued_cards.c.card_uuid.in_(card_uuids)))
+        with self.engine.connect() as connection:
+            return {row.card_uuid: {"topic": row.topic, "override_codes": json.loads(row.override_codes)}
+                    for row in connection.execute(query)}
 
     # ------------------------------------------------------------------------------------------ feedback
     def record_feedback(self, service_id: str, items: list[dict[str, Any]], connection: Connection | None = None) -> int:

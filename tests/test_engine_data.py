@@ -61,7 +61,7 @@ def test_cql_includes_and_cross_library_references_resolve():
 
 
 def test_engine_doc_maps_every_input_phase_entry_point_and_population(client):
-    response = client.get("/docs/engine")
+    response = client.get("/docs/engine.md")  # the Markdown source; /docs/engine is its HTML page
     assert response.status_code == 200 and response.mimetype == "text/markdown"
     doc = response.get_data(as_text=True)
     dossier = tomllib.loads((ROOT / "data" / "dossier.toml").read_text())

@@ -195,7 +195,7 @@ def test_sibling_engine_links(client):
     assert "https://cds.example.org/engines/pulm.tuberculosis.v1" in urls
     assert all(link["type"] == "absolute" for link in links_card["links"])
     assert "the dossier names no sibling engine" in links_card["detail"]
-    engine_page = client.get("/engines/pulm.tuberculosis.v1")
+    engine_page = client.get("/engines/pulm.tuberculosis.v1", headers={"Accept": "application/json"})
     assert engine_page.status_code == 200 and engine_page.json["id"] == "pulm.tuberculosis.v1"
 
 
