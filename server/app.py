@@ -119,8 +119,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                            [("fhirServer", "not this client's FHIR server")])
         values = prefetch.resolve(service, hook_request, settings, session,
                                   client_servers=None if caller.development else caller.fhir_servers())
-        evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
-                                datetime.now(timezone.utc), links)
+        pool = pool_from_values(values, patient_id=hook_request.context.get("patientId"))
+        if pool.foreign_patients:  # data sent as this patient's are another's: none of it can be trusted
+            guard.entry().reason = "foreign-patient"
+            raise ApiError(412, "the data sent for context.patientId include another patient: "
+                           + ", ".join(sorted(set(pool.foreign_patients))) + "; no card can be trusted",
+                           [("prefetch", f"{reference} is not context.patientId") for reference in sorted(set(pool.foreign_patients))],
+                           code="conflict")
+        evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links)
         cards = service.evaluate(evaluation)
         guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
         guard.entry().cards = cards

@@ -11,19 +11,22 @@ _ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found",
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, expressions: Iterable[tuple[str, str]] = ()):
+    def __init__(self, status: int, message: str, expressions: Iterable[tuple[str, str]] = (),
+                 code: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code  # an issue type that says more than the status does (a 412 may be a timeout or a conflict)
         # (expression, message) pairs, one issue each, e.g. ("context.patientId", "field required")
         self.expressions = list(expressions)
 
     def outcome(self) -> dict:
-        return operation_outcome(self.status, self.message, self.expressions)
+        return operation_outcome(self.status, self.message, self.expressions, self.code)
 
 
-def operation_outcome(status: int, message: str, expressions: Iterable[tuple[str, str]] = ()) -> dict:
-    code = _ISSUE_CODE.get(status, "processing")
+def operation_outcome(status: int, message: str, expressions: Iterable[tuple[str, str]] = (),
+                      code: str | None = None) -> dict:
+    code = code or _ISSUE_CODE.get(status, "processing")
     issues = [{"severity": "error", "code": code, "diagnostics": message}]
     for expression, detail in expressions:
         issues.append({"severity": "error", "code": code, "diagnostics": detail, "expression": [expression]})
