@@ -151,6 +151,11 @@ class AuditTrail:
             now = int(datetime.now(timezone.utc).timestamp())
             connection.execute(delete(seen_jwts).where(seen_jwts.c.expires_at < now - 600))
 
+    def claim_jti_alone(self, issuer: str, jti: str, expires_at: int) -> None:
+        """The claim in its own committed transaction, right after the token is verified."""
+        with self.engine.begin() as connection:
+            self.claim_jti(connection, issuer, jti, expires_at)
+
     def record(self, connection: Connection, entry: AuditEntry) -> None:
         connection.execute(insert(audit_events), {
             "at": datetime.now(timezone.utc), "kind": entry.kind, "service_id": entry.service_id,
