@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import requests
+
+from .url_scope import url_under_base
 
 
 class FetchError(Exception):
@@ -21,15 +22,9 @@ class FetchLimits:
     max_bytes: int
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.netloc.lower()
-
-
 class FhirFetcher:
     def __init__(self, base_url: str, access_token: str | None, limits: FetchLimits, session: requests.Session):
         self.base_url = base_url.rstrip("/")
-        self._origin = _origin(self.base_url)
         self._headers = {"Accept": "application/fhir+json, application/json"}
         if access_token:
             self._headers["Authorization"] = f"Bearer {access_token}"
@@ -41,9 +36,12 @@ class FhirFetcher:
         return f"FhirFetcher(base_url={self.base_url!r})"
 
     def _get(self, url: str) -> dict | None:
-        # Same origin and under the base path: the access token goes to this FHIR server's API and nowhere else.
-        if _origin(url) != self._origin or not (url.startswith(self.base_url + "/") or url.startswith(self.base_url + "?")):
+        # Same origin and under the base path once normalised: the access token goes to this FHIR server's API
+        # and nowhere else, and what is requested is the URL that was checked.
+        checked = url_under_base(url, self.base_url)
+        if checked is None:
             raise FetchError("a link pointed outside the FHIR server's base URL; not followed")
+        url = checked
         try:
             response = self._session.get(
                 url, headers=self._headers, allow_redirects=False, stream=True,
