@@ -117,9 +117,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             # Refused even when prefetch is complete: a client naming another FHIR server is misconfigured or hostile.
             raise ApiError(403, "fhirServer is not the FHIR server registered for this client",
                            [("fhirServer", "not this client's FHIR server")])
-        values = prefetch.resolve(service, hook_request, settings, session,
-                                  client_servers=None if caller.development else caller.fhir_servers())
-        pool = pool_from_values(values, patient_id=hook_request.context.get("patientId"))
+        resolved = prefetch.resolve(service, hook_request, settings, session,
+                                    client_servers=None if caller.development else caller.fhir_servers())
+        pool = pool_from_values(resolved.values, patient_id=hook_request.context.get("patientId"))
+        pool.problems.extend(resolved.unavailable)  # optional keys that could not be had: named on the cards
         if pool.foreign_patients:  # data sent as this patient's are another's: none of it can be trusted
             guard.entry().reason = "foreign-patient"
             raise ApiError(412, "the data sent for context.patientId include another patient: "

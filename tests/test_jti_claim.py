@@ -17,7 +17,7 @@ AUD = PUBLIC_BASE_URL + URL
 
 def _incomplete_prefetch() -> dict:  # 412: a key missing and no fhirServer to fetch it from
     body = f.patient_view_request([f.patient(), f.hemoptysis(), f.spo2(86)])
-    del body["prefetch"]["labs"]
+    del body["prefetch"]["conditions"]
     return body
 
 
