@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import runpy
 import sys
+from pathlib import Path
 
 from .config import Settings
 from .logjson import configure_logging
 
 
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
 GUNICORN_JSON_LOGGING = {
     "version": 1, "disable_existing_loggers": False,
     "formatters": {"json": {"()": "server.logjson.JsonLineFormatter"}},
@@ -29,26 +32,25 @@ def _serve(args: argparse.Namespace) -> int:
         from .app import create_app
         create_app(settings).run(host=settings.host, port=settings.port, debug=False)
         return 0
+    if not GUNICORN_CONF.exists():
+        print(f"hemoptysis-cds serve: {GUNICORN_CONF} is missing (run from the repository, or run gunicorn -c "
+              "deploy/gunicorn.conf.py server.wsgi:app as the image does)", file=sys.stderr)
+        return 2
     from gunicorn.app.base import BaseApplication
 
     class _Gunicorn(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", settings.workers)
-            self.cfg.set("timeout", 30)
-            self.cfg.set("accesslog", None)
-            # no runtime-control socket: nothing to administer at run time, one less way in, and parallel
-            # instances (tests, several services on a host) would otherwise share $HOME/.gunicorn/gunicorn.ctl
-            self.cfg.set("control_socket_disable", True)
-            if settings.log_format == "json":  # gunicorn's own lines as JSON too
-                self.cfg.set("logconfig_dict", GUNICORN_JSON_LOGGING)
+            # the same file the image runs (deploy/gunicorn.conf.py): one configuration, read from HEMOPTYSIS_CDS_*
+            for name, value in runpy.run_path(str(GUNICORN_CONF)).items():
+                if name in self.cfg.settings and value is not None:
+                    self.cfg.set(name, value)
 
         def load(self):
             from .app import create_app
             return create_app(settings)
 
     print(f"hemoptysis-cds serving on http://{settings.host}:{settings.port}/cds-services "
-          f"({settings.workers} workers, database {settings.database_url.split('://')[0]}, "
+          f"({settings.workers} workers x {settings.threads} threads, database {settings.database_url.split('://')[0]}, "
           f"authentication {'OFF (development)' if settings.development_auth else 'required'})", flush=True)
     _Gunicorn().run()
     return 0

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 # HTTP status -> OperationOutcome issue type (FHIR R4 issue-type value set)
 _ISSUE_CODE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",
-               409: "conflict", 412: "not-found", 413: "too-costly", 415: "not-supported", 422: "invalid",
-               429: "throttled", 500: "exception", 503: "transient"}
+               408: "timeout", 409: "conflict", 412: "not-found", 413: "too-costly", 414: "too-long",
+               415: "not-supported", 422: "invalid", 429: "throttled", 431: "too-long", 500: "exception",
+               501: "not-supported", 503: "transient"}
 
 
 class ApiError(Exception):
