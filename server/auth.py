@@ -252,8 +252,11 @@ class JwtVerifier:
             raise AuthError(f"missing-claim ({error.claim})") from None
         except jwt.PyJWTError as error:
             raise AuthError(f"invalid-jwt ({type(error).__name__})") from None
+        except (TypeError, ValueError):  # a claim PyJWT reads as a number is an object or a list
+            raise AuthError("claim-not-a-number") from None
         if not isinstance(claims.get("jti"), str) or not claims["jti"] or len(claims["jti"]) > 256:
             raise AuthError("bad-jti")
+        _check_claim_types(claims)
         if int(claims["exp"]) - int(claims["iat"]) > self.policy.max_lifetime_seconds:
             raise AuthError("lifetime-too-long")
         tenant = claims.get("tenant")
@@ -308,6 +311,22 @@ class JwtVerifier:
                 self._pyjwk_cache.clear()
             self._pyjwk_cache[cache_key] = key
         return key
+
+
+# RFC 7519 §4.1: exp, iat and nbf are NumericDate (a JSON number); PyJWT would read "1700000000" as one. The
+# string claims this service reads or audits must be strings (a `tenant` object gave a 500 before).
+_NUMERIC_CLAIMS = ("exp", "iat", "nbf")
+_STRING_CLAIMS = ("iss", "sub", "jti", "tenant")
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    for name in _NUMERIC_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise AuthError(f"claim-not-a-number ({name})")
+    for name in _STRING_CLAIMS:
+        if name in claims and not isinstance(claims[name], str):
+            raise AuthError(f"claim-not-a-string ({name})")
 
 
 def _bearer_token(authorization: str | None) -> str:
