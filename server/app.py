@@ -8,6 +8,7 @@ from pathlib import Path
 
 import requests
 from flask import Flask, Response, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from cql_equivalents.fhir_select import pool_from_values
@@ -71,6 +72,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         message = {413: f"the request body is larger than {settings.max_body_bytes} bytes"}.get(
             error.code, error.description or error.name)
         return _json(operation_outcome(error.code or 500, message), error.code or 500)
+
+    @app.errorhandler(SQLAlchemyError)
+    def _storage_error(error: SQLAlchemyError):
+        # The call cannot be recorded (disk full, database down): nothing is answered that was not committed.
+        log.error("storage error on %s %s", request.method, request.path,
+                  extra={"fields": {"error": type(error).__name__}})
+        guard.refused(503, f"storage-{type(error).__name__}"[:100])
+        response = _json(operation_outcome(503, "the service cannot record this call now (storage unavailable); "
+                                                "nothing was stored; try again"), 503)
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
@@ -159,10 +171,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     @app.get("/healthz")
     def healthz():
         try:
-            store.ping()
-        except Exception:  # noqa: BLE001 - any database failure makes the instance unhealthy
-            log.exception("health check: database unreachable")
-            return _json({"status": "unavailable", "database": "unreachable"}, 503)
+            store.probe_commit()  # ready only if a commit succeeds now: reading alone passes with the disk full
+        except Exception as error:  # noqa: BLE001 - any database failure makes the instance unready
+            log.error("health check: the database cannot commit", extra={"fields": {"error": type(error).__name__}})
+            return _json({"status": "unavailable", "database": "cannot commit"}, 503)
         return _json({"status": "ok", "services": sorted(SERVICES)})
 
     @app.get("/docs/engine")

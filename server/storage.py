@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event, insert, select,
+    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, delete, event, insert, select,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -47,6 +47,17 @@ feedback = Table(
     Column("received_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("fingerprint", name="uq_feedback_fingerprint"),
 )
+
+
+# Written and deleted by every readiness check: a database that can be read but not written to (disk full,
+# read-only file system, a replica in recovery) is not ready, and only a commit of about what a call writes tells.
+health_probe = Table(
+    "health_probe", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("ballast", Text, nullable=False),
+)
+PROBE_BYTES = 8192  # more than one call's cards and audit row
 
 
 def _reason_problems(item: dict[str, Any], row, where: str) -> list[tuple[str, str]]:
@@ -100,6 +111,13 @@ class Store:
     def ping(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(select(1)).scalar() == 1
+
+    def probe_commit(self) -> None:
+        """Readiness: a write the size of a call's, committed (raises what the database raises when it cannot)."""
+        with self.engine.begin() as connection:
+            written = connection.execute(insert(health_probe).values(
+                checked_at=datetime.now(timezone.utc), ballast="x" * PROBE_BYTES)).inserted_primary_key[0]
+            connection.execute(delete(health_probe).where(health_probe.c.id == written))
 
     # ------------------------------------------------------------------------------------------ cards issued
     def record_issued(self, service_id: str, hook_instance: str, cards: list[dict],
