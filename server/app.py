@@ -16,7 +16,7 @@ from cql_equivalents.tables import tables
 from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
 
-from . import prefetch
+from . import feedback_bounds, prefetch
 from .audit import AuditTrail, load_audit_key
 from .auth import build_verifier
 from .call_guard import DEVELOPMENT_HEADER, CallGuard
@@ -57,6 +57,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         if content_type and content_type not in JSON_TYPES:
             raise ApiError(415, f"Content-Type {content_type} is not supported; send application/json")
         return parse_body(request.get_data(cache=False))
+
+    def feedback_json():
+        content_type = (request.mimetype or "").lower()
+        if content_type and content_type not in JSON_TYPES:
+            raise ApiError(415, f"Content-Type {content_type} is not supported; send application/json")
+        feedback_bounds.check_size(request.content_length or 0)  # refused before reading when it says so
+        raw = request.stream.read(feedback_bounds.MAX_FEEDBACK_BYTES + 1)  # and when it does not (chunked)
+        feedback_bounds.check_size(len(raw))
+        body = parse_body(raw)
+        feedback_bounds.check_depth(body)
+        return body
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
@@ -151,8 +162,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     def post_feedback(service_id: str):
         guard.authenticate("feedback", service_id)
         service = service_or_404(service_id)
-        feedback = validated(FeedbackRequest, body_json())
-        items = [item.model_dump(exclude_none=True) for item in feedback.feedback]
+        feedback = validated(FeedbackRequest, feedback_json())
+        items = [item.stored() for item in feedback.feedback]
         guard.entry().feedback_items = len(items)
         try:
             stored = guard.commit(lambda connection: store.record_feedback(service.id, items, connection=connection))

@@ -75,6 +75,15 @@ def _reason_problems(item: dict[str, Any], row, where: str) -> list[tuple[str, s
              f"{where}.overrideReason.reason: card {item['card']} offered no override reason {key[0]}|{key[1]}")]
 
 
+def _utc_instant(moment: datetime | None) -> str | None:
+    """Stored in UTC; SQLite gives it back without its zone, so the zone is put back (an instant needs one)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
 class FeedbackRefused(Exception):
     def __init__(self, problems: list[tuple[str, str]]):
         super().__init__("; ".join(message for _, message in problems))
@@ -190,5 +199,5 @@ class Store:
                 "acceptedSuggestions": [{"id": s} for s in json.loads(row.accepted_suggestions)],
                 **({"overrideReason": json.loads(row.override_reason)} if row.override_reason else {}),
                 "outcomeTimestamp": row.outcome_timestamp,
-                "receivedAt": row.received_at.isoformat() if row.received_at else None,
+                "receivedAt": _utc_instant(row.received_at),
             } for row in rows]
