@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from flask import Flask, Response, request
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.tables import tables
@@ -19,6 +19,7 @@ from hooks.service import Evaluation, LinkSettings
 from . import feedback_bounds, prefetch
 from .audit import AuditTrail, load_audit_key
 from .auth import build_verifier
+from .body_reader import read_capped
 from .call_guard import DEVELOPMENT_HEADER, CallGuard
 from .config import Settings
 from .errors import ApiError, operation_outcome
@@ -52,20 +53,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store, "audit": audit, "verifier": verifier}
 
-    def body_json():
+    def body_json(limit: int = settings.max_body_bytes):
         content_type = (request.mimetype or "").lower()
         if content_type and content_type not in JSON_TYPES:
             raise ApiError(415, f"Content-Type {content_type} is not supported; send application/json")
-        return parse_body(request.get_data(cache=False))
+        return parse_body(read_capped(request.stream, request.content_length, limit))
 
     def feedback_json():
-        content_type = (request.mimetype or "").lower()
-        if content_type and content_type not in JSON_TYPES:
-            raise ApiError(415, f"Content-Type {content_type} is not supported; send application/json")
-        feedback_bounds.check_size(request.content_length or 0)  # refused before reading when it says so
-        raw = request.stream.read(feedback_bounds.MAX_FEEDBACK_BYTES + 1)  # and when it does not (chunked)
-        feedback_bounds.check_size(len(raw))
-        body = parse_body(raw)
+        body = body_json(min(feedback_bounds.MAX_FEEDBACK_BYTES, settings.max_body_bytes))
         feedback_bounds.check_depth(body)
         return body
 
@@ -82,7 +77,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         guard.refused(error.code or 500, f"http-{error.code}")
         message = {413: f"the request body is larger than {settings.max_body_bytes} bytes"}.get(
             error.code, error.description or error.name)
-        return _json(operation_outcome(error.code or 500, message), error.code or 500)
+        response = _json(operation_outcome(error.code or 500, message), error.code or 500)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110 §15.5.6: a 405 MUST say Allow
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
 
     @app.errorhandler(SQLAlchemyError)
     def _storage_error(error: SQLAlchemyError):

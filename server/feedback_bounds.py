@@ -1,4 +1,4 @@
-"""What a feedback call may send (issue 11 item 13): a bounded body, bounded nesting, and an outcomeTimestamp that
+"""What a feedback call may send (issue 11 item 13): a bounded body (read by body_reader.read_capped), bounded nesting, and an outcomeTimestamp that
 is a FHIR instant. Feedback is stored, so what is not bounded here grows the database (a 15 MiB extra member did)."""
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ MAX_DEPTH = 16  # feedback[i].overrideReason.reason.system is depth 5; extension
 # FHIR R4 instant: date, time to the second, optional fraction, and a zone (Z or +hh:mm); 2.24.0.1 of the spec
 INSTANT = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d{1,9})?"
                      r"(Z|[+-]((0\d|1[0-3]):[0-5]\d|14:00))$")
-
-
-def check_size(length: int) -> None:
-    if length > MAX_FEEDBACK_BYTES:
-        raise ApiError(413, f"a feedback body is at most {MAX_FEEDBACK_BYTES} bytes")
 
 
 def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
