@@ -1,6 +1,7 @@
 """The Flask application: discovery, service calls, feedback, health, and the documents cards link to."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timezone
@@ -35,6 +36,16 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 def _json(data, status: int = 200) -> Response:
     return Response(dumps(data), status=status, mimetype="application/json")
+
+
+def _openapi_document(public_base_url: str) -> bytes | None:
+    """docs/openapi.json (OpenAPI 3.1, committed), with this deployment's URL as its server."""
+    path = DOCS_DIR / "openapi.json"
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["servers"] = [{"url": public_base_url}]
+    return dumps(document)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None,
@@ -185,6 +196,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             log.error("health check: the database cannot commit", extra={"fields": {"error": type(error).__name__}})
             return _json({"status": "unavailable", "database": "cannot commit"}, 503)
         return _json({"status": "ok", "services": sorted(SERVICES)})
+
+    openapi = _openapi_document(settings.public_base_url)
+
+    @app.get("/openapi.json")
+    def openapi_description():
+        if openapi is None:
+            raise ApiError(404, "the OpenAPI description is not installed with this build")
+        return Response(openapi, mimetype="application/json")
 
     @app.get("/docs/engine")
     def engine_doc():
