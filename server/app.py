@@ -188,6 +188,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         guard.commit()
         return _json({"card": card_uuid, "feedback": store.feedback_for(card_uuid)})
 
+    @app.get("/livez")
+    def livez():
+        # Liveness: the process answers. Not the database: a full disk must take the instance out of rotation
+        # (/healthz), not restart it in a loop.
+        return _json({"status": "alive"})
+
     @app.get("/healthz")
     def healthz():
         try:

@@ -44,3 +44,9 @@ def test_readiness_and_calls_fail_with_503_while_commits_fail_and_recover(client
         assert feedback.status_code == 503 and feedback.json["resourceType"] == "OperationOutcome"
     assert client.get("/healthz").status_code == 200
     assert client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), f.spo2(86)])).status_code == 200
+
+
+def test_liveness_does_not_depend_on_the_database(client, app):
+    with commits_fail(app.extensions["hemoptysis_cds"]["store"]):
+        assert client.get("/healthz").status_code == 503
+        assert client.get("/livez").status_code == 200
