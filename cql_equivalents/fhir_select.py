@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from .patient_binding import foreign_reason
+
 Classification = TypeVar("Classification")
 
 
@@ -48,6 +50,9 @@ class ResourcePool:
     by_type: dict[str, list[dict]] = field(default_factory=dict)
     by_reference: dict[str, dict] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # the call's context.patientId: resources about anyone else are not added (patient_binding.py)
+    patient_id: str | None = None
+    foreign_patients: list[str] = field(default_factory=list)  # Patient/<id> of Patient resources with another id
     _code_indexes: dict[str, CodeIndex] = field(default_factory=dict, repr=False)
 
     def of(self, resource_type: str) -> list[dict]:
@@ -90,6 +95,14 @@ class ResourcePool:
             self.problems.append("an entry without resourceType was skipped")
             return
         resource_id = resource.get("id")
+        if self.patient_id is not None:
+            reason = foreign_reason(resource, self.patient_id)
+            if reason is not None:
+                reference = f"{resource_type}/{resource_id if type(resource_id) is str else '(no id)'}"
+                if resource_type == "Patient":
+                    self.foreign_patients.append(reference)
+                self.problems.append(f"`{reference}`: {reason}; not used for this patient")
+                return
         if type(resource_id) is str:
             key = f"{resource_type}/{resource_id}"
             if key in self.by_reference:
@@ -134,15 +147,16 @@ def _outcome_text(outcome: Mapping[str, Any]) -> str:
     return "; ".join(texts) or "no diagnostics given"
 
 
-def pool_from_values(values: Mapping[str, Any]) -> ResourcePool:
+def pool_from_values(values: Mapping[str, Any], patient_id: str | None = None) -> ResourcePool:
     """Walk prefetch values (resources, searchset Bundles, null) into one pool.
 
     An OperationOutcome in place of data (bare, or as a Bundle entry with search.mode = outcome) is the
     client telling us the query failed (CDS Hooks 2.0 §Prefetch Template): it is recorded as a problem.
     Values come from a JSON parser, so `type(x) is dict` stands for "JSON object" (and is several times
     cheaper than an isinstance check against Mapping on every entry of a large Bundle).
+    With `patient_id` (the call's context.patientId), resources about another patient are left out and named.
     """
-    pool = ResourcePool()
+    pool = ResourcePool(patient_id=patient_id)
     add = pool.add
     for key, value in values.items():
         if value is None:

@@ -14,6 +14,7 @@ from cql_equivalents.tables import tables
 from . import card_actions as actions
 from . import card_kit as kit
 from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
+from .prefetch_keys import optional, required
 from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
@@ -41,20 +42,31 @@ def _observation_codes(kind: str) -> str:
     return ",".join(tokens)
 
 
+# Each key with what happens when its data cannot be had (hooks/prefetch_keys.py): the Patient (age gate: adult
+# doses must not reach a child) and the Conditions (hemoptysis is the frame of every card) are required; without
+# any other key the cards are still made and say which data are missing.
 PREFETCH = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}",
-    "vitals": "Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals") + "&_sort=-date&_count=50",
-    "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
+    "patient": required("Patient/{{context.patientId}}", "the age gate: adult thresholds and doses"),
+    "conditions": required("Condition?patient={{context.patientId}}", "hemoptysis on record, the frame of every card"),
+    "vitals": optional("Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals")
+                       + "&_sort=-date&_count=50", "vital signs (SpO2, respiratory rate, blood pressure, heart rate)"),
+    "labs": optional("Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
+                     "laboratory results (INR, hemoglobin, platelets, fibrinogen)"),
     # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
-    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
-                                 "&_include=MedicationAdministration:medication",
-    "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
-    "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
-    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",
-    "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
+    "medicationStatements": optional("MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+                                     "medication statements (anticoagulants and antiplatelet agents)"),
+    "medicationRequests": optional("MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+                                   "medication orders (anticoagulants and antiplatelet agents)"),
+    "medicationAdministrations": optional(
+        "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
+        "&_include=MedicationAdministration:medication", "medication administrations (reversal already given)"),
+    "procedures": optional("Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
+                           "procedures (embolisation, bronchoscopy)"),
+    "diagnosticReports": optional("DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
+                                  "imaging and bronchoscopy reports (localisation)"),
+    "imagingStudies": optional("ImagingStudy?patient={{context.patientId}}&_count=20", "imaging studies (localisation)"),
+    "questionnaireResponses": optional("QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
+                                       "the hemoptysis intake questionnaire (volume, blood source)"),
 }
 
 # Seed 004 phase 9 and clinical.md D: the trials used nebulised TXA 500 mg TID (Wand 2018, non-massive) and

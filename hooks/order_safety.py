@@ -22,11 +22,12 @@ from cql_equivalents.tables import ATC_SYSTEMS, RXNORM, Agent, load, tables
 
 from . import card_kit as kit
 from . import suggestions as offer
+from .prefetch_keys import required
 from .service import CdsService, Evaluation
 
 PREFETCH = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}",
+    "patient": required("Patient/{{context.patientId}}", "the patient the draft orders are for"),
+    "conditions": required("Condition?patient={{context.patientId}}", "hemoptysis on record, the reason for the guard"),
 }
 SAFETY = load("order_safety")
 

@@ -1,6 +1,7 @@
 """The Flask application: discovery, service calls, feedback, health, and the documents cards link to."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 from contextlib import nullcontext
@@ -8,21 +9,23 @@ from datetime import datetime, timezone
 
 import requests
 from flask import Flask, Response, request
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.tables import tables
 from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
 
-from . import metrics as metrics_module, prefetch
+from . import feedback_bounds, metrics as metrics_module, prefetch
 from .audit import AuditTrail, load_audit_key
 from .auth import build_verifier
+from .body_reader import read_capped
 from .call_guard import DEVELOPMENT_HEADER, CallGuard
 from .config import Settings
 from .errors import ApiError, operation_outcome
 from .jsonio import dumps, parse_body
-from .pages import create_pages
+from .pages import DOCS_DIR, create_pages
 from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
 from .runtime import tune_garbage_collector
 from .storage import FeedbackRefused, Store
@@ -33,6 +36,18 @@ JSON_TYPES = ("application/json", "application/fhir+json")
 
 def _json(data, status: int = 200) -> Response:
     return Response(dumps(data), status=status, mimetype="application/json")
+
+
+
+
+def _openapi_document(public_base_url: str) -> bytes | None:
+    """docs/openapi.json (OpenAPI 3.1, committed), with this deployment's URL as its server."""
+    path = DOCS_DIR / "openapi.json"
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["servers"] = [{"url": public_base_url}]
+    return dumps(document)
 
 
 def create_app(settings: Settings | None = None, store: Store | None = None,
@@ -64,11 +79,16 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     if metrics:
         metrics_module.install(app, metrics, require_audit_reader)
 
-    def body_json():
+    def body_json(limit: int = settings.max_body_bytes):
         content_type = (request.mimetype or "").lower()
         if content_type and content_type not in JSON_TYPES:
             raise ApiError(415, f"Content-Type {content_type} is not supported; send application/json")
-        return parse_body(request.get_data(cache=False))
+        return parse_body(read_capped(request.stream, request.content_length, limit))
+
+    def feedback_json():
+        body = body_json(min(feedback_bounds.MAX_FEEDBACK_BYTES, settings.max_body_bytes))
+        feedback_bounds.check_depth(body)
+        return body
 
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError):
@@ -83,7 +103,21 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         guard.refused(error.code or 500, f"http-{error.code}")
         message = {413: f"the request body is larger than {settings.max_body_bytes} bytes"}.get(
             error.code, error.description or error.name)
-        return _json(operation_outcome(error.code or 500, message), error.code or 500)
+        response = _json(operation_outcome(error.code or 500, message), error.code or 500)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:  # RFC 9110 §15.5.6: a 405 MUST say Allow
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return response
+
+    @app.errorhandler(SQLAlchemyError)
+    def _storage_error(error: SQLAlchemyError):
+        # The call cannot be recorded (disk full, database down): nothing is answered that was not committed.
+        log.error("storage error on %s %s", request.method, request.path,
+                  extra={"fields": {"error": type(error).__name__}})
+        guard.refused(503, f"storage-{type(error).__name__}"[:100])
+        response = _json(operation_outcome(503, "the service cannot record this call now (storage unavailable); "
+                                                "nothing was stored; try again"), 503)
+        response.headers["Retry-After"] = "5"
+        return response
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):
@@ -137,10 +171,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             raise ApiError(403, "fhirServer is not the FHIR server registered for this client",
                            [("fhirServer", "not this client's FHIR server")])
         with timed("prefetch", service.id):
-            values = prefetch.resolve(service, hook_request, settings, fhir_session,
-                                      client_servers=None if caller.development else caller.fhir_servers())
-        evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
-                                datetime.now(timezone.utc), links)
+            resolved = prefetch.resolve(service, hook_request, settings, fhir_session,
+                                        client_servers=None if caller.development else caller.fhir_servers())
+        pool = pool_from_values(resolved.values, patient_id=hook_request.context.get("patientId"))
+        pool.problems.extend(resolved.unavailable)  # optional keys that could not be had: named on the cards
+        if pool.foreign_patients:  # data sent as this patient's are another's: none of it can be trusted
+            guard.entry().reason = "foreign-patient"
+            raise ApiError(412, "the data sent for context.patientId include another patient: "
+                           + ", ".join(sorted(set(pool.foreign_patients))) + "; no card can be trusted",
+                           [("prefetch", f"{reference} is not context.patientId") for reference in sorted(set(pool.foreign_patients))],
+                           code="conflict")
+        evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links)
         with timed("engine", service.id):
             cards = service.evaluate(evaluation)
         guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
@@ -153,8 +194,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     def post_feedback(service_id: str):
         guard.authenticate("feedback", service_id)
         service = service_or_404(service_id)
-        feedback = validated(FeedbackRequest, body_json())
-        items = [item.model_dump(exclude_none=True) for item in feedback.feedback]
+        feedback = validated(FeedbackRequest, feedback_json())
+        items = [item.stored() for item in feedback.feedback]
         guard.entry().feedback_items = len(items)
         try:
             stored = guard.commit(lambda connection: store.record_feedback(service.id, items, connection=connection))
@@ -169,14 +210,28 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         require_audit_reader()
         return _json({"card": card_uuid, "feedback": store.feedback_for(card_uuid)})
 
+    @app.get("/livez")
+    def livez():
+        # Liveness: the process answers. Not the database: a full disk must take the instance out of rotation
+        # (/healthz), not restart it in a loop.
+        return _json({"status": "alive"})
+
     @app.get("/healthz")
     def healthz():
         try:
-            store.ping()
-        except Exception:  # noqa: BLE001 - any database failure makes the instance unhealthy
-            log.exception("health check: database unreachable")
-            return _json({"status": "unavailable", "database": "unreachable"}, 503)
+            store.probe_commit()  # ready only if a commit succeeds now: reading alone passes with the disk full
+        except Exception as error:  # noqa: BLE001 - any database failure makes the instance unready
+            log.error("health check: the database cannot commit", extra={"fields": {"error": type(error).__name__}})
+            return _json({"status": "unavailable", "database": "cannot commit"}, 503)
         return _json({"status": "ok", "services": sorted(SERVICES)})
+
+    openapi = _openapi_document(settings.public_base_url)
+
+    @app.get("/openapi.json")
+    def openapi_description():
+        if openapi is None:
+            raise ApiError(404, "the OpenAPI description is not installed with this build")
+        return Response(openapi, mimetype="application/json")
 
     tune_garbage_collector()  # last, so what start-up built is frozen
     return app

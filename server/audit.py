@@ -64,6 +64,16 @@ seen_jwts = Table(
 )
 
 
+def fitted_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """Every string cut to its column's length: on PostgreSQL a longer one fails the insert, and a call whose audit
+    row fails to be written (a 150-character service path, a 5,000-character tenant) would leave no trace."""
+    fitted = {}
+    for name, value in row.items():
+        length = getattr(table.c[name].type, "length", None)
+        fitted[name] = value[:length] if isinstance(value, str) and length else value
+    return fitted
+
+
 class ReplayedToken(Exception):
     """This (issuer, jti) was used before: the whole call is refused (401) and its transaction rolled back."""
 
@@ -151,16 +161,20 @@ class AuditTrail:
             now = int(datetime.now(timezone.utc).timestamp())
             connection.execute(delete(seen_jwts).where(seen_jwts.c.expires_at < now - 600))
 
+    def claim_jti_alone(self, issuer: str, jti: str, expires_at: int) -> None:
+        """The claim in its own committed transaction, right after the token is verified."""
+        with self.engine.begin() as connection:
+            self.claim_jti(connection, issuer, jti, expires_at)
+
     def record(self, connection: Connection, entry: AuditEntry) -> None:
-        connection.execute(insert(audit_events), {
+        connection.execute(insert(audit_events), fitted_to_columns(audit_events, {
             "at": datetime.now(timezone.utc), "kind": entry.kind, "service_id": entry.service_id,
-            "client_iss": (entry.client_iss or None) and entry.client_iss[:300], "tenant": entry.tenant,
-            "jti": entry.jti, "hook": entry.hook, "hook_instance": (entry.hook_instance or None) and entry.hook_instance[:200],
-            "patient_hash": entry.patient_hash,
+            "client_iss": entry.client_iss or None, "tenant": entry.tenant, "jti": entry.jti, "hook": entry.hook,
+            "hook_instance": entry.hook_instance or None, "patient_hash": entry.patient_hash,
             "cards": json.dumps([{"uuid": c.get("uuid"), "indicator": c.get("indicator")} for c in entry.cards]),
             "feedback_items": entry.feedback_items, "status": entry.status,
-            "reason": (entry.reason or None) and entry.reason[:100], "latency_ms": round(entry.latency_ms, 2),
-        })
+            "reason": entry.reason or None, "latency_ms": round(entry.latency_ms, 2),
+        }))
 
     def record_alone(self, entry: AuditEntry) -> None:
         """A refused call: its own small transaction. A failure here is logged, never turned into a 500."""

@@ -3,7 +3,8 @@ with the client's private key (asymmetric algorithms only), checked against the 
 
 What is checked, in this order (the best-practices list of the specification, plus the usual JWT hygiene):
 header `alg` asymmetric and allowed for the client, `kid` present; `iss` on the allowlist; `jku` (if named) on
-that client's allowlist; the key found by `kid` (refreshing the client's JWK Set once on an unknown kid);
+that client's allowlist; the key found by `kid`, a pinned key first even when a jku is named, then the JWK Set
+(refreshed once on an unknown kid);
 signature; `aud` = the endpoint URL (string or array); `exp`, `iat` (not in the future), `nbf` if present, with a
 small leeway; a lifetime no longer than the replay window; `tenant` on the client's list when it has one; `jti`
 not seen before (in process here, across processes by the database: see audit.claim_jti).
@@ -252,8 +253,11 @@ class JwtVerifier:
             raise AuthError(f"missing-claim ({error.claim})") from None
         except jwt.PyJWTError as error:
             raise AuthError(f"invalid-jwt ({type(error).__name__})") from None
+        except (TypeError, ValueError):  # a claim PyJWT reads as a number is an object or a list
+            raise AuthError("claim-not-a-number") from None
         if not isinstance(claims.get("jti"), str) or not claims["jti"] or len(claims["jti"]) > 256:
             raise AuthError("bad-jti")
+        _check_claim_types(claims)
         if int(claims["exp"]) - int(claims["iat"]) > self.policy.max_lifetime_seconds:
             raise AuthError("lifetime-too-long")
         tenant = claims.get("tenant")
@@ -262,27 +266,24 @@ class JwtVerifier:
         return claims
 
     def _find_key(self, client: TrustedClient, kid: str, jku: Any) -> dict:
-        if jku is not None:
-            if not isinstance(jku, str) or jku.rstrip("/") not in client.jku:
-                raise AuthError("jku-not-allowed")  # never fetched: the allowlist is the SSRF guard
-            urls = [jku.rstrip("/")]
-        else:
-            urls = []
+        if jku is not None and (not isinstance(jku, str) or jku.rstrip("/") not in client.jku):
+            raise AuthError("jku-not-allowed")  # never fetched: the allowlist is the SSRF guard
         static = self._static[client.issuer]
-        if not urls:
-            found = static.find(kid)
-            if found:
-                return found
-            urls = list(client.jku)  # no jku in the header: the client's allowlisted JWK Sets are its out-of-band keys
+        # A key pinned in the clients file is used whenever its kid matches, even when the header names a jku (the
+        # CDS Hooks Sandbox always does): no outbound call is needed to trust a registered key.
+        found = static.find(kid)
+        if found:
+            return found
+        # Not pinned: the jku the header names, or without one the client's allowlisted JWK Sets.
+        urls = [jku.rstrip("/")] if jku is not None else list(client.jku)
         for url in urls:
             keys = self._jwks.keys(url)
             if kid in keys:
                 return keys[kid]
         # An unknown kid is how key rotation looks from here: reread once, then give up.
-        if jku is None:
-            found = static.find(kid, refresh=True)
-            if found:
-                return found
+        found = static.find(kid, refresh=True)
+        if found:
+            return found
         for url in urls:
             keys = self._jwks.keys(url, refresh=True)
             if kid in keys:
@@ -308,6 +309,22 @@ class JwtVerifier:
                 self._pyjwk_cache.clear()
             self._pyjwk_cache[cache_key] = key
         return key
+
+
+# RFC 7519 §4.1: exp, iat and nbf are NumericDate (a JSON number); PyJWT would read "1700000000" as one. The
+# string claims this service reads or audits must be strings (a `tenant` object gave a 500 before).
+_NUMERIC_CLAIMS = ("exp", "iat", "nbf")
+_STRING_CLAIMS = ("iss", "sub", "jti", "tenant")
+
+
+def _check_claim_types(claims: dict[str, Any]) -> None:
+    for name in _NUMERIC_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise AuthError(f"claim-not-a-number ({name})")
+    for name in _STRING_CLAIMS:
+        if name in claims and not isinstance(claims[name], str):
+            raise AuthError(f"claim-not-a-string ({name})")
 
 
 def _bearer_token(authorization: str | None) -> str:

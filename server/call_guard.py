@@ -1,6 +1,6 @@
 """The security steps around every service, feedback and audit call, in one place so the routes stay short:
-authenticate first (401 if nobody we trust), commit the call's records with its audit row and jti claim in one
-transaction before answering, and audit refusals. Flask's `g` carries the call's caller and audit entry."""
+authenticate first (401 if nobody we trust) and claim the token's jti at once, commit the call's records with its
+audit row in one transaction before answering, and audit refusals. Flask's `g` carries the call's caller and audit entry."""
 from __future__ import annotations
 
 import logging
@@ -45,6 +45,14 @@ class CallGuard:
                 g.audited.client_iss, g.audited.reason = error.issuer, error.reason
                 raise ApiError(401, "authentication failed") from None
         g.audited.client_iss, g.audited.tenant, g.audited.jti = g.caller.issuer, g.caller.tenant, g.caller.jti
+        if g.caller.jti:
+            # Claimed now, in its own committed transaction, whatever follows: a token first refused (400, 403,
+            # 412, ...) is used up as surely as one that was answered, in every worker and after a restart.
+            try:
+                self.audit.claim_jti_alone(g.caller.issuer, g.caller.jti, g.caller.expires_at)
+            except ReplayedToken:
+                g.audited.reason = "replayed-jti"
+                raise ApiError(401, "authentication failed") from None
         return g.caller
 
     @staticmethod
@@ -52,21 +60,14 @@ class CallGuard:
         return g.audited
 
     def commit(self, write: Callable[[Connection], Any] | None = None) -> Any:
-        """One transaction per call: the jti claim, the call's own records (`write`), the audit row; committed
-        before the answer is sent. A jti first used in another process undoes it all: 401."""
-        caller: Caller = g.caller
+        """One transaction per call: the call's own records (`write`) and its audit row, committed before the
+        answer is sent (the jti was claimed at authentication)."""
         entry: AuditEntry = g.audited
         entry.status = 200
         entry.latency_ms = (time.perf_counter() - g.started) * 1000
-        try:
-            with self.store.engine.begin() as connection:
-                if caller.jti:
-                    self.audit.claim_jti(connection, caller.issuer, caller.jti, caller.expires_at)
-                result = write(connection) if write else None
-                self.audit.record(connection, entry)
-        except ReplayedToken:
-            entry.reason = "replayed-jti"
-            raise ApiError(401, "authentication failed") from None
+        with self.store.engine.begin() as connection:
+            result = write(connection) if write else None
+            self.audit.record(connection, entry)
         g.audited = None  # written
         log.info("call", extra={"fields": {"kind": entry.kind, "service": entry.service_id, "iss": entry.client_iss,
                                            "hookInstance": entry.hook_instance, "status": 200,

@@ -5,12 +5,15 @@ import argparse
 import importlib.util
 import logging
 import os
+import runpy
 import sys
+from pathlib import Path
 
 from .config import PREFIX, Settings
 from .logjson import configure_logging
 
 
+GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn_conf.py"  # installed with the package
 GUNICORN_JSON_LOGGING = {
     "version": 1, "disable_existing_loggers": False,
     "formatters": {"json": {"()": "server.logjson.JsonLineFormatter"}},
@@ -52,24 +55,17 @@ def _serve(args: argparse.Namespace) -> int:
 
     class _Gunicorn(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"{settings.host}:{settings.port}")
-            self.cfg.set("workers", settings.workers)
-            self.cfg.set("timeout", 30)
-            self.cfg.set("accesslog", None)
-            # no runtime-control socket: nothing to administer at run time, one less way in, and parallel
-            # instances (tests, several services on a host) would otherwise share $HOME/.gunicorn/gunicorn.ctl
-            self.cfg.set("control_socket_disable", True)
-            if metrics_dir:
-                self.cfg.set("child_exit", metrics.worker_exited)
-            if settings.log_format == "json":  # gunicorn's own lines as JSON too
-                self.cfg.set("logconfig_dict", GUNICORN_JSON_LOGGING)
+            # the same settings the image runs (deploy/gunicorn.conf.py imports server/gunicorn_conf.py): one configuration, read from HEMOPTYSIS_CDS_*
+            for name, value in runpy.run_path(str(GUNICORN_CONF)).items():
+                if name in self.cfg.settings and value is not None:
+                    self.cfg.set(name, value)
 
         def load(self):
             from .app import create_app
             return create_app(settings)
 
     print(f"hemoptysis-cds serving on http://{settings.host}:{settings.port}/cds-services "
-          f"({settings.workers} workers, database {settings.database_url.split('://')[0]}, "
+          f"({settings.workers} workers x {settings.threads} threads, database {settings.database_url.split('://')[0]}, "
           f"authentication {'OFF (development)' if settings.development_auth else 'required'})", flush=True)
     try:
         _Gunicorn().run()

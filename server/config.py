@@ -33,6 +33,15 @@ class Settings:
     fhir_read_timeout: float = 5.0
     fhir_max_pages: int = 5
     fhir_max_bytes: int = 20 * 1024 * 1024
+    # One wall-clock deadline for all FHIR call-backs of one hook call (pages included), well under the worker
+    # timeout (deploy/gunicorn.conf.py, 30 s): past it the call is answered 412 naming the slow server.
+    fhir_deadline_seconds: float = 8.0
+    fhir_max_concurrent_per_server: int = 4  # call-backs in flight to one FHIR server, per process
+    # gunicorn (deploy/gunicorn.conf.py, server/gunicorn_worker.py): threads per worker, and how long a client may
+    # take to send its headers, and its whole request, counted from its first byte (then 408)
+    threads: int = 8
+    request_header_timeout_seconds: float = 10.0
+    request_body_timeout_seconds: float = 30.0
     # WAL + NORMAL: a committed transaction survives a crash of the process (the WAL is in the OS's hands);
     # only an OS crash or power loss can lose the last commits. FULL fsyncs every commit: ~0.5 ms more per
     # write, measured by bench/ (bench/README.md). Set FULL where the disk has no power-loss protection.

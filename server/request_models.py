@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ApiError
+from .feedback_bounds import instant
 
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
 RELATIVE_REFERENCE = r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$"
@@ -104,20 +105,29 @@ CONTEXT_MODELS: dict[str, type[BaseModel]] = {
 
 
 class AcceptedSuggestion(_Open):
-    id: str = Field(min_length=1)
+    id: str = Field(min_length=1, max_length=100)
 
 
 class ReasonCoding(_Open):
     """CDS Hooks Coding: system and code are required; display is optional from the client."""
 
-    system: str = Field(min_length=1)
-    code: str = Field(min_length=1)
-    display: str | None = None
+    system: str = Field(min_length=1, max_length=500)
+    code: str = Field(min_length=1, max_length=200)
+    display: str | None = Field(default=None, max_length=500)
 
 
 class OverrideReason(_Open):
     reason: ReasonCoding | None = None
     userComment: str | None = Field(default=None, max_length=4000)
+
+    def stored(self) -> dict[str, Any]:
+        """What is kept of an override reason: its known members only (unknown ones are tolerated, not stored)."""
+        kept: dict[str, Any] = {}
+        if self.reason is not None:
+            kept["reason"] = self.reason.model_dump(include={"system", "code", "display"}, exclude_none=True)
+        if self.userComment:
+            kept["userComment"] = self.userComment
+        return kept
 
     @model_validator(mode="after")
     def _something_said(self) -> "OverrideReason":
@@ -127,11 +137,25 @@ class OverrideReason(_Open):
 
 
 class FeedbackItem(_Open):
-    card: str = Field(min_length=1)
+    card: str = Field(min_length=1, max_length=64)
     outcome: Literal["accepted", "overridden"]
     acceptedSuggestions: list[AcceptedSuggestion] | None = None
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str = Field(min_length=1)
+    outcomeTimestamp: str = Field(min_length=1, max_length=64)
+
+    @field_validator("outcomeTimestamp")
+    @classmethod
+    def _instant(cls, value: str) -> str:
+        return instant(value)
+
+    def stored(self) -> dict[str, Any]:
+        """The members that are stored; unknown members are tolerated by validation and dropped here."""
+        kept: dict[str, Any] = {"card": self.card, "outcome": self.outcome, "outcomeTimestamp": self.outcomeTimestamp}
+        if self.acceptedSuggestions:
+            kept["acceptedSuggestions"] = [{"id": item.id} for item in self.acceptedSuggestions]
+        if self.overrideReason is not None:
+            kept["overrideReason"] = self.overrideReason.stored()
+        return kept
 
     @model_validator(mode="after")
     def _accepted_has_suggestions(self) -> "FeedbackItem":

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, event, insert, select,
+    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, delete, event, insert, select,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -57,6 +57,17 @@ feedback = Table(
 )
 
 
+# Written and deleted by every readiness check: a database that can be read but not written to (disk full,
+# read-only file system, a replica in recovery) is not ready, and only a commit of about what a call writes tells.
+health_probe = Table(
+    "health_probe", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("ballast", Text, nullable=False),
+)
+PROBE_BYTES = 8192  # more than one call's cards and audit row
+
+
 def _reason_problems(item: dict[str, Any], row, where: str) -> list[tuple[str, str]]:
     """An override reason is one the card offered, or a code the client added in a code system of its own
     (CDS Hooks 2.0: "A CDS Client MAY augment the override reasons"); a code the card's own code system does not
@@ -74,6 +85,15 @@ def _reason_problems(item: dict[str, Any], row, where: str) -> list[tuple[str, s
 
 def card_topic(card: dict) -> str:
     return ((card.get("source") or {}).get("topic") or {}).get("code") or "none"
+
+
+def _utc_instant(moment: datetime | None) -> str | None:
+    """Stored in UTC; SQLite gives it back without its zone, so the zone is put back (an instant needs one)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 class FeedbackRefused(Exception):
@@ -112,6 +132,13 @@ class Store:
     def ping(self) -> bool:
         with self.engine.connect() as connection:
             return connection.execute(select(1)).scalar() == 1
+
+    def probe_commit(self) -> None:
+        """Readiness: a write the size of a call's, committed (raises what the database raises when it cannot)."""
+        with self.engine.begin() as connection:
+            written = connection.execute(insert(health_probe).values(
+                checked_at=datetime.now(timezone.utc), ballast="x" * PROBE_BYTES)).inserted_primary_key[0]
+            connection.execute(delete(health_probe).where(health_probe.c.id == written))
 
     # ------------------------------------------------------------------------------------------ cards issued
     def record_issued(self, service_id: str, hook_instance: str, cards: list[dict],
@@ -196,5 +223,5 @@ class Store:
                 "acceptedSuggestions": [{"id": s} for s in json.loads(row.accepted_suggestions)],
                 **({"overrideReason": json.loads(row.override_reason)} if row.override_reason else {}),
                 "outcomeTimestamp": row.outcome_timestamp,
-                "receivedAt": row.received_at.isoformat() if row.received_at else None,
+                "receivedAt": _utc_instant(row.received_at),
             } for row in rows]

@@ -85,18 +85,18 @@ def test_metrics_count_exactly_the_calls_made(client):
 
 def test_fhir_callbacks_are_counted_by_outcome(client):
     request = f.patient_view_request([f.patient(), f.hemoptysis()], fhir_server=FHIR_BASE)
-    del request["prefetch"]["vitals"]
+    del request["prefetch"]["conditions"]  # a required key: a failed call-back for it is a 412
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{FHIR_BASE}/Observation", json=f.searchset([f.spo2(85)]))
+        mock.get(f"{FHIR_BASE}/Condition", json=f.searchset([f.hemoptysis()]))
         assert client.post(URL, json=request).status_code == 200
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{FHIR_BASE}/Observation", status=503)
+        mock.get(f"{FHIR_BASE}/Condition", status=503)
         assert client.post(URL, json=request).status_code == 412
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{FHIR_BASE}/Observation", body=requests.exceptions.ReadTimeout("slow"))
+        mock.get(f"{FHIR_BASE}/Condition", body=requests.exceptions.ReadTimeout("slow"))
         assert client.post(URL, json=request).status_code == 412
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.get(f"{FHIR_BASE}/Observation", status=302, headers={"Location": "https://elsewhere.example.net/"})
+        mock.get(f"{FHIR_BASE}/Condition", status=302, headers={"Location": "https://elsewhere.example.net/"})
         assert client.post(URL, json=request).status_code == 412
     got = samples(client.get("/metrics").get_data(as_text=True))
     assert value(got, "hemoptysis_cds_fhir_callbacks_total", outcome="ok") == 1

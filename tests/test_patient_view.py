@@ -218,12 +218,12 @@ def test_operation_outcome_in_prefetch_is_reported(client):
     assert "prefetch 'labs' failed at the client: lab system timed out" in cards[0]["detail"]
 
 
-def test_missing_prefetch_without_fhir_server_is_412(client):
+def test_missing_required_prefetch_without_fhir_server_is_412(client):
     request = f.patient_view_request([f.patient(), f.hemoptysis()])
-    del request["prefetch"]["labs"]
+    del request["prefetch"]["conditions"]  # required (hooks/massive_hemoptysis.PREFETCH); labs is optional
     response = client.post(URL, json=request)
     assert response.status_code == 412
-    assert "labs" in response.json["issue"][0]["diagnostics"]
+    assert "conditions" in response.json["issue"][0]["diagnostics"]
 
 
 def test_fhir_server_not_allowed_is_refused_without_a_call(client):

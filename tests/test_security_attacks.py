@@ -199,13 +199,13 @@ def test_fhir_server_elsewhere_is_refused_even_with_complete_prefetch(client):
 
 
 def test_next_link_outside_the_fhir_base_is_not_followed(client):
-    page_1 = f.searchset([f.spo2(97)])
+    page_1 = f.searchset([f.hemoptysis()])  # Conditions: a required key, so the failure is a 412
     page_1["link"] = [{"relation": "next", "url": "https://ehr.example.org/admin/export?page=2"}]
     body = f.patient_view_request([], with_prefetch=False, fhir_server=FHIR_BASE, access_token="ehr-token-9")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.GET, f"{FHIR_BASE}/Patient/pat-1", json=f.patient())
-        mock.add(responses.GET, f"{FHIR_BASE}/Observation", json=page_1)
-        for resource_type in ("Condition", "MedicationStatement", "MedicationRequest"):
+        mock.add(responses.GET, f"{FHIR_BASE}/Condition", json=page_1)
+        for resource_type in ("Observation", "MedicationStatement", "MedicationRequest"):
             mock.add(responses.GET, f"{FHIR_BASE}/{resource_type}", json=f.searchset([]))
         response = client.post(URL, json=body)
         assert all(call.request.url.startswith(FHIR_BASE + "/") for call in mock.calls)

@@ -1,0 +1,49 @@
+"""The one gunicorn configuration of the service: `hemoptysis-cds serve` loads this module, and so does the image
+(deploy/gunicorn.conf.py imports it; deploy/Dockerfile). Every value comes from a HEMOPTYSIS_CDS_* variable through server.config.Settings.
+
+Worker model (issue 11 item 6): gthread workers, each with a bounded pool of threads, run by
+server.gunicorn_worker.BoundedThreadWorker, which reads each request without a thread (a client that never
+finishes its headers or body holds a file descriptor, never a thread, and gets a 408 when its time runs out) and
+answers gunicorn's own errors as OperationOutcomes. A slow FHIR server holds at most the call's FHIR deadline
+(HEMOPTYSIS_CDS_FHIR_DEADLINE_SECONDS) of one thread. In production a buffering reverse proxy sits in front as
+well (deploy/nginx.conf).
+"""
+from server.cli import GUNICORN_JSON_LOGGING
+from server.config import Settings
+
+_settings = Settings.from_env()
+
+bind = f"{_settings.host}:{_settings.port}"
+workers = _settings.workers  # one per core: request handling is CPU-bound once the data are in
+worker_class = "server.gunicorn_worker.BoundedThreadWorker"
+threads = _settings.threads
+worker_connections = 1000  # open connections per worker (idle and gathering ones included), then refused
+# The heartbeat limit: in a gthread worker the main loop beats while threads work, so this only catches a
+# worker whose main loop is stuck. Requests are bounded by the FHIR deadline and the body cap instead.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+# gunicorn's request-size limits (its 400 / 414 / 431 are answered as OperationOutcomes by the worker)
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+# Access logs would carry URLs only (no bodies), but the service logs its own structured lines instead.
+accesslog = None
+errorlog = "-"
+if _settings.log_format == "json":
+    logconfig_dict = GUNICORN_JSON_LOGGING
+# Recycle workers now and then to bound memory growth from any leak.
+max_requests = 20000
+max_requests_jitter = 2000
+forwarded_allow_ips = __import__("os").environ.get("HEMOPTYSIS_CDS_FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No runtime-control socket: nothing to administer at run time, one less way in, and parallel instances (tests,
+# several services on a host) would otherwise share $HOME/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
+
+# Metrics (server/metrics.py): every worker writes prometheus-client's multiprocess files, so /metrics sums them;
+# the directory is made here, in the master, before any worker starts.
+from server import metrics as _metrics  # noqa: E402
+
+if _settings.metrics_enabled:
+    _metrics.prepare_multiprocess_dir()
+    child_exit = _metrics.worker_exited
