@@ -20,10 +20,9 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from pydantic import ValidationError
-
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
-from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of, too_far_in_future
+from . import fhir_valid
+from .inputs import EngineInputs, Rejected, is_stale, reference_of, too_far_in_future
 from .tables import LOINC, RXNORM, SNOMED, tables
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
@@ -76,6 +75,12 @@ class VasopressorUse:
     reference: str
     rate: float | None  # ug/kg/min when recorded in that unit
     matched_by: str
+
+
+def _status(resource: Mapping[str, Any]) -> str:
+    """Its status when it is a string ("" otherwise: a list where a code belongs matches nothing, never a 500)."""
+    status = resource.get("status")
+    return status if type(status) is str else ""
 
 
 def map_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
@@ -189,7 +194,7 @@ def _time_of(resource: Mapping[str, Any]) -> datetime | None:
 def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
         for raw, match in pool.classified(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS):
-            if match is None or raw.get("status") in _NOT_DONE:
+            if match is None or _status(raw) in _NOT_DONE:
                 continue
             row, matched_by = match
             reference = reference_of(raw)
@@ -197,10 +202,9 @@ def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
             if too_far_in_future(at, inputs.now):
                 inputs.rejected.append(Rejected(reference, f"{row['label']} is dated in the future"))
                 continue
-            try:
-                _MODELS[resource_type].model_validate(raw)
-            except ValidationError as error:
-                inputs.rejected.append(Rejected(reference, _first_error(error)))
+            model, why = fhir_valid.validate(_MODELS[resource_type], raw)
+            if model is None:
+                inputs.reject(reference, why, input=row["input"] or row["key"])
                 continue
             reads = row["reads"]
             result = _result(raw) if reads == "result" else "done"
@@ -255,13 +259,12 @@ def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None,
 
 def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw, is_volume in pool.classified("Observation", _is_volume_observation):
-        if not is_volume or raw.get("status") in _NOT_DONE:
+        if not is_volume or _status(raw) in _NOT_DONE:
             continue
         reference = reference_of(raw)
-        try:
-            observation = Observation.model_validate(raw)
-        except ValidationError as error:
-            inputs.rejected.append(Rejected(reference, _first_error(error)))
+        observation, why = fhir_valid.validate(Observation, raw)
+        if observation is None:
+            inputs.reject(reference, why, input="hemoptysis_volume", kind="invalid")
             continue
         quantity = observation.valueQuantity
         if quantity is None or quantity.value is None:
@@ -321,13 +324,12 @@ def _map_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw in pool.of("QuestionnaireResponse"):
         if str(raw.get("questionnaire", "")).split("|")[0] != canonical:
             continue
-        if raw.get("status") not in ("completed", "amended", "in-progress"):
+        if _status(raw) not in ("completed", "amended", "in-progress"):
             continue
         reference = reference_of(raw)
-        try:
-            QuestionnaireResponse.model_validate(raw)
-        except ValidationError as error:
-            inputs.rejected.append(Rejected(reference, _first_error(error)))
+        model, why = fhir_valid.validate(QuestionnaireResponse, raw)
+        if model is None:
+            inputs.reject(reference, why, input="questionnaire")
             continue
         at = parse_instant(raw.get("authored"))
         for item in _walk_items(raw.get("item")):
