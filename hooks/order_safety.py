@@ -94,7 +94,7 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     txa = [draft for draft in drafts if draft.antifibrinolytic]
     if txa and clots:
         cards.append(_txa_card(txa, clots, evaluation))
-    return kit.tidy(cards)
+    return kit.tidy(kit.with_data_not_read(cards, inputs))
 
 
 def _facts(facts: list[ConditionFact]) -> str:
