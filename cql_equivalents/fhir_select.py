@@ -231,14 +231,23 @@ def _is_object(value: Any) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
+_TEXT_OR_ABSENT = (str, type(None))
+
+
+def _well_formed_coding(coding: Any) -> bool:
+    return (_is_object(coding) and type(coding.get("system")) in _TEXT_OR_ABSENT
+            and type(coding.get("code")) in _TEXT_OR_ABSENT and type(coding.get("display")) in _TEXT_OR_ABSENT)
+
+
 def codings(concept: Any) -> list[Mapping[str, Any]]:
-    """The Coding objects of a CodeableConcept; anything malformed is passed over (never an exception)."""
+    """The Coding objects of a CodeableConcept whose system, code and display are strings (or absent); anything
+    malformed is passed over (never an exception, and never a list compared with a code)."""
     if not _is_object(concept):
         return []
     found = concept.get("coding")
     if type(found) is not list:
         return []
-    return [coding for coding in found if _is_object(coding)]
+    return [coding for coding in found if _well_formed_coding(coding)]
 
 
 def concept_text(concept: Any) -> str:

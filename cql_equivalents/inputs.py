@@ -6,7 +6,8 @@ resource it came from. Only resources that match a wanted code are validated wit
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -149,7 +150,31 @@ class EngineInputs:
 
 
 def reference_of(resource: Mapping[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
+    found = resource.get("id", "(no id)")
+    shown = found if type(found) is str and len(found) <= 64 else "(id not valid)"
+    return f"{resource.get('resourceType')}/{shown}"
+
+
+# What reading a malformed value raises (a list where a code belongs, an int where a list belongs, nesting too
+# deep). The record is skipped and named; the other records, and the other cards, are read as usual.
+MALFORMED = (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError)
+
+
+@contextmanager
+def skipped_if_malformed(inputs: EngineInputs, raw: Mapping[str, Any]) -> Iterator[None]:
+    try:
+        yield
+    except MALFORMED as error:
+        inputs.reject(reference_of(raw), f"malformed FHIR ({type(error).__name__} while reading it): skipped",
+                      kind="malformed")
+
+
+def _phase(inputs: EngineInputs, what: str, read: Callable[[], None]) -> None:
+    """Last line of defence: a phase that trips on malformed content loses its own data, not the call."""
+    try:
+        read()
+    except MALFORMED as error:
+        inputs.problems.append(f"some {what} could not be read: malformed FHIR ({type(error).__name__}); skipped")
 
 
 _first_error = fhir_valid._first_error  # kept: other modules import it from here
@@ -162,11 +187,11 @@ def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
                           truncated_keys=dict(pool.truncated))
     for reference, why in pool.unreadable:
         inputs.reject(reference, why, kind="unreadable")
-    _map_patient(pool, inputs)
-    _map_observations(pool, inputs)
-    _map_conditions(pool, inputs)
-    _map_medications(pool, inputs)
-    _map_administrations(pool, inputs)
+    _phase(inputs, "Patient data", lambda: _map_patient(pool, inputs))
+    _phase(inputs, "Observations", lambda: _map_observations(pool, inputs))
+    _phase(inputs, "Conditions", lambda: _map_conditions(pool, inputs))
+    _phase(inputs, "medications", lambda: _map_medications(pool, inputs))
+    _phase(inputs, "administrations", lambda: _map_administrations(pool, inputs))
     map_findings(pool, inputs)
     return inputs
 
@@ -286,23 +311,24 @@ def _condition_concept(concept: Any) -> tuple[ConditionConcept, str] | None:
 
 def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw in pool.of("Condition"):
-        match = _condition_concept(raw.get("code"))
-        if match is None:
-            continue
-        concept, matched_by = match
-        reference = reference_of(raw)
-        verification = status_code(raw.get("verificationStatus"))
-        if verification in CONDITION_VERIFICATION_EXCLUDED:
-            continue
-        clinical = status_code(raw.get("clinicalStatus"))
-        if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
-            continue  # resolved / inactive / remission
-        model, why = fhir_valid.validate(Condition, raw)
-        if model is None:
-            inputs.reject(reference, why, input=concept.key)
-            continue
-        inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code")),
-                                               matched_by))
+        with skipped_if_malformed(inputs, raw):
+            match = _condition_concept(raw.get("code"))
+            if match is None:
+                continue
+            concept, matched_by = match
+            reference = reference_of(raw)
+            verification = status_code(raw.get("verificationStatus"))
+            if verification in CONDITION_VERIFICATION_EXCLUDED:
+                continue
+            clinical = status_code(raw.get("clinicalStatus"))
+            if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
+                continue  # resolved / inactive / remission
+            model, why = fhir_valid.validate(Condition, raw)
+            if model is None:
+                inputs.reject(reference, why, input=concept.key)
+                continue
+            inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code")),
+                                                   matched_by))
 
 
 # ---------------------------------------------------------------------------------------------- medications
@@ -356,21 +382,22 @@ def _text(value: Any) -> str:
 def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
         for raw in pool.of(resource_type):
-            status = raw.get("status")
-            if type(status) is not str or status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
-                continue
-            concept = _medication_concept(raw, pool)
-            match = _agent_of(concept)
-            if match is None:
-                continue
-            reference = reference_of(raw)
-            valid, why = fhir_valid.validate(model, raw)
-            if valid is None:
-                inputs.reject(reference, why, input=f"agent:{match[0].name}")
-                continue
-            agent, matched_by = match
-            inputs.medications.append(MedicationUse(
-                agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
+            with skipped_if_malformed(inputs, raw):
+                status = raw.get("status")
+                if type(status) is not str or status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
+                    continue
+                concept = _medication_concept(raw, pool)
+                match = _agent_of(concept)
+                if match is None:
+                    continue
+                reference = reference_of(raw)
+                valid, why = fhir_valid.validate(model, raw)
+                if valid is None:
+                    inputs.reject(reference, why, input=f"agent:{match[0].name}")
+                    continue
+                agent, matched_by = match
+                inputs.medications.append(MedicationUse(
+                    agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
 
 
 def _quantity(value: Any) -> tuple[float | None, str]:
@@ -382,29 +409,30 @@ def _quantity(value: Any) -> tuple[float | None, str]:
 def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
-        if _text(raw.get("status")) not in ADMINISTRATION_STATUSES_GIVEN:
-            continue
-        match = _agent_of(_medication_concept(raw, pool))
-        if match is None:
-            continue
-        reference = reference_of(raw)
-        at = effective_time(raw)
-        if too_far_in_future(at, inputs.now):
-            inputs.rejected.append(Rejected(reference, "administration dated in the future"))
-            continue
-        valid, why = fhir_valid.validate(MedicationAdministration, raw)
-        if valid is None:
-            inputs.reject(reference, why, input=f"agent:{match[0].name}")
-            continue
-        agent, matched_by = match
-        dosage = raw.get("dosage") if type(raw.get("dosage")) is dict else {}
-        dose, dose_unit = _quantity(dosage.get("dose"))
-        rate, rate_unit = _quantity(dosage.get("rateQuantity"))
-        inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
-        recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
-        if recent and not any(use.agent.name == agent.name for use in inputs.medications):
-            inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
-                                                    concept_text(_medication_concept(raw, pool)) or agent.name))
+        with skipped_if_malformed(inputs, raw):
+            if _text(raw.get("status")) not in ADMINISTRATION_STATUSES_GIVEN:
+                continue
+            match = _agent_of(_medication_concept(raw, pool))
+            if match is None:
+                continue
+            reference = reference_of(raw)
+            at = effective_time(raw)
+            if too_far_in_future(at, inputs.now):
+                inputs.rejected.append(Rejected(reference, "administration dated in the future"))
+                continue
+            valid, why = fhir_valid.validate(MedicationAdministration, raw)
+            if valid is None:
+                inputs.reject(reference, why, input=f"agent:{match[0].name}")
+                continue
+            agent, matched_by = match
+            dosage = raw.get("dosage") if type(raw.get("dosage")) is dict else {}
+            dose, dose_unit = _quantity(dosage.get("dose"))
+            rate, rate_unit = _quantity(dosage.get("rateQuantity"))
+            inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
+            recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
+            if recent and not any(use.agent.name == agent.name for use in inputs.medications):
+                inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
+                                                        concept_text(_medication_concept(raw, pool)) or agent.name))
 
 
 __all__ = ["DoseGiven", "EngineInputs", "Observed", "Rejected", "ConditionFact", "MedicationUse", "map_inputs", "parse_instant"]

@@ -35,6 +35,8 @@ KIND_TEXT = {
     "implausible": "outside the plausible range",
     "invalid": "that are not valid FHIR R4",
     "bound": "reported as a bound",
+    "malformed": "that are malformed",
+    "unreadable": "that cannot be read as sent",
 }
 
 
@@ -73,6 +75,13 @@ def _quantity_of(candidate: Candidate) -> tuple[Any, Any]:
 
 
 def read_raw(candidate: Candidate, spec: ObservationInput, now: datetime) -> Reading:
+    try:
+        return _read_raw(candidate, spec, now)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError) as error:
+        return Reading(candidate, rejection=f"malformed FHIR ({type(error).__name__} while reading it)", kind="malformed")
+
+
+def _read_raw(candidate: Candidate, spec: ObservationInput, now: datetime) -> Reading:
     raw = candidate.resource
     status = raw.get("status")
     if type(status) is not str or status not in STATUSES_THAT_COUNT:

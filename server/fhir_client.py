@@ -62,10 +62,14 @@ class FhirFetcher:
             if response.status_code != 200:
                 raise FetchError(f"the FHIR server answered HTTP {response.status_code}")
             body = bytearray()
-            for chunk in response.iter_content(chunk_size=65536):
-                body.extend(chunk)
-                if self._bytes_read + len(body) > self._limits.max_bytes:
-                    raise FetchError(f"the FHIR data exceed {self._limits.max_bytes} bytes")
+            try:
+                for chunk in response.iter_content(chunk_size=65536):
+                    body.extend(chunk)
+                    if self._bytes_read + len(body) > self._limits.max_bytes:
+                        raise FetchError(f"the FHIR data exceed {self._limits.max_bytes} bytes")
+            except requests.RequestException as error:
+                # e.g. ContentDecodingError: a Content-Encoding chain too long (urllib3 allows 5) or not decodable
+                raise FetchError(f"the FHIR server's answer could not be read ({type(error).__name__})") from None
             self._bytes_read += len(body)
         try:
             data = json.loads(body)

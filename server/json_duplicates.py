@@ -49,10 +49,13 @@ def _members(data: Any) -> int:
 def may_have_duplicates(raw: bytes, data: Any) -> bool:
     """False only when the body certainly has no repeated member name (never a false "no")."""
     in_body = _name_ends_in_body(raw)
-    if b"\\u" in raw:
-        # a \u escape can hide a quote or a colon in the body that the re-written data shows: count members instead
-        return in_body > _members(data)
-    return in_body > orjson.dumps(data).count(b'":')
+    if b"\\u" not in raw:
+        try:
+            return in_body > orjson.dumps(data).count(b'":')
+        except TypeError:  # nested deeper than orjson writes (254 levels): count the members instead
+            pass
+    # a \u escape can hide a quote or a colon in the body that the re-written data shows: count members instead
+    return in_body > _members(data)
 
 
 class _Repeated(dict):
@@ -82,7 +85,10 @@ def _describe(found: list[tuple[str, tuple[str, ...]]]) -> str:
 def without_duplicates(raw: bytes) -> Any:
     """Parse again, naming repeated members: each FHIR resource holding one (at any depth) is replaced by
     {resourceType, id, UNREADABLE: why}. Raises DuplicateMembers for repeats outside any resource."""
-    data = json.loads(raw, object_pairs_hook=_pairs)
+    try:
+        data = json.loads(raw, object_pairs_hook=_pairs)
+    except RecursionError:
+        raise DuplicateMembers("nested too deeply to be read") from None
     outside: list[tuple[str, tuple[str, ...]]] = []
     # (holder, key in holder, value, path, enclosing resource's (holder, key) or None)
     stack: list[tuple[Any, Any, Any, str, Any]] = [(None, None, data, "$", None)]
@@ -116,5 +122,16 @@ def without_duplicates(raw: bytes) -> Any:
 
 
 def _plain(data: Any) -> Any:
-    """_Repeated objects back to plain dicts (the readers check `type(x) is dict`)."""
-    return orjson.loads(orjson.dumps(data))
+    """_Repeated objects back to plain dicts (the readers check `type(x) is dict`), without recursion."""
+    if isinstance(data, _Repeated):
+        data = dict(data)
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        members = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, value in list(members):
+            if isinstance(value, _Repeated):
+                value = item[key] = dict(value)
+            if isinstance(value, (dict, list)):
+                stack.append(value)
+    return data
