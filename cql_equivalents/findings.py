@@ -196,8 +196,10 @@ def _time_of(resource: Mapping[str, Any]) -> datetime | None:
 def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
         for raw, match in pool.classified(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS):
+            if match is None:
+                continue  # most resources: no context to enter
             with skipped_if_malformed(inputs, raw):
-                if match is None or _status(raw) in _NOT_DONE:
+                if _status(raw) in _NOT_DONE:
                     continue
                 row, matched_by = match
                 reference = reference_of(raw)
@@ -262,8 +264,10 @@ def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None,
 
 def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw, is_volume in pool.classified("Observation", _is_volume_observation):
+        if not is_volume:
+            continue  # most Observations: no context to enter
         with skipped_if_malformed(inputs, raw):
-            if not is_volume or _status(raw) in _NOT_DONE:
+            if _status(raw) in _NOT_DONE:
                 continue
             reference = reference_of(raw)
             observation, why = fhir_valid.validate(Observation, raw)

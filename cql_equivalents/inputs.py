@@ -223,27 +223,33 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
     table = tables()
     candidates: dict[str, list[Candidate]] = {}
     wanted_codes = frozenset(table.loinc_to_input) | table.panel_loinc  # ~20 codes: a microsecond per call
+    # pool.coded hands the same list for every resource of one distinct code: what it means is worked out once
+    direct_inputs: dict[int, tuple[tuple[str, ...], bool]] = {}
+    alive: list = []  # every list keyed by id() stays alive for the loop, so no id is reused
     for resource, loinc_codes in pool.coded("Observation", LOINC, wanted_codes):
-        wanted: list[tuple[str, str | None]] = []
-        for code in loinc_codes:
-            if code in table.loinc_to_input:
-                wanted.append((table.loinc_to_input[code], None))
-            if code in table.panel_loinc:
-                components = resource.get("component")
-                for component in components if type(components) is list else ():
-                    for coding in codings(component.get("code") if type(component) is dict else None):
-                        found = coding.get("code")
-                        name = table.component_loinc_to_input.get(found) if type(found) is str else None
-                        if coding.get("system") == LOINC and name:
-                            wanted.append((name, found))
-        if not wanted:
-            continue
+        known = direct_inputs.get(id(loinc_codes))
+        if known is None:
+            names = tuple(dict.fromkeys(table.loinc_to_input[code] for code in loinc_codes if code in table.loinc_to_input))
+            known = direct_inputs[id(loinc_codes)] = (names, any(code in table.panel_loinc for code in loinc_codes))
+            alive.append(loinc_codes)
+        names, panel = known
         at = effective_time(resource)
-        seen = set()
-        for name, component_code in wanted:
-            if name not in seen:
-                seen.add(name)
-                candidates.setdefault(name, []).append(Candidate(name, at, resource, component_code))
+        for name in names:
+            found = candidates.get(name)
+            if found is None:
+                candidates[name] = [Candidate(name, at, resource, None)]
+            else:
+                found.append(Candidate(name, at, resource, None))
+        if panel:
+            seen = set(names)
+            components = resource.get("component")
+            for component in components if type(components) is list else ():
+                for coding in codings(component.get("code") if type(component) is dict else None):
+                    code = coding.get("code")
+                    name = table.component_loinc_to_input.get(code) if type(code) is str else None
+                    if coding.get("system") == LOINC and name and name not in seen:
+                        seen.add(name)
+                        candidates.setdefault(name, []).append(Candidate(name, at, resource, code))
     return candidates
 
 

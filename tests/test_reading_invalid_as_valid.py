@@ -64,7 +64,7 @@ def test_repeated_json_names_outside_any_resource_are_a_400_naming_them(client):
 
 
 def test_strings_that_merely_look_like_names_are_not_repeats(client):
-    """A string holding a quote and a colon makes the fast check unsure; the slow check finds nothing repeated."""
+    """A string holding a quote and a colon (what a member name ends with) is not a repeated name."""
     record = f.spo2(86, obs_id="spo2-noted")
     record["note"] = [{"text": 'patient said ":" twice'}]
     body = f.patient_view_request([f.patient(), f.hemoptysis(), record])
