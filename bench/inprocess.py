@@ -12,6 +12,7 @@ from pathlib import Path
 
 from server.app import create_app
 from server.config import Settings
+from server.runtime import tune_garbage_collector
 
 from . import charts
 from .stats import Summary, summarise
@@ -61,6 +62,7 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
     with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as workdir:
         settings = development_settings(Path(workdir), synchronous, settings_extra(Path(workdir)) if settings_extra else None)
         app = create_app(settings)
+        tune_garbage_collector()  # as each gunicorn worker does once its app is loaded (server/cli.py)
         client = app.test_client()
         next_headers = headers_for(settings) if headers_for else dict
 

@@ -2,10 +2,11 @@
 
 - `friendly`: the inpatient chart of bench/charts.py (13 of 21 Observation codes never read by the engine);
 - `icu`: vitals every 15 minutes, every code one the engine reads (SpO2, respiratory rate, heart rate, BP panel);
-- `unknown-units`: the same vitals, each in a unit the engine does not know (a site charting SpO2 as `percent`,
+- `unknown-units`: the same vitals, each in a unit the engine does not know (a site charting SpO2 as `% saturation`,
   rates as `beats/minute`, BP as `mmHg (manual)`): every one is a candidate, none is usable;
 - `implausible`: the same vitals, each value outside its plausible range (SpO2 140 %, RR 400 /min...);
-- `unusable-50000`: 50,000 SpO2 entries in an unknown unit (~14 MiB), the body of the reliability issue.
+- `unusable-50000`: 50,000 unusable SpO2 entries (~15 MiB; half in an unknown unit, half not valid FHIR), the body
+  of the reliability issue.
 
 Each chart has the same head (patient, hemoptysis, warfarin) so every call runs the whole path. Units, codes and
 displays are those of bench/charts.py (taken from shared/data); the unknown units are plain words a site might
@@ -22,7 +23,7 @@ from . import charts
 
 # (code, display, unit, usual range, unknown unit, implausible value) for the vitals the engine reads
 _READ_VITALS = (
-    ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", (93, 99), "percent", 140),
+    ("59408-5", "Oxygen saturation in Arterial blood by Pulse oximetry", "%", (93, 99), "% saturation", 140),
     ("9279-1", "Respiratory rate", "/min", (12, 20), "breaths per minute", 400),
     ("8867-4", "Heart rate", "/min", (62, 96), "beats/minute", 900),
 )
@@ -92,8 +93,9 @@ LARGE = ("unusable-50000", 50_000)  # 50,000 SpO2 entries in an unknown unit
 
 
 def _lean_unusable_spo2(size: int, seed: int, now: datetime) -> list[dict]:
-    """The reliability issue's body: SpO2 entries as lean as an export makes them (~280 bytes each), every one in a
-    unit the engine does not know."""
+    """The reliability issue's body: SpO2 entries as lean as an export makes them (~300 bytes each), none usable:
+    every other one in a unit the engine does not know, the others in % but with an `issued` that is not an
+    instant (valid-looking, invalid FHIR: the case that costs a validation when each candidate is validated)."""
     builder = _VitalsChart(size, seed, now, "unknown-units", codes=_READ_VITALS[:1], with_bp=False)
     head = [builder.patient(), *builder.conditions()[:1], *builder.medications()[:1]]
     code = {"coding": [{"system": charts.LOINC, "code": _READ_VITALS[0][0]}]}
@@ -103,7 +105,10 @@ def _lean_unusable_spo2(size: int, seed: int, now: datetime) -> list[dict]:
                       "code": code,
                       "subject": {"reference": f"Patient/{charts.PATIENT_ID}"},
                       "effectiveDateTime": charts._instant(now - timedelta(minutes=1 + index)),
-                      "valueQuantity": {"value": builder.random.randint(85, 99), "unit": "percent"}})
+                      "valueQuantity": {"value": builder.random.randint(85, 99), "unit": "% saturation"}})
+        if index % 2:
+            found[-1]["valueQuantity"]["unit"] = "%"
+            found[-1]["issued"] = "not recorded"
     return head + found
 
 

@@ -36,6 +36,7 @@ KIND_TEXT = {
     "invalid": "that are not valid FHIR R4",
     "bound": "reported as a bound",
     "malformed": "that are malformed",
+    "unchecked": "not checked after the first invalid ones",
     "unreadable": "that cannot be read as sent",
 }
 
@@ -152,15 +153,26 @@ class Choice:
     model: Any = None
 
 
+# Invalid records validated per input before the rest are passed over unvalidated: a chart of 50,000 SpO2 values
+# that all look usable but are not valid FHIR costs this many validations, not 50,000 (engine choice).
+MAX_INVALID_PER_INPUT = 10
+
+
 def choose(readings: Iterable[Reading], validate: Callable[[dict], tuple[Any, str]]) -> Choice:
     """The first reading that is usable (or a bound) and valid FHIR; `validate(resource)` -> (model, why)."""
     passed: list[Reading] = []
+    invalid = 0
     for reading in readings:
         if reading.rejection:
             passed.append(reading)
             continue
+        if invalid >= MAX_INVALID_PER_INPUT:
+            passed.append(Reading(reading.candidate, rejection=f"not checked: {MAX_INVALID_PER_INPUT} newer records "
+                                                               "of this input were not valid FHIR", kind="unchecked"))
+            continue
         model, why = validate(reading.candidate.resource)
         if model is None:
+            invalid += 1
             passed.append(Reading(reading.candidate, rejection=why, kind="invalid"))
             continue
         return Choice(reading, passed, model)

@@ -24,7 +24,6 @@ from .errors import ApiError, operation_outcome
 from .jsonio import dumps, parse_body
 from .response_notes import data_not_read
 from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
-from .runtime import tune_garbage_collector
 from .storage import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
@@ -178,5 +177,4 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         return _json({"id": engine_id, "title": engine["title"], "handoff": engine["handoff"],
                       "source": engine["source"], "from": "pulm.massive-hemoptysis.v1"})
 
-    tune_garbage_collector()  # last, so what start-up built is frozen
     return app

@@ -27,7 +27,10 @@ def _serve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.dev:
         from .app import create_app
-        create_app(settings).run(host=settings.host, port=settings.port, debug=False)
+        from .runtime import tune_garbage_collector
+        app = create_app(settings)
+        tune_garbage_collector()
+        app.run(host=settings.host, port=settings.port, debug=False)
         return 0
     from gunicorn.app.base import BaseApplication
 
@@ -42,6 +45,9 @@ def _serve(args: argparse.Namespace) -> int:
             self.cfg.set("control_socket_disable", True)
             if settings.log_format == "json":  # gunicorn's own lines as JSON too
                 self.cfg.set("logconfig_dict", GUNICORN_JSON_LOGGING)
+            # GC tuned per worker once its app is loaded; a full collection after a large request (server/runtime.py)
+            self.cfg.set("post_worker_init", _tune_worker)
+            self.cfg.set("post_request", _after_request)
 
         def load(self):
             from .app import create_app
@@ -52,6 +58,16 @@ def _serve(args: argparse.Namespace) -> int:
           f"authentication {'OFF (development)' if settings.development_auth else 'required'})", flush=True)
     _Gunicorn().run()
     return 0
+
+
+def _tune_worker(worker) -> None:
+    from .runtime import tune_garbage_collector
+    tune_garbage_collector()
+
+
+def _after_request(worker, request, environ, response) -> None:
+    from .runtime import collect_after_large_request
+    collect_after_large_request(environ.get("CONTENT_LENGTH"))
 
 
 def _replay(args: argparse.Namespace) -> int:
