@@ -107,3 +107,22 @@ def test_memory_per_worker_levels_off_under_repeated_large_calls():
     result = worker_memory(shapes.request_body("unusable-50000", 25_000), calls=8)
     assert result.errors == 0
     assert result.peak_mb_after_last <= 1.5 * result.peak_mb_after_first, result
+
+
+def test_a_ranking_other_than_newest_first_validates_its_choice_and_falls_back(client, monkeypatch):
+    """The selection API another rule builds on (e.g. the worst value within a window): rank the candidates,
+    validate the chosen one, fall back to the next when it is not valid FHIR."""
+    from cql_equivalents import inputs as engine_inputs
+
+    def lowest_first(candidates, read):
+        readings = [read(candidate) for candidate in candidates]
+        usable = sorted((r for r in readings if not r.rejection), key=lambda r: r.value)
+        return [*(r for r in readings if r.rejection), *usable]
+
+    monkeypatch.setitem(engine_inputs.OBSERVATION_RANKINGS, "spo2", lowest_first)
+    chart = [f.patient(), f.hemoptysis(), f.spo2(95, obs_id="spo2-newest", when=f.ago(minutes=2)),
+             {**f.spo2(84, obs_id="spo2-lowest", when=f.ago(minutes=40)), "subject": None},
+             f.spo2(88, obs_id="spo2-next", when=f.ago(minutes=60))]
+    detail = _post(client, f.patient_view_request(chart))["cards"][0]["detail"]
+    assert "| SpO2 | 88 % |" in detail and "`Observation/spo2-next`" in detail
+    assert "`Observation/spo2-lowest`: not valid FHIR R4 JSON (subject is null" in detail
