@@ -119,6 +119,15 @@ class EngineInputs:
     truncated_keys: dict[str, str] = field(default_factory=dict)  # searches cut short by paging (key: what was read)
     _shown: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
+    def counted_only(self, input: str, kind: str) -> bool:
+        """True when this rejection is past the cap: counted here, not listed (the caller need not name it)."""
+        key = (input, kind)
+        if self._shown.get(key, 0) < REJECTED_SHOWN_PER_KIND:
+            return False
+        self.unusable_inputs.add(input)
+        self.rejected_more[key] = self.rejected_more.get(key, 0) + 1
+        return True
+
     def reject(self, reference: str, reason: str, *, input: str = "", kind: str = "") -> None:
         """Name a record not used; for a candidate of an input, kept per kind up to REJECTED_SHOWN_PER_KIND."""
         if input:
@@ -272,7 +281,7 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
         rank = OBSERVATION_RANKINGS.get(name, newest_first)
         choice = choose(rank(found, lambda candidate: read_raw(candidate, spec, inputs.now)), validate)
         for reading in choice.passed_over:
-            if reading.kind:
+            if reading.kind and not inputs.counted_only(name, reading.kind):
                 inputs.reject(reference_of(reading.candidate.resource), reading.rejection, input=name, kind=reading.kind)
         reading = choice.chosen
         if reading is None:
