@@ -139,3 +139,23 @@ def test_any_json_value_anywhere_in_fhir_content_never_gives_a_500(client, place
         # the hemoptysis record and the patient untouched: its cards still come back (an escalation, or the card
         # saying what is missing when the mutation took the vitals away)
         assert response.json["cards"], (place, value)
+
+
+_ORDER_BASE = f.order_sign_request([f.patient(), f.hemoptysis()],
+                                   [f.draft_medication_request("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+_ORDER_PLACES = [("context", "draftOrders", *place) for place in _places(_ORDER_BASE["context"]["draftOrders"])
+                 if len(place) >= 2]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(place=st.sampled_from(_ORDER_PLACES), value=_VALUES)
+def test_any_json_value_anywhere_in_draft_orders_never_gives_a_500(client, place, value):
+    body = copy.deepcopy(_ORDER_BASE)
+    holder = body
+    for step in place[:-1]:
+        holder = holder[step]
+    holder[place[-1]] = value
+    response = client.post("/cds-services/hemoptysis-order-safety", data=json.dumps(body),
+                           content_type="application/json")
+    assert response.status_code in (200, 400), (place, value, response.json)
