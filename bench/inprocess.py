@@ -12,6 +12,7 @@ from pathlib import Path
 
 from server.app import create_app
 from server.config import Settings
+from server.runtime import tune_garbage_collector
 
 from . import charts
 from .stats import Summary, summarise
@@ -53,14 +54,15 @@ def development_settings(database_dir: Path, synchronous: str, extra: dict[str, 
 def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup: int = 5, seed: int = 7,
             headers_for: Callable[[Settings], Callable[[], dict[str, str]]] | None = None,
             settings_extra: Callable[[Path], dict[str, str]] | None = None,
-            auth: str = "development") -> LatencyResult:
+            auth: str = "development", body: bytes | None = None) -> LatencyResult:
     """POST the same chart `repetitions` times; each request is paired with one bare `json.loads` of its body,
     so both see the same machine load. `settings_extra(workdir)` adds settings; `headers_for(settings)` gives
     a function making each request's headers (prepared before the timed loop, e.g. signed tokens)."""
-    body = charts.request_body(size, seed)
+    body = body if body is not None else charts.request_body(size, seed)
     with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as workdir:
         settings = development_settings(Path(workdir), synchronous, settings_extra(Path(workdir)) if settings_extra else None)
         app = create_app(settings)
+        tune_garbage_collector()  # as each gunicorn worker does once its app is loaded (server/cli.py)
         client = app.test_client()
         next_headers = headers_for(settings) if headers_for else dict
 

@@ -57,10 +57,25 @@ def _get(port: int, path: str, timeout: float = 2.0) -> int:
         connection.close()
 
 
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent` (a gunicorn master's workers), read from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{parent}\n" in status:
+                found.append(int(entry.name))
+    return sorted(found)
+
+
 @contextmanager
 def production_server(workers: int, synchronous: str = "NORMAL", extra_env: dict[str, str] | None = None,
-                      start_timeout: float = 60.0) -> Iterator[int]:
-    """Start `hemoptysis-cds serve` (gunicorn) on a free loopback port; yield the port; stop it (its own pid)."""
+                      start_timeout: float = 60.0, master_pid: list[int] | None = None) -> Iterator[int]:
+    """Start `hemoptysis-cds serve` (gunicorn) on a free loopback port; yield the port; stop it (its own pid).
+    `master_pid`, when given, receives the gunicorn master's pid (to find its workers)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-server-") as workdir:
         env = {**os.environ,
@@ -88,6 +103,8 @@ def production_server(workers: int, synchronous: str = "NORMAL", extra_env: dict
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not answer /healthz within {start_timeout:.0f} s")
                 time.sleep(0.2)
+            if master_pid is not None:
+                master_pid.append(server.pid)
             yield port
         finally:
             server.send_signal(signal.SIGTERM)

@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the mode measured for every size (the other is measured on the two smallest)")
     parser.add_argument("--jwt", action="store_true",
                         help="also measure the verified-JWT path (skipped when server/auth.py is absent)")
+    parser.add_argument("--no-shapes", action="store_true",
+                        help="skip the chart shapes of issue 16 (bench/shapes.py) and the worker-memory run")
+    parser.add_argument("--rss-calls", type=int, default=200,
+                        help="calls of the 50,000-entry body for the worker-memory run (0: skip; default 200)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help=f"JSON file (default {DEFAULT_OUTPUT})")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
 
@@ -86,6 +90,10 @@ def run(args: argparse.Namespace) -> dict:
                     results["throughput"].append(row.as_dict())
                     print(f"load {size} resources c={connections}: {row.requests_per_second} req/s, "
                           f"{row.errors} errors", file=sys.stderr, flush=True)
+    if not args.no_shapes:
+        from . import shape_run
+        results["shapes"] = shape_run.run(scale, 1.0 if args.quick else 3.0,
+                                          0 if args.no_load else max(2, int(args.rss_calls * scale)), args.load_tool)
     results["throughput_best"] = report.best_throughput(results["throughput"])
     results["targets"] = report.targets(results["latency"], results["throughput_best"], args.sqlite_synchronous)
     return results
@@ -96,6 +104,9 @@ def main(args: argparse.Namespace) -> int:
 
     results = run(args)
     print(report.table(results))
+    if results.get("shapes"):
+        from . import shape_run
+        print("\n" + shape_run.table(results["shapes"]))
     if not args.no_write:
         report.write_json(results, args.output)
         print(f"\nwritten: {args.output}")

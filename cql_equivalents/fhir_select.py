@@ -13,6 +13,9 @@ from typing import Any, TypeVar
 from .patient_binding import foreign_reason
 
 Classification = TypeVar("Classification")
+# Set by the request parser in place of a record that cannot be read as sent (repeated JSON member names); its
+# value says why. Not a FHIR element name (those are [A-Za-z0-9_]), so no real record carries it.
+UNREADABLE = "@unreadable"
 
 
 def concept_signature(concept: Any) -> tuple | None:
@@ -53,7 +56,16 @@ class ResourcePool:
     # the call's context.patientId: resources about anyone else are not added (patient_binding.py)
     patient_id: str | None = None
     foreign_patients: list[str] = field(default_factory=list)  # Patient/<id> of Patient resources with another id
+    # prefetch keys that could not be read at all, searches cut short by paging, and records marked unreadable
+    # at parse time (reference, why): each is also named in `problems` or reported as a rejected record
+    unusable_keys: dict[str, str] = field(default_factory=dict)
+    truncated: dict[str, str] = field(default_factory=dict)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
     _code_indexes: dict[str, CodeIndex] = field(default_factory=dict, repr=False)
+
+    def unusable(self, key: str, why: str) -> None:
+        self.unusable_keys[key] = why
+        self.problems.append(f"prefetch '{key}' {why}: not read (so its data are unknown, not absent)")
 
     def of(self, resource_type: str) -> list[dict]:
         return self.by_type.get(resource_type, [])
@@ -152,6 +164,8 @@ def pool_from_values(values: Mapping[str, Any], patient_id: str | None = None) -
 
     An OperationOutcome in place of data (bare, or as a Bundle entry with search.mode = outcome) is the
     client telling us the query failed (CDS Hooks 2.0 §Prefetch Template): it is recorded as a problem.
+    Nothing sent is dropped without a word: a key of the wrong shape (`entry` an object), entries that are not
+    resources, a search cut short by paging and a record the parser marked UNREADABLE are all named.
     Values come from a JSON parser, so `type(x) is dict` stands for "JSON object" (and is several times
     cheaper than an isinstance check against Mapping on every entry of a large Bundle).
     With `patient_id` (the call's context.patientId), resources about another patient are left out and named.
@@ -161,26 +175,64 @@ def pool_from_values(values: Mapping[str, Any], patient_id: str | None = None) -
     for key, value in values.items():
         if value is None:
             continue  # the client ran the query and found nothing
-        if not isinstance(value, Mapping):
-            pool.problems.append(f"prefetch '{key}' is not a FHIR resource and was skipped")
+        if type(value) is not dict:
+            pool.unusable(key, f"is a JSON {_json_kind(value)}, not a FHIR resource")
+            continue
+        if UNREADABLE in value:
+            pool.unusable(key, str(value[UNREADABLE]))
             continue
         if value.get("resourceType") != "Bundle":
             if value.get("resourceType") == "OperationOutcome":
                 pool.problems.append(f"prefetch '{key}' failed at the client: {_outcome_text(value)}")
+            elif type(value.get("resourceType")) is not str:
+                pool.unusable(key, "has no resourceType")
             else:
-                add(value)  # type: ignore[arg-type]
+                add(value)
             continue
-        for entry in value.get("entry") or ():
-            if type(entry) is not dict:
+        _tagged_truncated(pool, key, value)
+        entries = value.get("entry")
+        if entries is None:
+            continue
+        if type(entries) is not list:
+            pool.unusable(key, f"has an `entry` that is a JSON {_json_kind(entries)}, not a list: nothing in it was read")
+            continue
+        skipped = 0
+        for entry in entries:
+            resource = entry.get("resource") if type(entry) is dict else None
+            if type(resource) is not dict or type(resource.get("resourceType")) is not str:
+                skipped += 1
                 continue
-            resource = entry.get("resource")
-            if type(resource) is not dict:
-                continue
-            if resource.get("resourceType") == "OperationOutcome" and _in_outcome_mode(entry):
+            if UNREADABLE in resource:
+                pool.unreadable.append((f"{resource['resourceType']}/{resource.get('id', '(no id)')}",
+                                        str(resource[UNREADABLE])))
+            elif resource.get("resourceType") == "OperationOutcome" and _in_outcome_mode(entry):
                 pool.problems.append(f"prefetch '{key}' failed at the client: {_outcome_text(resource)}")
             else:
                 add(resource)
+        if skipped:
+            pool.problems.append(f"prefetch '{key}': {skipped} {'entry' if skipped == 1 else 'entries'} without a "
+                                 "FHIR resource (no resource object or no resourceType) skipped")
     return pool
+
+
+TRUNCATED_TAG = ("urn:hemoptysis-cds", "truncated")  # set by server.fhir_client when paging stops early
+
+
+def _tagged_truncated(pool: ResourcePool, key: str, bundle: dict) -> None:
+    meta = bundle.get("meta")
+    tags = meta.get("tag") if type(meta) is dict else None
+    for tag in tags if type(tags) is list else ():
+        if type(tag) is dict and (tag.get("system"), tag.get("code")) == TRUNCATED_TAG:
+            display = tag.get("display") if type(tag.get("display")) is str else "not every page was read"
+            pool.truncated[key] = display
+            pool.problems.append(f"search '{key}' was cut short ({display}): a record on a later page (a drug, a "
+                                 "newer value) may be missing from these cards")
+            return
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}.get(type(value), "object"
+                                                                                                if type(value) is dict else type(value).__name__)
 
 
 def _in_outcome_mode(entry: dict) -> bool:
@@ -193,14 +245,23 @@ def _is_object(value: Any) -> bool:
     return type(value) is dict or isinstance(value, Mapping)
 
 
+_TEXT_OR_ABSENT = (str, type(None))
+
+
+def _well_formed_coding(coding: Any) -> bool:
+    return (_is_object(coding) and type(coding.get("system")) in _TEXT_OR_ABSENT
+            and type(coding.get("code")) in _TEXT_OR_ABSENT and type(coding.get("display")) in _TEXT_OR_ABSENT)
+
+
 def codings(concept: Any) -> list[Mapping[str, Any]]:
-    """The Coding objects of a CodeableConcept; anything malformed is passed over (never an exception)."""
+    """The Coding objects of a CodeableConcept whose system, code and display are strings (or absent); anything
+    malformed is passed over (never an exception, and never a list compared with a code)."""
     if not _is_object(concept):
         return []
     found = concept.get("coding")
     if type(found) is not list:
         return []
-    return [coding for coding in found if _is_object(coding)]
+    return [coding for coding in found if _well_formed_coding(coding)]
 
 
 def concept_text(concept: Any) -> str:

@@ -20,10 +20,11 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from pydantic import ValidationError
-
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
-from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of, too_far_in_future
+from . import fhir_valid
+from .inputs import (
+    EngineInputs, Rejected, _phase, is_stale, reference_of, skipped_if_malformed, too_far_in_future,
+)
 from .tables import LOINC, RXNORM, SNOMED, tables
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
@@ -78,12 +79,18 @@ class VasopressorUse:
     matched_by: str
 
 
+def _status(resource: Mapping[str, Any]) -> str:
+    """Its status when it is a string ("" otherwise: a list where a code belongs matches nothing, never a 500)."""
+    status = resource.get("status")
+    return status if type(status) is str else ""
+
+
 def map_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
-    _map_table_findings(pool, inputs)
-    _map_vasopressors(pool, inputs)
-    _map_volume_observations(pool, inputs)
-    _map_questionnaires(pool, inputs)
-    _map_condition_sources(inputs)
+    _phase(inputs, "reports, procedures and results", lambda: _map_table_findings(pool, inputs))
+    _phase(inputs, "vasopressor records", lambda: _map_vasopressors(pool, inputs))
+    _phase(inputs, "hemoptysis volumes", lambda: _map_volume_observations(pool, inputs))
+    _phase(inputs, "intake answers", lambda: _map_questionnaires(pool, inputs))
+    _phase(inputs, "blood-source conditions", lambda: _map_condition_sources(inputs))
 
 
 # ------------------------------------------------------------------------------------------ table findings
@@ -189,25 +196,27 @@ def _time_of(resource: Mapping[str, Any]) -> datetime | None:
 def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
         for raw, match in pool.classified(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS):
-            if match is None or raw.get("status") in _NOT_DONE:
-                continue
-            row, matched_by = match
-            reference = reference_of(raw)
-            at = _time_of(raw)
-            if too_far_in_future(at, inputs.now):
-                inputs.rejected.append(Rejected(reference, f"{row['label']} is dated in the future"))
-                continue
-            try:
-                _MODELS[resource_type].model_validate(raw)
-            except ValidationError as error:
-                inputs.rejected.append(Rejected(reference, _first_error(error)))
-                continue
-            reads = row["reads"]
-            result = _result(raw) if reads == "result" else "done"
-            cues = _cues(_report_text(raw)) if reads == "report" else ()
-            inputs.findings.append(Finding(
-                row["key"], row["input"], row["label"], reference, at, result, cues, matched_by,
-                is_stale(at, inputs.now, row["fresh_hours"]), row["source"]))
+            if match is None:
+                continue  # most resources: no context to enter
+            with skipped_if_malformed(inputs, raw):
+                if _status(raw) in _NOT_DONE:
+                    continue
+                row, matched_by = match
+                reference = reference_of(raw)
+                at = _time_of(raw)
+                if too_far_in_future(at, inputs.now):
+                    inputs.rejected.append(Rejected(reference, f"{row['label']} is dated in the future"))
+                    continue
+                model, why = fhir_valid.validate(_MODELS[resource_type], raw)
+                if model is None:
+                    inputs.reject(reference, why, input=row["input"] or row["key"])
+                    continue
+                reads = row["reads"]
+                result = _result(raw) if reads == "result" else "done"
+                cues = _cues(_report_text(raw)) if reads == "report" else ()
+                inputs.findings.append(Finding(
+                    row["key"], row["input"], row["label"], reference, at, result, cues, matched_by,
+                    is_stale(at, inputs.now, row["fresh_hours"]), row["source"]))
     oldest = datetime.min.replace(tzinfo=inputs.now.tzinfo)
     inputs.findings.sort(key=lambda finding: finding.at or oldest, reverse=True)  # newest first
 
@@ -255,35 +264,37 @@ def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None,
 
 def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw, is_volume in pool.classified("Observation", _is_volume_observation):
-        if not is_volume or raw.get("status") in _NOT_DONE:
-            continue
-        reference = reference_of(raw)
-        try:
-            observation = Observation.model_validate(raw)
-        except ValidationError as error:
-            inputs.rejected.append(Rejected(reference, _first_error(error)))
-            continue
-        quantity = observation.valueQuantity
-        if quantity is None or quantity.value is None:
-            inputs.rejected.append(Rejected(reference, "hemoptysis volume: no numeric value"))
-            continue
-        unit = quantity.code or quantity.unit or ""
-        known = _volume_unit(unit)
-        if known is None:
-            inputs.rejected.append(Rejected(reference, f"hemoptysis volume unit '{unit}' is not recognised "
-                                                       "(mL, mL/h or mL/d)"))
-            continue
-        kind, factor = known
-        if kind == "single":
-            kind = _kind_from_text(_texts(raw, "code")) or kind
-        ml = float(quantity.value) * factor
-        period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else None
-        if kind == "single" and period:  # a volume over a recorded period
-            start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
-            if start and end and end > start:
-                _add_period_volume(inputs, ml, start, end, reference)
+        if not is_volume:
+            continue  # most Observations: no context to enter
+        with skipped_if_malformed(inputs, raw):
+            if _status(raw) in _NOT_DONE:
                 continue
-        _add_volume(inputs, kind, ml, effective_time(raw), reference, "")
+            reference = reference_of(raw)
+            observation, why = fhir_valid.validate(Observation, raw)
+            if observation is None:
+                inputs.reject(reference, why, input="hemoptysis_volume", kind="invalid")
+                continue
+            quantity = observation.valueQuantity
+            if quantity is None or quantity.value is None:
+                inputs.rejected.append(Rejected(reference, "hemoptysis volume: no numeric value"))
+                continue
+            unit = quantity.code or quantity.unit or ""
+            known = _volume_unit(unit)
+            if known is None:
+                inputs.rejected.append(Rejected(reference, f"hemoptysis volume unit '{unit}' is not recognised "
+                                                           "(mL, mL/h or mL/d)"))
+                continue
+            kind, factor = known
+            if kind == "single":
+                kind = _kind_from_text(_texts(raw, "code")) or kind
+            ml = float(quantity.value) * factor
+            period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else None
+            if kind == "single" and period:  # a volume over a recorded period
+                start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))
+                if start and end and end > start:
+                    _add_period_volume(inputs, ml, start, end, reference)
+                    continue
+            _add_volume(inputs, kind, ml, effective_time(raw), reference, "")
 
 
 def _add_period_volume(inputs: EngineInputs, ml: float, start: datetime, end: datetime, reference: str) -> None:
@@ -319,46 +330,46 @@ def _map_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
     questions = {row["link_id"]: row for row in bleeding["question"]}
     features = {row["link_id"]: row for row in bleeding["feature"]}
     for raw in pool.of("QuestionnaireResponse"):
-        if str(raw.get("questionnaire", "")).split("|")[0] != canonical:
-            continue
-        if raw.get("status") not in ("completed", "amended", "in-progress"):
-            continue
-        reference = reference_of(raw)
-        try:
-            QuestionnaireResponse.model_validate(raw)
-        except ValidationError as error:
-            inputs.rejected.append(Rejected(reference, _first_error(error)))
-            continue
-        at = parse_instant(raw.get("authored"))
-        for item in _walk_items(raw.get("item")):
-            link_id = item.get("linkId")
-            answers = [a for a in item.get("answer") or () if isinstance(a, Mapping)]
-            if not answers:
+        with skipped_if_malformed(inputs, raw):
+            if str(raw.get("questionnaire", "")).split("|")[0] != canonical:
                 continue
-            value = _answer_value(answers[0])
-            if link_id in questions and questions[link_id]["kind"] == "volume":
-                ml = value.get("value") if isinstance(value, Mapping) else value
-                unit = (value.get("code") or value.get("unit")) if isinstance(value, Mapping) else None
-                known = _volume_unit(unit) if unit else None
-                if unit and known is None:
-                    inputs.rejected.append(Rejected(reference, f"answer '{link_id}' unit '{unit}' is not recognised"))
+            if _status(raw) not in ("completed", "amended", "in-progress"):
+                continue
+            reference = reference_of(raw)
+            model, why = fhir_valid.validate(QuestionnaireResponse, raw)
+            if model is None:
+                inputs.reject(reference, why, input="questionnaire")
+                continue
+            at = parse_instant(raw.get("authored"))
+            for item in _walk_items(raw.get("item")):
+                link_id = item.get("linkId")
+                answers = [a for a in item.get("answer") or () if isinstance(a, Mapping)]
+                if not answers:
                     continue
-                if known and isinstance(ml, (int, float)):
-                    ml = ml * known[1]  # e.g. 0.2 L -> 200 mL; the item names the period
-                if isinstance(ml, (int, float)) and not isinstance(ml, bool):
-                    _add_volume(inputs, questions[link_id]["volume_kind"], float(ml), at, reference, "intake questionnaire")
-                else:
-                    inputs.rejected.append(Rejected(reference, f"answer '{link_id}' is not a number of mL"))
-            elif link_id in questions and questions[link_id]["kind"] == "blood_source":
-                code = value.get("code") if isinstance(value, Mapping) else value
-                if code in ("hemoptysis", "hematemesis", "pseudohemoptysis"):
-                    inputs.blood_source.append(SourceEvidence(code, f"source judged {code}", reference, True))
-                else:
-                    inputs.rejected.append(Rejected(reference, f"answer 'blood-source' = {code!r} is not "
-                                                               "hemoptysis / hematemesis / pseudohemoptysis"))
-            elif link_id in features and value is True:
-                feature = features[link_id]
-                inputs.blood_source.append(SourceEvidence(feature["points_to"], feature["label"], reference, False))
+                value = _answer_value(answers[0])
+                if link_id in questions and questions[link_id]["kind"] == "volume":
+                    ml = value.get("value") if isinstance(value, Mapping) else value
+                    unit = (value.get("code") or value.get("unit")) if isinstance(value, Mapping) else None
+                    known = _volume_unit(unit) if unit else None
+                    if unit and known is None:
+                        inputs.rejected.append(Rejected(reference, f"answer '{link_id}' unit '{unit}' is not recognised"))
+                        continue
+                    if known and isinstance(ml, (int, float)):
+                        ml = ml * known[1]  # e.g. 0.2 L -> 200 mL; the item names the period
+                    if isinstance(ml, (int, float)) and not isinstance(ml, bool):
+                        _add_volume(inputs, questions[link_id]["volume_kind"], float(ml), at, reference, "intake questionnaire")
+                    else:
+                        inputs.rejected.append(Rejected(reference, f"answer '{link_id}' is not a number of mL"))
+                elif link_id in questions and questions[link_id]["kind"] == "blood_source":
+                    code = value.get("code") if isinstance(value, Mapping) else value
+                    if code in ("hemoptysis", "hematemesis", "pseudohemoptysis"):
+                        inputs.blood_source.append(SourceEvidence(code, f"source judged {code}", reference, True))
+                    else:
+                        inputs.rejected.append(Rejected(reference, f"answer 'blood-source' = {code!r} is not "
+                                                                   "hemoptysis / hematemesis / pseudohemoptysis"))
+                elif link_id in features and value is True:
+                    feature = features[link_id]
+                    inputs.blood_source.append(SourceEvidence(feature["points_to"], feature["label"], reference, False))
 
 
 def _map_condition_sources(inputs: EngineInputs) -> None:
@@ -392,21 +403,22 @@ def _vasopressor_of(concept: Any) -> tuple[dict, str] | None:
 def _map_vasopressors(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in ("MedicationAdministration", "MedicationRequest"):
         for raw in pool.of(resource_type):
-            if resource_type == "MedicationAdministration":
-                at = effective_time(raw)
-                if raw.get("status") != "in-progress" and not (
-                        raw.get("status") == "completed" and at and inputs.now - at <= VASOPRESSOR_WINDOW):
+            with skipped_if_malformed(inputs, raw):
+                if resource_type == "MedicationAdministration":
+                    at = effective_time(raw)
+                    if raw.get("status") != "in-progress" and not (
+                            raw.get("status") == "completed" and at and inputs.now - at <= VASOPRESSOR_WINDOW):
+                        continue
+                    dosage = raw.get("dosage") if isinstance(raw.get("dosage"), Mapping) else {}
+                    rate_quantity = dosage.get("rateQuantity") if isinstance(dosage.get("rateQuantity"), Mapping) else {}
+                elif raw.get("status") != "active":
                     continue
-                dosage = raw.get("dosage") if isinstance(raw.get("dosage"), Mapping) else {}
-                rate_quantity = dosage.get("rateQuantity") if isinstance(dosage.get("rateQuantity"), Mapping) else {}
-            elif raw.get("status") != "active":
-                continue
-            else:
-                rate_quantity = {}
-            match = _vasopressor_of(raw.get("medicationCodeableConcept"))
-            if match is None:
-                continue
-            row, matched_by = match
-            unit = rate_quantity.get("code") or rate_quantity.get("unit")
-            rate = rate_quantity.get("value") if unit in _RATE_UNITS else None
-            inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by))
+                else:
+                    rate_quantity = {}
+                match = _vasopressor_of(raw.get("medicationCodeableConcept"))
+                if match is None:
+                    continue
+                row, matched_by = match
+                unit = rate_quantity.get("code") or rate_quantity.get("unit")
+                rate = rate_quantity.get("value") if unit in _RATE_UNITS else None
+                inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by))

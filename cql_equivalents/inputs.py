@@ -6,7 +6,8 @@ resource it came from. Only resources that match a wanted code are validated wit
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,16 +17,19 @@ from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
-from pydantic import ValidationError
 
+from . import fhir_valid
 from .fhir_select import (
     ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
+)
+from .observation_reading import (
+    FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, choose, newest_first, read_raw,
 )
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, tables
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
 # registered (no result yet) and unknown never count.
-OBSERVATION_STATUSES_THAT_COUNT = frozenset({"final", "amended", "corrected", "preliminary"})
+OBSERVATION_STATUSES_THAT_COUNT = STATUSES_THAT_COUNT
 # MedicationStatement / MedicationRequest status that mean "the patient is taking it now".
 MEDICATION_STATUSES_ACTIVE = frozenset({"active"})
 CONDITION_CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
@@ -35,8 +39,6 @@ ADMINISTRATION_STATUSES_GIVEN = frozenset({"completed", "in-progress"})
 # An administration this recent makes the patient "on" the agent even with no active statement or order:
 # the longest-acting agents of the table (VKA) act for days. Engine rule; the sources are silent.
 ADMINISTRATION_LOOKBACK = timedelta(hours=72)
-# A time more than this in the future is a clock or entry error, not a measurement.
-FUTURE_TOLERANCE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class Observed:
 class Rejected:
     reference: str
     reason: str
+    input: str = ""  # the engine input it was a candidate for, when it was one
+
+
+# Rejected records kept per (input, kind) for the card; the rest are counted ("412 more SpO2 records in an
+# unknown unit"), so a chart of 50,000 unusable values costs counters, not 50,000 lines.
+REJECTED_SHOWN_PER_KIND = 3
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,34 @@ class EngineInputs:
     blood_source: list[Any] = field(default_factory=list)  # findings.SourceEvidence
     vasopressors: list[Any] = field(default_factory=list)  # findings.VasopressorUse
     age_years: int | None = None
+    # beyond REJECTED_SHOWN_PER_KIND: how many more were rejected, by (input label, kind)
+    rejected_more: dict[tuple[str, str], int] = field(default_factory=dict)
+    unusable_inputs: set[str] = field(default_factory=set)  # inputs with a candidate that was sent but rejected
+    unreadable_keys: dict[str, str] = field(default_factory=dict)  # prefetch keys not read at all (key: why)
+    truncated_keys: dict[str, str] = field(default_factory=dict)  # searches cut short by paging (key: what was read)
+    _shown: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+
+    def counted_only(self, input: str, kind: str) -> bool:
+        """True when this rejection is past the cap: counted here, not listed (the caller need not name it)."""
+        key = (input, kind)
+        if self._shown.get(key, 0) < REJECTED_SHOWN_PER_KIND:
+            return False
+        self.unusable_inputs.add(input)
+        self.rejected_more[key] = self.rejected_more.get(key, 0) + 1
+        return True
+
+    def reject(self, reference: str, reason: str, *, input: str = "", kind: str = "") -> None:
+        """Name a record not used; for a candidate of an input, kept per kind up to REJECTED_SHOWN_PER_KIND."""
+        if input:
+            self.unusable_inputs.add(input)
+        if kind:
+            key = (input, kind)
+            shown = self._shown.get(key, 0)
+            if shown >= REJECTED_SHOWN_PER_KIND:
+                self.rejected_more[key] = self.rejected_more.get(key, 0) + 1
+                return
+            self._shown[key] = shown + 1
+        self.rejected.append(Rejected(reference, reason, input))
 
     def findings_for(self, input_name: str) -> list[Any]:
         return [finding for finding in self.findings if finding.input == input_name]
@@ -123,24 +159,48 @@ class EngineInputs:
 
 
 def reference_of(resource: Mapping[str, Any]) -> str:
-    return f"{resource.get('resourceType')}/{resource.get('id', '(no id)')}"
+    found = resource.get("id", "(no id)")
+    shown = found if type(found) is str and len(found) <= 64 else "(id not valid)"
+    return f"{resource.get('resourceType')}/{shown}"
 
 
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ()))
-    return f"not valid FHIR R4 ({where}: {first.get('msg')})" if where else f"not valid FHIR R4 ({first.get('msg')})"
+# What reading a malformed value raises (a list where a code belongs, an int where a list belongs, nesting too
+# deep). The record is skipped and named; the other records, and the other cards, are read as usual.
+MALFORMED = (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError)
+
+
+@contextmanager
+def skipped_if_malformed(inputs: EngineInputs, raw: Mapping[str, Any]) -> Iterator[None]:
+    try:
+        yield
+    except MALFORMED as error:
+        inputs.reject(reference_of(raw), f"malformed FHIR ({type(error).__name__} while reading it): skipped",
+                      kind="malformed")
+
+
+def _phase(inputs: EngineInputs, what: str, read: Callable[[], None]) -> None:
+    """Last line of defence: a phase that trips on malformed content loses its own data, not the call."""
+    try:
+        read()
+    except MALFORMED as error:
+        inputs.problems.append(f"some {what} could not be read: malformed FHIR ({type(error).__name__}); skipped")
+
+
+_first_error = fhir_valid._first_error  # kept: other modules import it from here
 
 
 def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
     from .findings import map_findings  # findings reads EngineInputs; imported here to keep one entry point
 
-    inputs = EngineInputs(now=now, problems=list(pool.problems))
-    _map_patient(pool, inputs)
-    _map_observations(pool, inputs)
-    _map_conditions(pool, inputs)
-    _map_medications(pool, inputs)
-    _map_administrations(pool, inputs)
+    inputs = EngineInputs(now=now, problems=list(pool.problems), unreadable_keys=dict(pool.unusable_keys),
+                          truncated_keys=dict(pool.truncated))
+    for reference, why in pool.unreadable:
+        inputs.reject(reference, why, kind="unreadable")
+    _phase(inputs, "Patient data", lambda: _map_patient(pool, inputs))
+    _phase(inputs, "Observations", lambda: _map_observations(pool, inputs))
+    _phase(inputs, "Conditions", lambda: _map_conditions(pool, inputs))
+    _phase(inputs, "medications", lambda: _map_medications(pool, inputs))
+    _phase(inputs, "administrations", lambda: _map_administrations(pool, inputs))
     map_findings(pool, inputs)
     return inputs
 
@@ -168,139 +228,76 @@ def is_stale(at: datetime | None, now: datetime, fresh_hours: float) -> bool:
 
 # ---------------------------------------------------------------------------------------------- observations
 
-@dataclass(frozen=True)
-class _Candidate:
-    input: str
-    at: datetime | None
-    resource: dict
-    component_code: str | None  # read the value from this component, not from Observation.value
-
-
-def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
+def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
     table = tables()
-    candidates: dict[str, list[_Candidate]] = {}
+    candidates: dict[str, list[Candidate]] = {}
     wanted_codes = frozenset(table.loinc_to_input) | table.panel_loinc  # ~20 codes: a microsecond per call
+    # pool.coded hands the same list for every resource of one distinct code: what it means is worked out once
+    direct_inputs: dict[int, tuple[tuple[str, ...], bool]] = {}
+    alive: list = []  # every list keyed by id() stays alive for the loop, so no id is reused
     for resource, loinc_codes in pool.coded("Observation", LOINC, wanted_codes):
-        wanted: list[tuple[str, str | None]] = []
-        for code in loinc_codes:
-            if code in table.loinc_to_input:
-                wanted.append((table.loinc_to_input[code], None))
-            if code in table.panel_loinc:
-                for component in resource.get("component") or ():
-                    for coding in codings(component.get("code") if isinstance(component, Mapping) else None):
-                        name = table.component_loinc_to_input.get(coding.get("code"))
-                        if coding.get("system") == LOINC and name:
-                            wanted.append((name, coding["code"]))
-        if not wanted:
-            continue
+        known = direct_inputs.get(id(loinc_codes))
+        if known is None:
+            names = tuple(dict.fromkeys(table.loinc_to_input[code] for code in loinc_codes if code in table.loinc_to_input))
+            known = direct_inputs[id(loinc_codes)] = (names, any(code in table.panel_loinc for code in loinc_codes))
+            alive.append(loinc_codes)
+        names, panel = known
         at = effective_time(resource)
-        seen = set()
-        for name, component_code in wanted:
-            if name not in seen:
-                seen.add(name)
-                candidates.setdefault(name, []).append(_Candidate(name, at, resource, component_code))
+        for name in names:
+            found = candidates.get(name)
+            if found is None:
+                candidates[name] = [Candidate(name, at, resource, None)]
+            else:
+                found.append(Candidate(name, at, resource, None))
+        if panel:
+            seen = set(names)
+            components = resource.get("component")
+            for component in components if type(components) is list else ():
+                for coding in codings(component.get("code") if type(component) is dict else None):
+                    code = coding.get("code")
+                    name = table.component_loinc_to_input.get(code) if type(code) is str else None
+                    if coding.get("system") == LOINC and name and name not in seen:
+                        seen.add(name)
+                        candidates.setdefault(name, []).append(Candidate(name, at, resource, code))
     return candidates
 
 
+# How each input's candidates are ranked (the first valid one is used). Newest first unless a row says otherwise.
+OBSERVATION_RANKINGS: dict[str, Ranking] = {}
+
+
 def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
-    oldest = datetime.min.replace(tzinfo=inputs.now.tzinfo)
     specs = tables().observation_inputs
-    validated: dict[int, Observation | ValidationError] = {}  # a BP panel feeds two inputs: validated once
+    validated: dict[int, tuple[Any, str]] = {}  # a BP panel feeds two inputs: validated once
+
+    def validate(raw: dict) -> tuple[Any, str]:
+        found = validated.get(id(raw))  # id() is stable: the pool holds every resource for the whole call
+        if found is None:
+            found = validated[id(raw)] = fhir_valid.validate(Observation, raw)
+        return found
+
     for name, found in _observation_candidates(pool).items():
-        found.sort(key=lambda candidate: candidate.at or oldest, reverse=True)
-        for candidate in found:
-            if too_far_in_future(candidate.at, inputs.now):
-                inputs.rejected.append(Rejected(reference_of(candidate.resource),
-                                                f"{specs[name].label} is dated in the future ({candidate.at:%Y-%m-%d %H:%M} UTC)"))
-                continue
-            observed = _read_candidate(candidate, inputs, validated)
-            if observed is _SUPERSEDED:
-                break
-            if observed:
-                if is_stale(observed.at, inputs.now, specs[name].fresh_hours):
-                    inputs.stale[name] = observed  # the newest valid value is stale: older ones are staler
-                else:
-                    inputs.observations[name] = observed
-                break
-
-
-# A newest result that is a bound ("> 8") supersedes older values: none of them is current any more.
-_SUPERSEDED = object()
-
-
-def _validate_once(raw: dict, validated: dict[int, Observation | ValidationError]) -> Observation:
-    found = validated.get(id(raw))  # id() is stable: the pool holds every resource for the whole call
-    if found is None:
-        try:
-            found = Observation.model_validate(raw)
-        except ValidationError as error:
-            found = error
-        validated[id(raw)] = found
-    if isinstance(found, ValidationError):
-        raise found
-    return found
-
-
-def _read_candidate(candidate: _Candidate, inputs: EngineInputs,
-                    validated: dict[int, Observation | ValidationError]) -> Observed | None | object:
-    raw = candidate.resource
-    reference = reference_of(raw)
-    status = raw.get("status")
-    if status not in OBSERVATION_STATUSES_THAT_COUNT:
-        if status in ("entered-in-error", "cancelled"):
-            return None  # never counts, and is not worth a line in the card
-        inputs.rejected.append(Rejected(reference, f"status '{status}' is not a result"))
-        return None
-    try:
-        observation = _validate_once(raw, validated)
-    except ValidationError as error:
-        inputs.rejected.append(Rejected(reference, _first_error(error)))
-        return None
-    quantity = observation.valueQuantity
-    absent = observation.dataAbsentReason
-    if candidate.component_code:
-        quantity, absent = None, None
-        for component in observation.component or ():
-            if any(c.system == LOINC and c.code == candidate.component_code for c in component.code.coding or ()):
-                quantity, absent = component.valueQuantity, component.dataAbsentReason
-                break
-    spec = tables().observation_inputs[candidate.input]
-    if quantity is not None and quantity.comparator:
-        # "< 10" or "> 8" is a bound, not a value: using the number would be a silent guess
-        inputs.rejected.append(Rejected(reference, f"{spec.label} is reported as '{quantity.comparator} "
-                                                   f"{quantity.value}': a bound, not a value the engine can use"))
-        return _SUPERSEDED
-    if quantity is None or quantity.value is None:
-        why = f"data absent ({concept_text(absent.model_dump()) or 'no reason'})" if absent else "no numeric value"
-        inputs.rejected.append(Rejected(reference, f"{spec.label}: {why}"))
-        return None
-    return _convert(spec, float(quantity.value), quantity.code or quantity.unit, candidate.at, reference, inputs)
-
-
-def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: EngineInputs) -> Observed | None:
-    note = ""
-    if unit is None or unit == "":
-        if not spec.unitless_ok:
-            inputs.rejected.append(Rejected(reference, f"{spec.label} {value:g} has no unit; cannot tell its scale"))
-            return None
-        factor, offset = 1.0, 0.0
-        note = f"no unit sent; read as {spec.unit}"
-    else:
-        conversion = tables().unit_factors.get((spec.name, unit))
-        if conversion is None:
-            inputs.rejected.append(Rejected(reference, f"{spec.label} unit '{unit}' is not recognised"))
-            return None
-        factor, offset = conversion
-        if (factor, offset) != (1.0, 0.0):
-            note = f"sent as {value:g} {unit}"
-    # a converted value keeps 2 decimals (86.26 mmHg from kPa, not 86.2571); a value sent in the engine's unit is kept
-    converted = round(value * factor + offset, 2 if (factor, offset) != (1.0, 0.0) else 4)
-    low, high = spec.plausible
-    if not low <= converted <= high:
-        inputs.rejected.append(Rejected(
-            reference, f"{spec.label} {converted:g} {spec.unit} is outside the plausible range {low:g}-{high:g}"))
-        return None
-    return Observed(spec.name, spec.label, converted, spec.unit, at, reference, note)
+        spec = specs[name]
+        rank = OBSERVATION_RANKINGS.get(name, newest_first)
+        choice = choose(rank(found, lambda candidate: read_raw(candidate, spec, inputs.now)), validate)
+        for reading in choice.passed_over:
+            if reading.kind and not inputs.counted_only(name, reading.kind):
+                inputs.reject(reference_of(reading.candidate.resource), reading.rejection, input=name, kind=reading.kind)
+        reading = choice.chosen
+        if reading is None:
+            continue
+        reference = reference_of(reading.candidate.resource)
+        if reading.bound:
+            # the newest valid result is a bound ("> 8"): older values are not current any more
+            inputs.reject(reference, f"{spec.label} is reported as '{reading.bound}': a bound, not a value the engine "
+                                     "can use", input=name, kind="bound")
+            continue
+        observed = Observed(spec.name, spec.label, reading.value, spec.unit, reading.candidate.at, reference,
+                            reading.note)
+        if is_stale(observed.at, inputs.now, spec.fresh_hours):
+            inputs.stale[name] = observed  # the newest valid value is stale: older ones are staler
+        else:
+            inputs.observations[name] = observed
 
 
 # ---------------------------------------------------------------------------------------------- conditions
@@ -329,24 +326,24 @@ def _condition_concept(concept: Any) -> tuple[ConditionConcept, str] | None:
 
 def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw in pool.of("Condition"):
-        match = _condition_concept(raw.get("code"))
-        if match is None:
-            continue
-        concept, matched_by = match
-        reference = reference_of(raw)
-        verification = status_code(raw.get("verificationStatus"))
-        if verification in CONDITION_VERIFICATION_EXCLUDED:
-            continue
-        clinical = status_code(raw.get("clinicalStatus"))
-        if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
-            continue  # resolved / inactive / remission
-        try:
-            Condition.model_validate(raw)
-        except ValidationError as error:
-            inputs.rejected.append(Rejected(reference, _first_error(error)))
-            continue
-        inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code")),
-                                               matched_by))
+        with skipped_if_malformed(inputs, raw):
+            match = _condition_concept(raw.get("code"))
+            if match is None:
+                continue
+            concept, matched_by = match
+            reference = reference_of(raw)
+            verification = status_code(raw.get("verificationStatus"))
+            if verification in CONDITION_VERIFICATION_EXCLUDED:
+                continue
+            clinical = status_code(raw.get("clinicalStatus"))
+            if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
+                continue  # resolved / inactive / remission
+            model, why = fhir_valid.validate(Condition, raw)
+            if model is None:
+                inputs.reject(reference, why, input=concept.key)
+                continue
+            inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code")),
+                                                   matched_by))
 
 
 # ---------------------------------------------------------------------------------------------- medications
@@ -378,11 +375,13 @@ def _agent_of(concept: Any) -> tuple[Agent, str] | None:
 def _medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:
     if "medicationCodeableConcept" in raw:
         return raw["medicationCodeableConcept"]
-    reference = (raw.get("medicationReference") or {}).get("reference")
+    pointer = raw.get("medicationReference")
+    reference = pointer.get("reference") if type(pointer) is dict else None
     if not isinstance(reference, str):
         return None
     if reference.startswith("#"):
-        for contained in raw.get("contained") or ():
+        contained_resources = raw.get("contained")
+        for contained in contained_resources if type(contained_resources) is list else ():
             if isinstance(contained, Mapping) and contained.get("id") == reference[1:]:
                 return contained.get("code")
         return None
@@ -390,25 +389,30 @@ def _medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:
     return medication.get("code") if medication else None
 
 
+def _text(value: Any) -> str:
+    """A member that must be a string, or "" (a list or number where a code belongs is not a match, nor a 500)."""
+    return value if type(value) is str else ""
+
+
 def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
         for raw in pool.of(resource_type):
-            status = raw.get("status")
-            if status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
-                continue
-            concept = _medication_concept(raw, pool)
-            match = _agent_of(concept)
-            if match is None:
-                continue
-            reference = reference_of(raw)
-            try:
-                model.model_validate(raw)
-            except ValidationError as error:
-                inputs.rejected.append(Rejected(reference, _first_error(error)))
-                continue
-            agent, matched_by = match
-            inputs.medications.append(MedicationUse(
-                agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
+            with skipped_if_malformed(inputs, raw):
+                status = raw.get("status")
+                if type(status) is not str or status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
+                    continue
+                concept = _medication_concept(raw, pool)
+                match = _agent_of(concept)
+                if match is None:
+                    continue
+                reference = reference_of(raw)
+                valid, why = fhir_valid.validate(model, raw)
+                if valid is None:
+                    inputs.reject(reference, why, input=f"agent:{match[0].name}")
+                    continue
+                agent, matched_by = match
+                inputs.medications.append(MedicationUse(
+                    agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
 
 
 def _quantity(value: Any) -> tuple[float | None, str]:
@@ -420,30 +424,30 @@ def _quantity(value: Any) -> tuple[float | None, str]:
 def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
-        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
-            continue
-        match = _agent_of(_medication_concept(raw, pool))
-        if match is None:
-            continue
-        reference = reference_of(raw)
-        at = effective_time(raw)
-        if too_far_in_future(at, inputs.now):
-            inputs.rejected.append(Rejected(reference, "administration dated in the future"))
-            continue
-        try:
-            MedicationAdministration.model_validate(raw)
-        except ValidationError as error:
-            inputs.rejected.append(Rejected(reference, _first_error(error)))
-            continue
-        agent, matched_by = match
-        dosage = raw.get("dosage") if isinstance(raw.get("dosage"), Mapping) else {}
-        dose, dose_unit = _quantity(dosage.get("dose"))
-        rate, rate_unit = _quantity(dosage.get("rateQuantity"))
-        inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
-        recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
-        if recent and not any(use.agent.name == agent.name for use in inputs.medications):
-            inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
-                                                    concept_text(_medication_concept(raw, pool)) or agent.name))
+        with skipped_if_malformed(inputs, raw):
+            if _text(raw.get("status")) not in ADMINISTRATION_STATUSES_GIVEN:
+                continue
+            match = _agent_of(_medication_concept(raw, pool))
+            if match is None:
+                continue
+            reference = reference_of(raw)
+            at = effective_time(raw)
+            if too_far_in_future(at, inputs.now):
+                inputs.rejected.append(Rejected(reference, "administration dated in the future"))
+                continue
+            valid, why = fhir_valid.validate(MedicationAdministration, raw)
+            if valid is None:
+                inputs.reject(reference, why, input=f"agent:{match[0].name}")
+                continue
+            agent, matched_by = match
+            dosage = raw.get("dosage") if type(raw.get("dosage")) is dict else {}
+            dose, dose_unit = _quantity(dosage.get("dose"))
+            rate, rate_unit = _quantity(dosage.get("rateQuantity"))
+            inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
+            recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
+            if recent and not any(use.agent.name == agent.name for use in inputs.medications):
+                inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
+                                                        concept_text(_medication_concept(raw, pool)) or agent.name))
 
 
 __all__ = ["DoseGiven", "EngineInputs", "Observed", "Rejected", "ConditionFact", "MedicationUse", "map_inputs", "parse_instant"]

@@ -15,6 +15,7 @@ from . import card_actions as actions
 from . import card_kit as kit
 from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
 from .prefetch_keys import optional, required
+from .unreadable_cards import unreadable_bleeding_card
 from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
@@ -82,11 +83,14 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     inputs = map_inputs(evaluation.pool, evaluation.now)
     assessment = assess(inputs)
     severity = assessment.severity
-    if severity.level is Level.NO_HEMOPTYSIS:
-        return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
+    if severity.level is Level.NO_HEMOPTYSIS:
+        # nothing to say unless a bleeding record was sent and could not be read (then it is not excluded)
+        unreadable = unreadable_bleeding_card(inputs, base)
+        return [actions.attach(unreadable, evaluation, inputs, severity)] if unreadable else []
     if severity.level is Level.NOT_ADULT:
-        return [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)]  # adult thresholds and doses must not reach a child
+        return kit.with_data_not_read(  # adult thresholds and doses must not reach a child
+            [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)], inputs)
     cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
     cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
               for plan in assessment.reversal]
@@ -101,7 +105,7 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if stale:
         cards.append(stale)
     cards.append(report_card(assessment, base))
-    return kit.tidy(cards)
+    return kit.tidy(kit.with_data_not_read(cards, inputs))
 
 
 # ------------------------------------------------------------------------------------------ severity cards

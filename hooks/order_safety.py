@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
-from pydantic import ValidationError
 
 from cql_equivalents.fhir_select import ResourcePool, codings, concept_text, pool_from_values
-from cql_equivalents.inputs import ConditionFact, _agent_of, _first_error, _medication_concept, map_inputs
+from cql_equivalents import fhir_valid
+from cql_equivalents.inputs import ConditionFact, _agent_of, _medication_concept, map_inputs
 from cql_equivalents.tables import ATC_SYSTEMS, RXNORM, Agent, load, tables
 
 from . import card_kit as kit
@@ -68,11 +68,7 @@ def draft_orders(bundle: Mapping[str, Any]) -> list[DraftOrder]:
         antifibrinolytic, matched_by = (False, "") if match else _is_antifibrinolytic(concept)
         if match is None and not antifibrinolytic:
             continue
-        try:
-            MedicationRequest.model_validate(raw)
-            problem = ""
-        except ValidationError as error:
-            problem = _first_error(error)
+        problem = fhir_valid.validate(MedicationRequest, raw)[1]
         resource_id = raw.get("id")
         drafts.append(DraftOrder(
             reference=f"MedicationRequest/{resource_id}" if isinstance(resource_id, str) and resource_id else None,
@@ -99,7 +95,7 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     txa = [draft for draft in drafts if draft.antifibrinolytic]
     if txa and clots:
         cards.append(_txa_card(txa, clots, evaluation))
-    return kit.tidy(cards)
+    return kit.tidy(kit.with_data_not_read(cards, inputs))
 
 
 def _facts(facts: list[ConditionFact]) -> str:

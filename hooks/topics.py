@@ -28,6 +28,8 @@ _FIXED = {
                                 "tells its effect, the reversal agent and its computed dose"),
     "sibling-engines": ("massive-hemoptysis", "Links to the sibling engines for the underlying cause"),
     "hemoptysis-data-quality": ("massive-hemoptysis", "Stale or unusable data the engine could not rely on"),
+    "hemoptysis-record-unreadable": ("massive-hemoptysis", "A bleeding record that cannot be read: hemoptysis "
+                                     "neither confirmed nor excluded"),
     "hemoptysis-engine-report": ("massive-hemoptysis", "The engine's entry points, phases and calculators for "
                                  "this patient"),
     "draft-antithrombotic-with-hemoptysis": ("hemoptysis-order-safety", "An anticoagulant or antiplatelet "

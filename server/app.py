@@ -26,8 +26,8 @@ from .config import Settings
 from .errors import ApiError, operation_outcome
 from .jsonio import dumps, parse_body
 from .pages import DOCS_DIR, create_pages
+from .response_notes import data_not_read
 from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
-from .runtime import tune_garbage_collector
 from .storage import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
@@ -184,11 +184,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links)
         with timed("engine", service.id):
             cards = service.evaluate(evaluation)
+        answer: dict = {"cards": cards}
+        note = None if cards else data_not_read(evaluation.pool)
+        if note:
+            answer["extension"] = note
         guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
         guard.entry().cards = cards
         guard.commit(lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
                                                             connection=connection))
-        return _json({"cards": cards})
+        return _json(answer)
 
     @app.post("/cds-services/<service_id>/feedback")
     def post_feedback(service_id: str):
@@ -233,5 +237,4 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             raise ApiError(404, "the OpenAPI description is not installed with this build")
         return Response(openapi, mimetype="application/json")
 
-    tune_garbage_collector()  # last, so what start-up built is frozen
     return app

@@ -44,7 +44,10 @@ def _serve(args: argparse.Namespace) -> int:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.dev:
         from .app import create_app
-        create_app(settings).run(host=settings.host, port=settings.port, debug=False)
+        from .runtime import tune_garbage_collector
+        app = create_app(settings)
+        tune_garbage_collector()
+        app.run(host=settings.host, port=settings.port, debug=False)
         return 0
     from gunicorn.app.base import BaseApplication
 

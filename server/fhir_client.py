@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 
 import requests
+import urllib3
 
 from .fetch_budget import BudgetExceeded, Deadline, ServerSlots
 from .url_scope import url_under_base
@@ -149,7 +150,8 @@ class FhirFetcher:
                 with self._bytes_lock:
                     if self._bytes_read + len(body) > self._limits.max_bytes:
                         raise FetchError(f"the FHIR data exceed {self._limits.max_bytes} bytes", "too-costly")
-        except (requests.RequestException, OSError, ValueError) as error:  # urllib3 errors are OSError / ValueError
+        # urllib3's errors are OSError / ValueError, or its HTTPError (DecodeError: a Content-Encoding chain too long)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             self._left()  # a cut read is the deadline's doing: say so
             if "timed out" in str(error).lower():
                 raise FetchError(f"the FHIR server {self.base_url} did not answer in time", "timeout") from None

@@ -40,6 +40,18 @@ forwarded_allow_ips = __import__("os").environ.get("HEMOPTYSIS_CDS_FORWARDED_ALL
 # several services on a host) would otherwise share $HOME/.gunicorn/gunicorn.ctl.
 control_socket_disable = True
 
+
+def post_worker_init(worker) -> None:
+    # the garbage collector is tuned per worker once its app is loaded, never by create_app (server/runtime.py)
+    from server.runtime import tune_garbage_collector
+    tune_garbage_collector()
+
+
+def post_request(worker, request, environ, response) -> None:
+    # a full collection after a large request, so one large body's garbage does not outlive it (server/runtime.py)
+    from server.runtime import collect_after_large_request
+    collect_after_large_request(environ.get("CONTENT_LENGTH"))
+
 # Metrics (server/metrics.py): every worker writes prometheus-client's multiprocess files, so /metrics sums them;
 # the directory is made here, in the master, before any worker starts.
 from server import metrics as _metrics  # noqa: E402

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from .errors import ApiError
+from .json_duplicates import DuplicateMembers, may_have_duplicates, without_duplicates
 
 _UTF8_BOM = b"\xef\xbb\xbf"  # some EHR exports start with one; RFC 8259 lets a parser ignore it
 
@@ -21,12 +22,18 @@ def parse_body(raw: bytes) -> Any:
     if raw.startswith(_UTF8_BOM):
         raw = raw[len(_UTF8_BOM):]
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         if "UTF-8" in error.msg:
             raise ApiError(400, "the request body is not UTF-8 text") from None
         raise ApiError(400, f"the request body is not valid JSON (line {error.lineno}, column {error.colno}: "
                             f"{error.msg})") from None
+    if not may_have_duplicates(raw, data):
+        return data
+    try:
+        return without_duplicates(raw)
+    except DuplicateMembers as error:
+        raise ApiError(400, f"the request body is not usable JSON: {error}") from None
 
 
 def dumps(data: Any) -> bytes:

@@ -70,6 +70,8 @@ PATIENT_VIEW = {
     "non-massive, terrain": lambda: [f.patient(), f.hemoptysis(), *CALM_VITALS(),
                                      f.condition("39871006", "Chronic respiratory failure")],
     "undetermined (no vitals)": lambda: [f.patient(), f.hemoptysis()],
+    "the only hemoptysis record is not valid FHIR": lambda: [f.patient(), {**f.hemoptysis(), "subject": None},
+                                                             *MASSIVE_VITALS()],
     "child with hemoptysis (not adult)": lambda: [f.patient(birth_date=f.ago(days=365 * 9)[:10]), f.hemoptysis(),
                                                   *MASSIVE_VITALS()],
     "DAH, no anticoagulant": dah_on_no_anticoagulant,

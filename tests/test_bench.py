@@ -32,7 +32,8 @@ def test_charts_are_deterministic_realistic_and_of_the_asked_size():
 
 def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
     output = tmp_path / "latest.json"
-    assert main(["bench", "--sizes", "12,30", "--repetitions", "15", "--no-load", "--jwt", "--output", str(output)]) == 0
+    assert main(["bench", "--sizes", "12,30", "--repetitions", "15", "--no-load", "--no-shapes", "--jwt",
+                 "--output", str(output)]) == 0
     results = json.loads(output.read_text())
     verified = results["jwt"]  # the bench signs each call as an EHR would; the service verifies and audits it
     assert verified["auth"] == "jwt-es384" and verified["errors"] == 0 and verified["cards"] >= 2
@@ -69,3 +70,25 @@ def test_wrk_against_the_production_server(tmp_path):
     with load.production_server(workers=2) as port:
         result = load.run_load(port, charts.request_body(20), 20, connections=2, seconds=1, tool="wrk")
     assert result.tool == "wrk" and result.requests > 0 and result.errors == 0
+
+
+def test_every_chart_shape_is_measured_in_process_and_over_loopback():
+    from bench import shape_run, shapes
+
+    results = shape_run.run(0.1, 0.3, 0, "python", sizes=(40,), large=False)
+    assert {row["shape"] for row in results["in_process"]} == set(shapes.SHAPES)
+    for row in results["in_process"]:
+        assert row["errors"] == 0 and row["cards"] >= 1 and row["ratio_p50"] > 0 and len(row["load_average"]) == 2
+    assert all(row["errors"] == 0 and row["requests"] > 0 for row in results["loopback"])
+    assert "Chart shapes, in process" in shape_run.table(results)
+
+
+def test_chart_shapes_are_seeded_and_sized():
+    from bench import shapes
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for shape in shapes.SHAPES:
+        assert shapes.chart(shape, 500, 3, now) == shapes.chart(shape, 500, 3, now)
+        assert len(shapes.chart(shape, 500, 3, now)) == 500
+    large = shapes.request_body(*shapes.LARGE)
+    assert 13 * 2**20 < len(large) < 16 * 2**20  # the reliability issue's ~14 MiB, under the 16 MiB body limit

@@ -1,0 +1,179 @@
+"""Choosing the value of one numeric input among many Observations, with work set by what is used.
+
+Three steps, so that a chart of 5,000 SpO2 values in an unknown unit costs 5,000 dict reads, not 5,000 models:
+1. `read_raw`: plain-dict reads of one candidate (status, time, value a JSON number, unit known, value plausible);
+   a candidate failing one is rejected with a reason and a kind (for the capped summary), never modelled.
+2. a ranking orders the candidates (`newest_first` here; a ranking may read every candidate of a window, e.g.
+   the worst value, since step 1 is cheap) and yields readings lazily in preference order.
+3. `choose`: the first usable reading is validated (fhir.resources + FHIR JSON rules, fhir_valid.validate); if
+   it is not valid FHIR the next is tried. Nothing after the chosen one is read.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, NamedTuple
+
+from .fhir_select import codings, concept_text
+from .tables import LOINC, ObservationInput, tables
+
+# Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
+# registered (no result yet) and unknown never count.
+STATUSES_THAT_COUNT = frozenset({"final", "amended", "corrected", "preliminary"})
+STATUSES_SILENT = frozenset({"entered-in-error", "cancelled"})  # never count, and not worth a line on a card
+FUTURE_TOLERANCE = timedelta(minutes=10)  # a time further ahead is a clock or entry error, not a measurement
+
+# Rejection kinds, as the capped summary says them: "412 more SpO2 records in an unknown unit".
+KIND_TEXT = {
+    "status": "with a status that is not a result",
+    "future": "dated in the future",
+    "no-value": "with no numeric value",
+    "not-a-number": "whose value is not a JSON number",
+    "no-unit": "with no unit",
+    "unit": "in an unknown unit",
+    "implausible": "outside the plausible range",
+    "invalid": "that are not valid FHIR R4",
+    "bound": "reported as a bound",
+    "malformed": "that are malformed",
+    "unchecked": "not checked after the first invalid ones",
+    "unreadable": "that cannot be read as sent",
+}
+
+
+class Candidate(NamedTuple):  # a tuple: thousands are made per call, and a frozen dataclass is ~3x slower to build
+    input: str
+    at: datetime | None
+    resource: dict
+    component_code: str | None  # read the value from this component, not from Observation.value
+
+
+class Reading(NamedTuple):
+    """What the raw record says for one input: a value in the engine's unit, a bound, or why it cannot be used."""
+
+    candidate: Candidate
+    value: float | None = None
+    note: str = ""
+    bound: str = ""  # "> 8": a comparator; supersedes older values once valid
+    rejection: str = ""
+    kind: str = ""  # a KIND_TEXT key when rejected ("" for statuses that never count and are not reported)
+
+
+def _quantity_of(candidate: Candidate) -> tuple[Any, Any]:
+    raw = candidate.resource
+    if candidate.component_code is None:
+        return raw.get("valueQuantity"), raw.get("dataAbsentReason")
+    components = raw.get("component")
+    for component in components if type(components) is list else ():
+        if type(component) is not dict:
+            continue
+        if any(coding.get("system") == LOINC and coding.get("code") == candidate.component_code
+               for coding in codings(component.get("code"))):
+            return component.get("valueQuantity"), component.get("dataAbsentReason")
+    return None, None
+
+
+def read_raw(candidate: Candidate, spec: ObservationInput, now: datetime) -> Reading:
+    try:
+        return _read_raw(candidate, spec, now)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError) as error:
+        return Reading(candidate, rejection=f"malformed FHIR ({type(error).__name__} while reading it)", kind="malformed")
+
+
+def _read_raw(candidate: Candidate, spec: ObservationInput, now: datetime) -> Reading:
+    raw = candidate.resource
+    status = raw.get("status")
+    if type(status) is not str or status not in STATUSES_THAT_COUNT:
+        if type(status) is str and status in STATUSES_SILENT:
+            return Reading(candidate, rejection="never counts", kind="")
+        shown = status if type(status) is str else type(status).__name__
+        return Reading(candidate, rejection=f"status '{shown}' is not a result", kind="status")
+    if candidate.at is not None and candidate.at > now + FUTURE_TOLERANCE:
+        return Reading(candidate, rejection=f"{spec.label} is dated in the future ({candidate.at:%Y-%m-%d %H:%M} UTC)",
+                       kind="future")
+    quantity, absent = _quantity_of(candidate)
+    value = quantity.get("value") if type(quantity) is dict else None
+    if value is None:
+        why = f"data absent ({concept_text(absent) or 'no reason'})" if absent else "no numeric value"
+        return Reading(candidate, rejection=f"{spec.label}: {why}", kind="no-value")
+    if type(value) not in (int, float):  # "86" as a string, true, an object: not a JSON number (FHIR R4 §2.6.2)
+        shown = repr(value[:20]) if type(value) is str else f"a JSON {type(value).__name__}"
+        return Reading(candidate, rejection=f"{spec.label} value is {shown}, not a JSON number", kind="not-a-number")
+    comparator = quantity.get("comparator")
+    if comparator is not None:
+        # "< 10" or "> 8" is a bound, not a value: using the number would be a silent guess
+        return Reading(candidate, bound=f"{comparator} {value}")
+    code, unit = quantity.get("code"), quantity.get("unit")
+    unit_text = code if type(code) is str and code else unit if type(unit) is str and unit else None
+    return _convert(candidate, spec, float(value), unit_text)
+
+
+def _convert(candidate: Candidate, spec: ObservationInput, value: float, unit: str | None) -> Reading:
+    note = ""
+    if unit is None:
+        if not spec.unitless_ok:
+            return Reading(candidate, rejection=f"{spec.label} {value:g} has no unit; cannot tell its scale", kind="no-unit")
+        factor, offset = 1.0, 0.0
+        note = f"no unit sent; read as {spec.unit}"
+    else:
+        conversion = tables().unit_factors.get((spec.name, unit))
+        if conversion is None:
+            return Reading(candidate, rejection=f"{spec.label} unit '{unit[:40]}' is not recognised", kind="unit")
+        factor, offset = conversion
+        if (factor, offset) != (1.0, 0.0):
+            note = f"sent as {value:g} {unit}"
+    # a converted value keeps 2 decimals (86.26 mmHg from kPa, not 86.2571); a value sent in the engine's unit is kept
+    converted = round(value * factor + offset, 2 if (factor, offset) != (1.0, 0.0) else 4)
+    low, high = spec.plausible
+    if not low <= converted <= high:
+        return Reading(candidate, rejection=f"{spec.label} {converted:g} {spec.unit} is outside the plausible range "
+                                            f"{low:g}-{high:g}", kind="implausible")
+    return Reading(candidate, value=converted, note=note)
+
+
+Ranking = Callable[[list[Candidate], Callable[[Candidate], Reading]], Iterable[Reading]]
+
+
+_NO_TIME = datetime.min.replace(tzinfo=timezone.utc)
+
+
+def newest_first(candidates: list[Candidate], read: Callable[[Candidate], Reading]) -> Iterator[Reading]:
+    """The newest first (a stable sort: chart order among equal times); a candidate with no time last. Lazy: a
+    reading is made only when it is reached."""
+    for candidate in sorted(candidates, key=lambda candidate: candidate.at or _NO_TIME, reverse=True):
+        yield read(candidate)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The reading a value is taken from (None: no usable one), and the readings passed over before it."""
+
+    chosen: Reading | None
+    passed_over: list[Reading]
+    model: Any = None
+
+
+# Invalid records validated per input before the rest are passed over unvalidated: a chart of 50,000 SpO2 values
+# that all look usable but are not valid FHIR costs this many validations, not 50,000 (engine choice).
+MAX_INVALID_PER_INPUT = 10
+
+
+def choose(readings: Iterable[Reading], validate: Callable[[dict], tuple[Any, str]]) -> Choice:
+    """The first reading that is usable (or a bound) and valid FHIR; `validate(resource)` -> (model, why)."""
+    passed: list[Reading] = []
+    invalid = 0
+    for reading in readings:
+        if reading.rejection:
+            passed.append(reading)
+            continue
+        if invalid >= MAX_INVALID_PER_INPUT:
+            passed.append(Reading(reading.candidate, rejection=f"not checked: {MAX_INVALID_PER_INPUT} newer records "
+                                                               "of this input were not valid FHIR", kind="unchecked"))
+            continue
+        model, why = validate(reading.candidate.resource)
+        if model is None:
+            invalid += 1
+            passed.append(Reading(reading.candidate, rejection=why, kind="invalid"))
+            continue
+        return Choice(reading, passed, model)
+    return Choice(None, passed)
