@@ -1,0 +1,140 @@
+"""The public results both engines compute, in one comparable shape, and the rules that compare them.
+
+Written once, used by tests/test_cql_agreement.py (and read by docs/engine.md, "CQL"):
+- a number is equal when both are null, or when they differ by at most one unit of the last decimal the
+  result is rounded to (Python rounds half to even, CQL half up: a tie may round to either neighbour);
+- null / missing is equal only to null / missing; an empty list is "nothing", not null;
+- lists of keys (conditions, agents) compare as sets; points parts compare as {part: points}.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .calculators import all_calculations
+from .fhir_select import parse_instant, pool_from_values
+from .inputs import map_inputs
+
+# result -> the unit of its last decimal (the tolerance of the rule above); the names are the CQL defines
+DECIMALS = {"NEWS2": 1, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "SOFA": 1, "HAS-BLED": 1}
+OBSERVATION_TOLERANCE = 0.01  # converted values keep 2 decimals (inputs.py): one unit of the last one
+_PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock index", "A-a Gradient": "A-a gradient",
+                      "SOFA": "SOFA (partial)", "HAS-BLED": "HAS-BLED"}
+SUPPORT_REQUIRED_FROM = 3  # calculators.toml sofa_band respiration support_required_from
+
+# Every public result of engine.Assessment that is NOT compared yet, and why (docs/engine.md lists the same).
+NOT_COMPARED = {
+    "FRAME gate verdict": "FrameGate.cql needs the findings (volume Observations, intake QuestionnaireResponse, "
+                          "blood-source features) of MassiveHemoptysisFindings.cql, not yet rewritten",
+    "severity level and triggers": "the Python severity (respiratory support, worst value in the window) is being "
+                                   "changed in this session; MassiveHemoptysisSeverity.cql follows once it settles",
+    "special populations": "need the findings (ANCA / AFB results, report cues, procedures) of "
+                           "MassiveHemoptysisFindings.cql",
+    "contraindication rules with populations or severity levels": "they depend on populations and severity above; "
+                                                                  "the rules on conditions and agents are compared",
+    "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
+                                      "this session",
+    "causes and sibling engines": "UnderlyingCause.cql translates; its result shape is not compared yet",
+    "localization": "needs report cues (findings)",
+    "phase statuses": "depend on every result above",
+    "SOFA respiration when the PaO2/FiO2 band is 3 or 4": "the Python lowers it to 2 without a ventilation "
+                                                           "Procedure (a finding not read by the CQL yet); the "
+                                                           "total SOFA is then not compared either",
+    "agents (and HAS-BLED) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
+        "resource as its declared element type (Resource), so `as FHIR.Medication` is null and the CQL cannot read "
+        "its code; such fixtures are counted as skipped for these two results",
+    "calculator 'missing' lists and interpretations": "wording, not a value; the values and parts are compared",
+    "records not used (rejected) and stale values": "the CQL skips them the same way but does not list the reasons",
+}
+
+
+def python_results(request: dict) -> dict[str, Any]:
+    """The Python engine in-process on one CDS Hooks request (prefetch + `_fixture.referenceInstant`)."""
+    now = reference_instant(request)
+    inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), now)
+    by_name = {calc.name: calc for calc in all_calculations(inputs)}
+    results: dict[str, Any] = {
+        "Current Observations": {name: o.value for name, o in inputs.observations.items()},
+        "Age In Years": inputs.age_years,
+        "Condition Keys": sorted({fact.concept.key for fact in inputs.conditions}),
+        "Agents In Use": sorted({use.agent.name for use in inputs.medications}),
+    }
+    for define, python_name in _PYTHON_CALCULATOR.items():
+        calc = by_name[python_name]
+        results[define] = {"value": calc.value, "parts": {k: int(v) for k, v in calc.parts.items()
+                                                          if define in ("NEWS2", "SOFA", "HAS-BLED")}}
+    return results
+
+
+def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
+    """The CQL defines of MassiveHemoptysisEngine in the same shape."""
+    results: dict[str, Any] = {
+        "Current Observations": {row["input"]: row["value"] for row in raw["Current Observations"]},
+        "Age In Years": raw["Age In Years"],
+        "Condition Keys": sorted(set(raw["Condition Keys"] or ())),
+        "Agents In Use": sorted(set(raw["Agents In Use"] or ())),
+    }
+    for define in _PYTHON_CALCULATOR:
+        found = raw[define] or {}
+        results[define] = {"value": found.get("value"), "parts": {p["name"]: p["points"] for p in found.get("parts") or ()}}
+    return results
+
+
+def reference_instant(request: dict) -> datetime:
+    instant = parse_instant((request.get("_fixture") or {}).get("referenceInstant"))
+    if instant is None:
+        raise ValueError("the request has no _fixture.referenceInstant: the agreement test needs a fixed now")
+    return instant
+
+
+def _numbers_equal(a: Any, b: Any, tolerance: float) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= tolerance + 1e-9
+
+
+def uses_contained_medication(request: dict) -> bool:
+    """A MedicationStatement / Request / Administration whose drug is a contained Medication ('#id')."""
+    from .fhir_select import pool_from_values
+    pool = pool_from_values(request.get("prefetch") or {})
+    return any(str((raw.get("medicationReference") or {}).get("reference", "")).startswith("#")
+               for kind in ("MedicationStatement", "MedicationRequest", "MedicationAdministration") for raw in pool.of(kind))
+
+
+def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: bool = False
+            ) -> tuple[list[str], list[str], list[str]]:
+    """-> (results compared, disagreements as lines, results skipped here by a NOT_COMPARED rule)."""
+    compared, disagreements, skipped = [], [], []
+    not_here = {"Agents In Use", "HAS-BLED"} if contained_medication else set()
+    skipped += sorted(not_here)
+
+    def check(name: str, equal: bool, left: Any, right: Any) -> None:
+        compared.append(name)
+        if not equal:
+            disagreements.append(f"{name}: Python {left!r} != CQL {right!r}")
+
+    po, co = python["Current Observations"], cql["Current Observations"]
+    for name in sorted(set(po) | set(co)):
+        check(f"observation {name}", _numbers_equal(po.get(name), co.get(name), OBSERVATION_TOLERANCE), po.get(name), co.get(name))
+    for name in ("Age In Years", "Condition Keys", "Agents In Use"):
+        if name in not_here:
+            continue
+        check(name, python[name] == cql[name], python[name], cql[name])
+    for define, tolerance in DECIMALS.items():
+        if define in not_here:
+            continue
+        p, c = python[define], cql[define]
+        if define == "SOFA":
+            band = c["parts"].pop("respiration band", None)
+            p_parts = dict(p["parts"])
+            respiration = p_parts.pop("respiration", None)
+            if band is not None and band >= SUPPORT_REQUIRED_FROM:
+                skipped.append("SOFA respiration and total (band >= support_required_from)")
+                check("SOFA parts", p_parts == c["parts"], p_parts, c["parts"])
+                continue
+            check("SOFA respiration", respiration == band, respiration, band)
+            check("SOFA parts", p_parts == c["parts"], p_parts, c["parts"])
+        elif p["parts"] or c["parts"]:
+            check(f"{define} parts", p["parts"] == c["parts"], p["parts"], c["parts"])
+        check(f"{define} value", _numbers_equal(p["value"], c["value"], tolerance), p["value"], c["value"])
+    return compared, disagreements, skipped
