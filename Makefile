@@ -13,6 +13,13 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The reference CQL toolchain (package-lock.json: translator, cql-execution, cql-exec-fhir, UCUM), installed
+# once from the npm registry; the suite translates and runs the CQL offline afterwards (tests/test_cql_agreement.py).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "need Node 20 (node, npm) on PATH to run the CQL part of the suite"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # `make serve` must work with no setup, so it turns client authentication off unless told otherwise
 # (HEMOPTYSIS_CDS_AUTH_MODE=required make serve, with HEMOPTYSIS_CDS_CLIENTS_FILE). deploy/ always uses 'required'.
 HEMOPTYSIS_CDS_AUTH_MODE ?= development
@@ -23,11 +30,11 @@ serve: $(BIN)/.installed
 	  echo "            every response carries X-Hemoptysis-CDS-Auth: development-unauthenticated. Production uses 'required' (README, Security)."; fi
 	HEMOPTYSIS_CDS_AUTH_MODE=$(HEMOPTYSIS_CDS_AUTH_MODE) $(BIN)/hemoptysis-cds serve
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed node_modules/.installed
 	$(BIN)/pytest -q
 
 bench: $(BIN)/.installed
 	$(BIN)/hemoptysis-cds bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules cql/build

@@ -213,6 +213,38 @@ def python_constants() -> list[str]:
             f"define \"Vasopressor Rate Units\": {strings(sorted(findings._RATE_UNITS))}\n"]
 
 
+def population_parts() -> list[str]:
+    rows = []
+    for r in load("populations")["population"]:
+        labs = ", ".join(f"Tuple {{ input: {s(l['input'])}, op: {s(l['op'])}, value: {d(l['value'])} }}" for l in r.get("lab", ()))
+        rows.append(f"  Tuple {{ key: {s(r['key'])}, anyAntithrombotic: {'true' if r.get('any_antithrombotic') else 'false'}, "
+                    f"labs: {'{ ' + labs + ' }' if labs else 'List<Tuple { input String, op String, value Decimal }>{}'}, "
+                    f"findingsPositive: {strings(r.get('findings_positive', ()))}, findingsPresent: {strings(r.get('findings_present', ()))}, "
+                    f"cues: {strings(r.get('cues', ()))} }}")
+    return ["// populations.toml: what opens each special population (conditions name their population in conditions.toml)\n"
+            "define \"Populations\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
+
+
+def trigger_parts() -> list[str]:
+    t = load("triggers")
+    rows = [f"  Tuple {{ kind: {s(r['kind'])}, key: {s(r['key'])}, input: {s(r.get('input', ''))}, op: {s(r.get('op', ''))}, "
+            f"value: {d(r.get('value', 0))} }}" for r in t["trigger"]]
+    return [f"// triggers.toml\ndefine \"Adult From Years\": {int(t['scope']['adult_from_years'])}\n"
+            "define \"Triggers\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
+
+
+def cue_parts() -> list[str]:
+    rows = [f"  Tuple {{ key: {s(r['key'])}, words: {strings([w.lower() for w in r['words']])} }}" for r in load("findings")["cue"]]
+    return ["// findings.toml `cue` rows: words read in report text\ndefine \"Report Cues\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
+
+
+def reversal_parts() -> list[str]:
+    rows = [f"  Tuple {{ drugClass: {s(r['class'])}, summary: {s(r['summary'])}, lab: {s(r.get('lab', ''))} }}"
+            for r in load("reversal")["class"]]
+    return ["// reversal.toml `class` rows: the reversal of each drug class and the lab that guides it\n"
+            "define \"Reversal Classes\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
+
+
 def rule_parts() -> list[str]:
     rules = []
     for r in load("contraindications")["rule"]:
@@ -266,7 +298,7 @@ def outputs() -> dict[Path, str]:
     for name in vs.sets:
         vs_parts_conditions = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_conditions]
         vs_parts_agents = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_agents]
-    parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + rule_parts() + python_constants()
+    parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + python_constants()
     valuesets = {url: {"1.0.0": codes} for _name, (url, codes) in vs.sets.items()}
     return {
         OUT_CQL / "HemoptysisTerminology.cql": terminology(vs),

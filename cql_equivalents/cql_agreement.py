@@ -3,6 +3,7 @@
 Written once, used by tests/test_cql_agreement.py (and read by docs/engine.md, "CQL"):
 - a number is equal when both are null, or when they differ by at most one unit of the last decimal the
   result is rounded to (Python rounds half to even, CQL half up: a tie may round to either neighbour);
+  scores (sums of integer points) must be equal exactly;
 - null / missing is equal only to null / missing; an empty list is "nothing", not null;
 - lists of keys (conditions, agents) compare as sets; points parts compare as {part: points}.
 """
@@ -12,11 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from .calculators import all_calculations
+from .causes import underlying_causes
+from .contraindications import applicable_rules
+from .populations import special_populations
 from .fhir_select import parse_instant, pool_from_values
 from .inputs import map_inputs
 
-# result -> the unit of its last decimal (the tolerance of the rule above); the names are the CQL defines
-DECIMALS = {"NEWS2": 1, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "SOFA": 1, "HAS-BLED": 1}
+# result -> its tolerance: the unit of the last decimal a rounded result keeps; 0 for the integer scores
+# (sums of points are exact). The names are the CQL defines of MassiveHemoptysisEngine.
+TOLERANCE = {"NEWS2": 0, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "SOFA": 0, "HAS-BLED": 0}
 OBSERVATION_TOLERANCE = 0.01  # converted values keep 2 decimals (inputs.py): one unit of the last one
 _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock index", "A-a Gradient": "A-a gradient",
                       "SOFA": "SOFA (partial)", "HAS-BLED": "HAS-BLED"}
@@ -28,21 +33,22 @@ NOT_COMPARED = {
                           "blood-source features) of MassiveHemoptysisFindings.cql, not yet rewritten",
     "severity level and triggers": "the Python severity (respiratory support, worst value in the window) is being "
                                    "changed in this session; MassiveHemoptysisSeverity.cql follows once it settles",
-    "special populations": "need the findings (ANCA / AFB results, report cues, procedures) of "
-                           "MassiveHemoptysisFindings.cql",
-    "contraindication rules with populations or severity levels": "they depend on populations and severity above; "
-                                                                  "the rules on conditions and agents are compared",
+    "special populations opened by findings (dah_vasculitis, post_tb_mycetoma, iatrogenic_pa_rupture, "
+    "pulmonary_artery_source)": "their ANCA / AFB results, report cues and procedures are findings not read by "
+                                "MassiveHemoptysisFindings.cql yet; the populations read in full are compared",
+    "contraindication rules with severity levels or finding-opened populations": "they depend on the severity "
+        "level and on the populations above; the rules decided by conditions, agents and the populations read in "
+        "full are compared",
     "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
                                       "this session",
-    "causes and sibling engines": "UnderlyingCause.cql translates; its result shape is not compared yet",
     "localization": "needs report cues (findings)",
     "phase statuses": "depend on every result above",
     "SOFA respiration when the PaO2/FiO2 band is 3 or 4": "the Python lowers it to 2 without a ventilation "
                                                            "Procedure (a finding not read by the CQL yet); the "
                                                            "total SOFA is then not compared either",
-    "agents (and HAS-BLED) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
+    "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
         "resource as its declared element type (Resource), so `as FHIR.Medication` is null and the CQL cannot read "
-        "its code; such fixtures are counted as skipped for these two results",
+        "its code; such fixtures are counted as skipped for these results",
     "calculator 'missing' lists and interpretations": "wording, not a value; the values and parts are compared",
     "records not used (rejected) and stale values": "the CQL skips them the same way but does not list the reasons",
 }
@@ -53,11 +59,16 @@ def python_results(request: dict) -> dict[str, Any]:
     now = reference_instant(request)
     inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), now)
     by_name = {calc.name: calc for calc in all_calculations(inputs)}
+    populations = special_populations(inputs)
     results: dict[str, Any] = {
         "Current Observations": {name: o.value for name, o in inputs.observations.items()},
         "Age In Years": inputs.age_years,
         "Condition Keys": sorted({fact.concept.key for fact in inputs.conditions}),
         "Agents In Use": sorted({use.agent.name for use in inputs.medications}),
+        "Population Keys": sorted(match.key for match in populations),
+        # rules compared do not depend on the severity level: no level is given
+        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
+        "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
     }
     for define, python_name in _PYTHON_CALCULATOR.items():
         calc = by_name[python_name]
@@ -73,6 +84,11 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Age In Years": raw["Age In Years"],
         "Condition Keys": sorted(set(raw["Condition Keys"] or ())),
         "Agents In Use": sorted(set(raw["Agents In Use"] or ())),
+        "Population Keys": sorted(set(raw["Population Keys"] or ())),
+        "Rules": sorted(set(raw["Rules From The Record"] or ())),
+        "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
+        "Populations Read In Full": set(raw["Populations Read In Full"] or ()),
+        "Rules Read In Full": set(raw["Rules Read In Full"] or ()),
     }
     for define in _PYTHON_CALCULATOR:
         found = raw[define] or {}
@@ -105,7 +121,7 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
             ) -> tuple[list[str], list[str], list[str]]:
     """-> (results compared, disagreements as lines, results skipped here by a NOT_COMPARED rule)."""
     compared, disagreements, skipped = [], [], []
-    not_here = {"Agents In Use", "HAS-BLED"} if contained_medication else set()
+    not_here = {"Agents In Use", "HAS-BLED", "Rules", "Population Keys"} if contained_medication else set()
     skipped += sorted(not_here)
 
     def check(name: str, equal: bool, left: Any, right: Any) -> None:
@@ -120,7 +136,14 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
         if name in not_here:
             continue
         check(name, python[name] == cql[name], python[name], cql[name])
-    for define, tolerance in DECIMALS.items():
+    check("Cause Groups", python["Cause Groups"] == cql["Cause Groups"], python["Cause Groups"], cql["Cause Groups"])
+    for name, full in (("Population Keys", "Populations Read In Full"), ("Rules", "Rules Read In Full")):
+        if name in not_here:
+            continue
+        left = [key for key in python[name] if key in cql[full]]
+        right = [key for key in cql[name] if key in cql[full]]
+        check(name, left == right, left, right)
+    for define, tolerance in TOLERANCE.items():
         if define in not_here:
             continue
         p, c = python[define], cql[define]

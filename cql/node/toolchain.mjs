@@ -25,7 +25,8 @@ export async function libraryManager(cqlFolders) {
     new t.DefaultModelInfoProvider(t.stringAsPath(path.join(REPO_ROOT, "node_modules/cql-exec-fhir/lib/modelInfos"))), false);
   const O = t.CqlCompilerOptions.Options;
   const options = new t.CqlCompilerOptions().withOptions([
-    O.EnableAnnotations, O.EnableLocators, O.EnableResultTypes, O.DisableListDemotion, O.DisableListPromotion,
+    // no EnableAnnotations: the annotations (the CQL text again, per node) triple the ELM and no engine needs them
+    O.EnableLocators, O.EnableResultTypes, O.DisableListDemotion, O.DisableListPromotion,
   ]);
   const ucumService = t.createUcumService(
     (value, from, to) => {
