@@ -34,10 +34,16 @@ function plain(value) {
   return value;
 }
 
+// Building a PatientSource parses the FHIR model info (XML): the cost that dominated a call. One source is
+// made once and reset per patient (its public reset() / loadBundles()).
+let sharedSource = null;
+
 export async function evaluate(library, codes, bundle, now) {
   const instant = cql.DateTime.parse(now);
   const executor = new cql.Executor(library, codes, { Now: instant });
-  const source = cqlfhir.PatientSource.FHIRv401();
+  sharedSource ??= cqlfhir.PatientSource.FHIRv401();
+  const source = sharedSource;
+  source.reset();
   source.loadBundles([bundle]);
   const results = await executor.exec(source, instant);
   const [patientResults] = Object.values(results.patientResults);
