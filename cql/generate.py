@@ -210,7 +210,9 @@ def python_constants() -> list[str]:
             f"define \"Future Tolerance Minutes\": {minutes(inputs.FUTURE_TOLERANCE)}\n"
             f"define \"Unitless Inputs\": {strings(unitless)}\n"
             f"define \"Vasopressor Window Minutes\": {minutes(findings.VASOPRESSOR_WINDOW)}\n"
-            f"define \"Vasopressor Rate Units\": {strings(sorted(findings._RATE_UNITS))}\n"]
+            f"define \"Vasopressor Rate Units\": {strings(sorted(findings._RATE_UNITS))}\n"
+            f"define \"Finding Statuses Not Done\": {strings(sorted(findings._NOT_DONE))}\n"
+            f"define \"Questionnaire Statuses Read\": {strings(sorted(findings.QUESTIONNAIRE_STATUSES_READ))}\n"]
 
 
 def population_parts() -> list[str]:
@@ -243,6 +245,29 @@ def reversal_parts() -> list[str]:
             for r in load("reversal")["class"]]
     return ["// reversal.toml `class` rows: the reversal of each drug class and the lab that guides it\n"
             "define \"Reversal Classes\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
+
+
+def bleeding_parts() -> list[str]:
+    b = load("bleeding")
+    v = b["volume"]
+    units = [f"  Tuple {{ unit: {s(u)}, kind: {s(r['kind'])}, factor: {d(r['factor'])} }}" for r in b["volume_unit"] for u in r["units"]]
+    kinds = [f"  Tuple {{ words: {strings(r['words'])}, kind: {s(r['kind'])} }}" for r in b["volume_text_kind"]]
+    questions = [f"  Tuple {{ linkId: {s(r['link_id'])}, kind: {s(r['kind'])}, volumeKind: {s(r.get('volume_kind', ''))} }}"
+                 for r in b["question"]]
+    features = [f"  Tuple {{ linkId: {s(r['link_id'])}, pointsTo: {s(r['points_to'])}, label: {s(r['label'])} }}" for r in b["feature"]]
+    return ["// bleeding.toml: the hemoptysis volume (local code or words, units, plausible range, freshness) and the\n"
+            "// intake questionnaire (volume questions, the clinician's blood-source answer, the FRAME features)\n"
+            f"define \"Volume Code System\": {s(v['local_system'])}\n"
+            f"define \"Volume Codes\": {strings(v['local_codes'])}\n"
+            f"define \"Volume Words\": {strings([w.lower() for w in v['words']])}\n"
+            f"define \"Volume Plausible Low mL\": {d(v['plausible_ml'][0])}\n"
+            f"define \"Volume Plausible High mL\": {d(v['plausible_ml'][1])}\n"
+            f"define \"Volume Fresh Hours\": {d(v['fresh_hours'])}\n"
+            "define \"Volume Units\":\n  {\n" + ",\n".join(units) + "\n  }\n"
+            "define \"Volume Text Kinds\":\n  {\n" + ",\n".join(kinds) + "\n  }\n"
+            f"define \"Intake Questionnaire\": {s(b['questionnaire']['canonical'])}\n"
+            "define \"Intake Questions\":\n  {\n" + ",\n".join(questions) + "\n  }\n"
+            "define \"Intake Features\":\n  {\n" + ",\n".join(features) + "\n  }\n"]
 
 
 def rule_parts() -> list[str]:
@@ -298,7 +323,7 @@ def outputs() -> dict[Path, str]:
     for name in vs.sets:
         vs_parts_conditions = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_conditions]
         vs_parts_agents = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_agents]
-    parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + python_constants()
+    parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + bleeding_parts() + python_constants()
     valuesets = {url: {"1.0.0": codes} for _name, (url, codes) in vs.sets.items()}
     return {
         OUT_CQL / "HemoptysisTerminology.cql": terminology(vs),

@@ -15,6 +15,7 @@ from typing import Any
 from .calculators import all_calculations
 from .causes import underlying_causes
 from .contraindications import applicable_rules
+from .frame import frame_gate
 from .populations import special_populations
 from .fhir_select import parse_instant, pool_from_values
 from .inputs import map_inputs
@@ -29,8 +30,7 @@ SUPPORT_REQUIRED_FROM = 3  # calculators.toml sofa_band respiration support_requ
 
 # Every public result of engine.Assessment that is NOT compared yet, and why (docs/engine.md lists the same).
 NOT_COMPARED = {
-    "FRAME gate verdict": "FrameGate.cql needs the findings (volume Observations, intake QuestionnaireResponse, "
-                          "blood-source features) of MassiveHemoptysisFindings.cql, not yet rewritten",
+    "FRAME evidence lists (labels, references)": "the verdict is compared; the evidence lines are wording",
     "severity level and triggers": "the Python severity (respiratory support, worst value in the window) is being "
                                    "changed in this session; MassiveHemoptysisSeverity.cql follows once it settles",
     "special populations opened by findings (dah_vasculitis, post_tb_mycetoma, iatrogenic_pa_rupture, "
@@ -69,6 +69,7 @@ def python_results(request: dict) -> dict[str, Any]:
         # rules compared do not depend on the severity level: no level is given
         "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
+        "FRAME Verdict": frame_gate(inputs).verdict.value,
     }
     for define, python_name in _PYTHON_CALCULATOR.items():
         calc = by_name[python_name]
@@ -87,6 +88,7 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Population Keys": sorted(set(raw["Population Keys"] or ())),
         "Rules": sorted(set(raw["Rules From The Record"] or ())),
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
+        "FRAME Verdict": raw["FRAME Verdict"],
         "Populations Read In Full": set(raw["Populations Read In Full"] or ()),
         "Rules Read In Full": set(raw["Rules Read In Full"] or ()),
     }
@@ -132,7 +134,7 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
     po, co = python["Current Observations"], cql["Current Observations"]
     for name in sorted(set(po) | set(co)):
         check(f"observation {name}", _numbers_equal(po.get(name), co.get(name), OBSERVATION_TOLERANCE), po.get(name), co.get(name))
-    for name in ("Age In Years", "Condition Keys", "Agents In Use"):
+    for name in ("Age In Years", "Condition Keys", "Agents In Use", "FRAME Verdict"):
         if name in not_here:
             continue
         check(name, python[name] == cql[name], python[name], cql[name])

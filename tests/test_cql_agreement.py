@@ -17,6 +17,7 @@ import pytest
 
 from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
+from tests.cql_agreement_cases import cases as built_cases
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
@@ -40,9 +41,10 @@ def translation():
 @pytest.fixture(scope="session")
 def cql_run(translation):
     assert translation["exit_code"] == 0, "translation failed"
-    requests = {path: json.loads(path.read_text()) for path in FIXTURES}
-    cases = [(str(path.relative_to(REPO)), cql_agreement.reference_instant(request).isoformat(),
-              bundle_from_prefetch(request.get("prefetch") or {})) for path, request in requests.items()]
+    requests = {str(path.relative_to(REPO)): json.loads(path.read_text()) for path in FIXTURES}
+    requests.update(built_cases())
+    cases = [(key, cql_agreement.reference_instant(request).isoformat(), bundle_from_prefetch(request.get("prefetch") or {}))
+             for key, request in requests.items()]
     started = time.monotonic()
     output = run_cases(cases)
     output["seconds"] = time.monotonic() - started
@@ -69,8 +71,7 @@ def test_python_and_cql_agree_on_every_fixture(cql_run, capsys):
     requests, output = cql_run
     assert len(FIXTURES) >= 60
     compared, disagreements, skipped = 0, [], {}
-    for path, request in requests.items():
-        key = str(path.relative_to(REPO))
+    for key, request in requests.items():
         raw = output["results"][key]
         assert raw is not None and "error" not in raw, f"{key}: the CQL did not run: {raw}"
         done, different, skips = cql_agreement.compare(
@@ -81,18 +82,19 @@ def test_python_and_cql_agree_on_every_fixture(cql_run, capsys):
         for skip in skips:
             skipped.setdefault(skip, []).append(key)
     with capsys.disabled():
-        print(f"\nCQL agreement: {len(FIXTURES)} fixtures, {compared} results compared, {len(disagreements)} "
-              f"disagreements; CQL run {output['seconds']:.1f} s ({output['milliseconds'] / len(FIXTURES):.0f} ms "
+        print(f"\nCQL agreement: {len(FIXTURES)} fixtures + {len(requests) - len(FIXTURES)} built patients, {compared} "
+              f"results compared, {len(disagreements)} disagreements; CQL run {output['seconds']:.1f} s "
+              f"({output['milliseconds'] / len(requests):.0f} ms "
               f"per fixture in one Node process); skipped: { {k: len(v) for k, v in skipped.items()} }")
     assert disagreements == []
-    assert compared >= 20 * len(FIXTURES)  # a result family silently dropped would show here
+    assert compared >= 20 * len(requests)  # a result family silently dropped would show here
 
 
 def test_a_disagreement_is_caught(cql_run):
     """The comparison can fail: a changed CQL value on a real fixture is reported."""
     requests, output = cql_run
-    path = next(p for p in requests if "massive-hypoxia" in p.name)
-    raw = json.loads(json.dumps(output["results"][str(path.relative_to(REPO))]))
+    path = next(key for key in requests if key.endswith("massive-hypoxia.json"))
+    raw = json.loads(json.dumps(output["results"][path]))
     raw["NEWS2"]["value"] = (raw["NEWS2"]["value"] or 0) + 1
     raw["Current Observations"][0]["value"] += 5
     _done, different, _skips = cql_agreement.compare(cql_agreement.python_results(requests[path]),
