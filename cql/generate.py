@@ -236,7 +236,7 @@ def trigger_parts() -> list[str]:
 
 
 def cue_parts() -> list[str]:
-    rows = [f"  Tuple {{ key: {s(r['key'])}, words: {strings([w.lower() for w in r['words']])} }}" for r in load("findings")["cue"]]
+    rows = [f"  Tuple {{ key: {s(r['key'])}, words: {strings(r['words'])} }}" for r in load("findings")["cue"]]
     return ["// findings.toml `cue` rows: words read in report text\ndefine \"Report Cues\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
 
 
@@ -259,7 +259,7 @@ def bleeding_parts() -> list[str]:
             "// intake questionnaire (volume questions, the clinician's blood-source answer, the FRAME features)\n"
             f"define \"Volume Code System\": {s(v['local_system'])}\n"
             f"define \"Volume Codes\": {strings(v['local_codes'])}\n"
-            f"define \"Volume Words\": {strings([w.lower() for w in v['words']])}\n"
+            f"define \"Volume Words\": {strings(v['words'])}\n"
             f"define \"Volume Plausible Low mL\": {d(v['plausible_ml'][0])}\n"
             f"define \"Volume Plausible High mL\": {d(v['plausible_ml'][1])}\n"
             f"define \"Volume Fresh Hours\": {d(v['fresh_hours'])}\n"
@@ -268,6 +268,23 @@ def bleeding_parts() -> list[str]:
             f"define \"Intake Questionnaire\": {s(b['questionnaire']['canonical'])}\n"
             "define \"Intake Questions\":\n  {\n" + ",\n".join(questions) + "\n  }\n"
             "define \"Intake Features\":\n  {\n" + ",\n".join(features) + "\n  }\n"]
+
+
+def finding_parts() -> list[str]:
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import findings
+    rows = []
+    for r in load("findings")["finding"]:
+        rows.append(f"  Tuple {{ key: {s(r['key'])}, label: {s(r['label'])}, resources: {strings(r['resources'])}, "
+                    f"loinc: {strings(r.get('loinc', ()))}, snomed: {strings(r.get('snomed', ()))}, "
+                    f"rxnorm: {strings(r.get('rxnorm', ()))}, words: {strings(r.get('words', ()))}, reads: {s(r['reads'])}, "
+                    f"freshHours: {d(r['fresh_hours'])} }}")
+    return ["// findings.toml `finding` rows (table order: the first row whose words match wins), and findings.py constants\n"
+            "define \"Finding Rows\":\n  {\n" + ",\n".join(rows) + "\n  }\n"
+            f"define \"Positive Interpretations\": {strings(sorted(findings._POSITIVE_INTERPRETATIONS))}\n"
+            f"define \"Negative Interpretations\": {strings(sorted(findings._NEGATIVE_INTERPRETATIONS))}\n"
+            f"define \"Negative Result Words\": {strings(findings._NEGATIVE_WORDS)}\n"
+            f"define \"Positive Result Words\": {strings(findings._POSITIVE_WORDS)}\n"]
 
 
 def rule_parts() -> list[str]:
@@ -323,7 +340,7 @@ def outputs() -> dict[Path, str]:
     for name in vs.sets:
         vs_parts_conditions = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_conditions]
         vs_parts_agents = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_agents]
-    parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + bleeding_parts() + python_constants()
+    parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + bleeding_parts() + finding_parts() + python_constants()
     valuesets = {url: {"1.0.0": codes} for _name, (url, codes) in vs.sets.items()}
     return {
         OUT_CQL / "HemoptysisTerminology.cql": terminology(vs),

@@ -65,6 +65,35 @@ def _administration(code: str, display: str, *, status: str = "completed", hours
     return resource
 
 
+def _report(text: str, conclusion: str, *, hours_ago: float = 3, status: str = "final", rep_id: str) -> dict:
+    return {"resourceType": "DiagnosticReport", "id": rep_id, "status": status,
+            "code": {"coding": [{"system": "urn:local:radiology", "code": "x"}], "text": text},
+            "subject": {"reference": "Patient/pat-1"}, "effectiveDateTime": f.ago(hours=hours_ago), "conclusion": conclusion}
+
+
+def _procedure(text: str, *, outcome: str = "", note: str = "", days_ago: float = 1, status: str = "completed",
+               proc_id: str) -> dict:
+    resource = {"resourceType": "Procedure", "id": proc_id, "status": status, "code": {"text": text},
+                "subject": {"reference": "Patient/pat-1"}, "performedDateTime": f.ago(days=days_ago)}
+    if outcome:
+        resource["outcome"] = {"text": outcome}
+    if note:
+        resource["note"] = [{"text": note}]
+    return resource
+
+
+def _result(code: str, display: str, interpretation: str | None, value_string: str = "", *, obs_id: str) -> dict:
+    resource = {"resourceType": "Observation", "id": obs_id, "status": "final",
+                "code": {"coding": [{"system": f.LOINC, "code": code, "display": display}], "text": display},
+                "subject": {"reference": "Patient/pat-1"}, "effectiveDateTime": f.ago(days=2)}
+    if interpretation:
+        resource["interpretation"] = [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                                                   "code": interpretation}]}]
+    if value_string:
+        resource["valueString"] = value_string
+    return resource
+
+
 def cases() -> list[tuple[str, dict]]:
     return [
         _request("abg-kpa-fio2-organ-labs", [
@@ -145,6 +174,23 @@ def cases() -> list[tuple[str, dict]]:
             f.condition("21877004", "Hereditary hemorrhagic telangiectasia", verification="refuted"),
             f.condition("0", "Alcohol dependence", system="urn:local"), f.condition("0", "Cirrhosis of liver", system="urn:local"),
             f.blood_pressure(172, 98), f.lab("2160-0", 210, "umol/L", display="Creatinine"),
+        ]),
+        _request("anca-positive-and-dah-report", [
+            f.hemoptysis(), _result("6969-0", "MPO-ANCA", "POS", obs_id="anca-1"),
+            _report("CT chest", "Diffuse bilateral ground glass; alveolar hemorrhage likely", rep_id="ct-1"),
+        ]),
+        _request("afb-text-result-and-cavity", [
+            f.hemoptysis(), {**_report("AFB smear (Ziehl-Neelsen)", "Acid-fast bacilli seen, 2+. Culture pending",
+                                       rep_id="afb-1")},
+            _result("0", "Xpert MTB/RIF", None, "MTB not detected, rifampicin resistance not detected", obs_id="xpert-1"),
+            _report("CT angiography chest", "Cavitation right upper lobe with Rasmussen aneurysm; no active extravasation",
+                    rep_id="cta-1"),
+        ]),
+        _request("procedures-pa-catheter-bronchoscopy", [
+            f.hemoptysis(), _procedure("Swan-Ganz catheter insertion", days_ago=2, proc_id="pr-1"),
+            _procedure("Flexible bronchoscopy", outcome="Active bleeding from the left lower lobe", proc_id="pr-2"),
+            _procedure("Transbronchial lung biopsy", days_ago=12, proc_id="pr-3"),
+            _procedure("EBUS", status="not-done", proc_id="pr-4"),
         ]),
         _request("epistaxis-text-and-hematemesis-icd", [
             f.condition("0", "Recurrent epistaxis", system="urn:local"), f.condition("K92.0", "Hematemesis", system=f.ICD10CM),
