@@ -26,7 +26,6 @@ TOLERANCE = {"NEWS2": 0, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "
 OBSERVATION_TOLERANCE = 0.01  # converted values keep 2 decimals (inputs.py): one unit of the last one
 _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock index", "A-a Gradient": "A-a gradient",
                       "SOFA": "SOFA (partial)", "HAS-BLED": "HAS-BLED"}
-SUPPORT_REQUIRED_FROM = 3  # calculators.toml sofa_band respiration support_required_from
 
 # Every public result of engine.Assessment that is NOT compared yet, and why (docs/engine.md lists the same).
 NOT_COMPARED = {
@@ -43,9 +42,6 @@ NOT_COMPARED = {
                                       "this session",
     "localization": "needs report cues (findings)",
     "phase statuses": "depend on every result above",
-    "SOFA respiration when the PaO2/FiO2 band is 3 or 4": "the Python lowers it to 2 without a ventilation "
-                                                           "Procedure (a finding not read by the CQL yet); the "
-                                                           "total SOFA is then not compared either",
     "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
         "resource as its declared element type (Resource), so `as FHIR.Medication` is null and the CQL cannot read "
         "its code; such fixtures are counted as skipped for these results",
@@ -149,17 +145,7 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
         if define in not_here:
             continue
         p, c = python[define], cql[define]
-        if define == "SOFA":
-            band = c["parts"].pop("respiration band", None)
-            p_parts = dict(p["parts"])
-            respiration = p_parts.pop("respiration", None)
-            if band is not None and band >= SUPPORT_REQUIRED_FROM:
-                skipped.append("SOFA respiration and total (band >= support_required_from)")
-                check("SOFA parts", p_parts == c["parts"], p_parts, c["parts"])
-                continue
-            check("SOFA respiration", respiration == band, respiration, band)
-            check("SOFA parts", p_parts == c["parts"], p_parts, c["parts"])
-        elif p["parts"] or c["parts"]:
+        if p["parts"] or c["parts"]:
             check(f"{define} parts", p["parts"] == c["parts"], p["parts"], c["parts"])
         check(f"{define} value", _numbers_equal(p["value"], c["value"], tolerance), p["value"], c["value"])
     return compared, disagreements, skipped

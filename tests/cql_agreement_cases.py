@@ -115,6 +115,11 @@ def cases() -> list[tuple[str, dict]]:
             f.hemoptysis(), f.observation("3150-0", 1.0, "1", display="FiO2 fraction"),
             f.lab("2703-7", 80, "mm[Hg]", display="PaO2"), f.lab("2019-8", 48, "mm[Hg]", display="PaCO2"),
         ]),
+        _request("pf-ratio-below-100-ventilated", [
+            f.hemoptysis(), f.observation("3150-0", 100, "%", display="FiO2"),
+            f.lab("2703-7", 80, "mm[Hg]", display="PaO2"), f.lab("2019-8", 48, "mm[Hg]", display="PaCO2"),
+            _procedure("Endotracheal intubation and mechanical ventilation", days_ago=0.2, proc_id="pr-vent"),
+        ]),
         _request("vasopressors", [
             f.hemoptysis(), f.blood_pressure(84, 50), f.heart_rate(124),
             _administration("7512", "norepinephrine", status="in-progress", rate=(0.15, "ug/kg/min"), adm_id="ma-ne"),
