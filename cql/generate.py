@@ -190,10 +190,10 @@ def calculator_parts() -> list[str]:
 
 
 def python_constants() -> list[str]:
-    """Statuses, windows and tolerances that live as named constants in the Python modules (not in a table):
+    """Statuses, windows, tolerances and lists that live as named constants in the Python modules (not in a table):
     read from there, so the CQL cannot drift from them."""
     sys.path.insert(0, str(ROOT))
-    from cql_equivalents import findings, inputs
+    from cql_equivalents import findings, inputs, localization
     from cql_equivalents.tables import tables
 
     def minutes(delta) -> str:
@@ -212,7 +212,10 @@ def python_constants() -> list[str]:
             f"define \"Vasopressor Window Minutes\": {minutes(findings.VASOPRESSOR_WINDOW)}\n"
             f"define \"Vasopressor Rate Units\": {strings(sorted(findings._RATE_UNITS))}\n"
             f"define \"Finding Statuses Not Done\": {strings(sorted(findings._NOT_DONE))}\n"
-            f"define \"Questionnaire Statuses Read\": {strings(sorted(findings.QUESTIONNAIRE_STATUSES_READ))}\n"]
+            f"define \"Questionnaire Statuses Read\": {strings(sorted(findings.QUESTIONNAIRE_STATUSES_READ))}\n"
+            f"define \"Localizing Studies\": {strings(localization.LOCALIZING_STUDIES)}\n"
+            "define \"Bleeding Beds\": { " + ", ".join(f"Tuple {{ cue: {s(k)}, bed: {s(v)} }}" for k, v in localization._BEDS.items())
+            + " }\n"]
 
 
 def population_parts() -> list[str]:

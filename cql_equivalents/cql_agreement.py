@@ -16,6 +16,7 @@ from .calculators import all_calculations
 from .causes import underlying_causes
 from .contraindications import applicable_rules
 from .frame import frame_gate
+from .localization import localize
 from .populations import special_populations
 from .fhir_select import parse_instant, pool_from_values
 from .inputs import map_inputs
@@ -40,7 +41,8 @@ NOT_COMPARED = {
         "MassiveHemoptysisFindings.cql yet; no population or compared rule depends on them",
     "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
                                       "this session",
-    "localization": "needs report cues (findings)",
+    "localization studies listed": "side, beds, localized, active bleeding and the repeat advice are compared; "
+                                   "the list of studies behind them is wording",
     "phase statuses": "depend on every result above",
     "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
         "resource as its declared element type (Resource), so `as FHIR.Medication` is null and the CQL cannot read "
@@ -66,12 +68,23 @@ def python_results(request: dict) -> dict[str, Any]:
         "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
+        **_localization(inputs),
     }
     for define, python_name in _PYTHON_CALCULATOR.items():
         calc = by_name[python_name]
         results[define] = {"value": calc.value, "parts": {k: int(v) for k, v in calc.parts.items()
                                                           if define in ("NEWS2", "SOFA", "HAS-BLED")}}
     return results
+
+
+def _localization(inputs) -> dict[str, Any]:
+    found = localize(inputs)
+    return {"Side": found.side, "Beds": sorted(found.beds), "Localized": found.localized,
+            "Active Bleeding Seen": bool(found.active_bleeding_seen),
+            "Repeat During Active Bleeding": found.repeat_during_active_bleeding}
+
+
+LOCALIZATION = ("Side", "Beds", "Localized", "Active Bleeding Seen", "Repeat During Active Bleeding")
 
 
 def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +98,7 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Rules": sorted(set(raw["Rules From The Record"] or ())),
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
+        **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
         "Rules Read In Full": set(raw["Rules Read In Full"] or ()),
     }
     for define in _PYTHON_CALCULATOR:
@@ -129,7 +143,7 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
     po, co = python["Current Observations"], cql["Current Observations"]
     for name in sorted(set(po) | set(co)):
         check(f"observation {name}", _numbers_equal(po.get(name), co.get(name), OBSERVATION_TOLERANCE), po.get(name), co.get(name))
-    for name in ("Age In Years", "Condition Keys", "Agents In Use", "FRAME Verdict"):
+    for name in ("Age In Years", "Condition Keys", "Agents In Use", "FRAME Verdict", *LOCALIZATION):
         if name in not_here:
             continue
         check(name, python[name] == cql[name], python[name], cql[name])
