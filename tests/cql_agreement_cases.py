@@ -191,6 +191,9 @@ def cases() -> list[tuple[str, dict]]:
             _report("CT angiography chest", "Cavitation right upper lobe with Rasmussen aneurysm; no active extravasation",
                     rep_id="cta-1"),
         ]),
+        _request("cta-negative-in-a-quiet-interval", [
+            f.hemoptysis(), _report("CTA chest", "No active extravasation. No bleeding source identified", rep_id="cta-2"),
+        ]),
         _request("procedures-pa-catheter-bronchoscopy", [
             f.hemoptysis(), _procedure("Swan-Ganz catheter insertion", days_ago=2, proc_id="pr-1"),
             _procedure("Flexible bronchoscopy", outcome="Active bleeding from the left lower lobe", proc_id="pr-2"),
@@ -201,3 +204,15 @@ def cases() -> list[tuple[str, dict]]:
             f.condition("0", "Recurrent epistaxis", system="urn:local"), f.condition("K92.0", "Hematemesis", system=f.ICD10CM),
         ]),
     ]
+
+
+def scenario_cases() -> list[tuple[str, dict]]:
+    """The patient-view scenarios the card tests build (tests/scenarios.py), run through both engines too."""
+    from tests.scenarios import PATIENT_VIEW
+    built = []
+    for name, make in PATIENT_VIEW.items():
+        request = f.patient_view_request(make())
+        request["_fixture"] = {"title": name, "referenceInstant": datetime.now(timezone.utc).replace(microsecond=0)
+                               .isoformat().replace("+00:00", "Z")}
+        built.append((f"scenario:{name}", request))
+    return built

@@ -17,7 +17,7 @@ import pytest
 
 from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
-from tests.cql_agreement_cases import cases as built_cases
+from tests.cql_agreement_cases import cases as built_cases, scenario_cases
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
@@ -43,6 +43,7 @@ def cql_run(translation):
     assert translation["exit_code"] == 0, "translation failed"
     requests = {str(path.relative_to(REPO)): json.loads(path.read_text()) for path in FIXTURES}
     requests.update(built_cases())
+    requests.update(scenario_cases())
     cases = [(key, cql_agreement.reference_instant(request).isoformat(), bundle_from_prefetch(request.get("prefetch") or {}))
              for key, request in requests.items()]
     started = time.monotonic()
@@ -82,7 +83,8 @@ def test_python_and_cql_agree_on_every_fixture(cql_run, capsys):
         for skip in skips:
             skipped.setdefault(skip, []).append(key)
     with capsys.disabled():
-        print(f"\nCQL agreement: {len(FIXTURES)} fixtures + {len(requests) - len(FIXTURES)} built patients, {compared} "
+        print(f"\nCQL agreement: {len(FIXTURES)} fixtures + {len(requests) - len(FIXTURES)} built patients (tests/"
+              f"cql_agreement_cases.py, tests/scenarios.py), {compared} "
               f"results compared, {len(disagreements)} disagreements; CQL run {output['seconds']:.1f} s "
               f"({output['milliseconds'] / len(requests):.0f} ms "
               f"per fixture in one Node process); skipped: { {k: len(v) for k, v in skipped.items()} }")
