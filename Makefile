@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: serve test bench clean
+.PHONY: serve test bench clean cql
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH; or run: make PYTHON=/path/to/python3.11 ..."; exit 2; }
@@ -32,6 +32,13 @@ serve: $(BIN)/.installed
 
 test: $(BIN)/.installed node_modules/.installed
 	$(BIN)/pytest -q
+
+# After a change to cql_equivalents/data/*.toml, a Python constant the CQL reads, or a .cql file: regenerate the
+# generated libraries, translate, and repackage cql/fhir (the suite checks all three).
+cql: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python cql/generate.py
+	node cql/node/translate.mjs
+	$(BIN)/python cql/package_libraries.py
 
 bench: $(BIN)/.installed
 	$(BIN)/hemoptysis-cds bench

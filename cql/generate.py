@@ -362,7 +362,7 @@ def main(argv: list[str]) -> int:
         else:
             path.write_text(text)
     if stale:
-        print("out of date (run python cql/generate.py):", ", ".join(stale))
+        print("out of date (run `make cql`):", ", ".join(stale))
         return 1
     return 0
 

@@ -85,7 +85,7 @@ def main(argv: list[str]) -> int:
         stale = [p.name for p, text in expected.items() if not p.exists() or p.read_text() != text]
         stale += [p.name + " (no source)" for p in present - set(expected)]
         if stale:
-            print("cql/fhir is out of date (run python cql/package_libraries.py):", ", ".join(sorted(stale)))
+            print("cql/fhir is out of date (run `make cql`):", ", ".join(sorted(stale)))
             return 1
         return 0
     OUT.mkdir(exist_ok=True)
