@@ -44,9 +44,10 @@ def bundle_from_prefetch(prefetch: Mapping[str, Any]) -> dict:
 
 def translate(timeout: float = 600) -> dict:
     """Translate every library; returns cql/build/translation.json (errors and warnings per library)."""
+    report_path = CQL_DIR / "build" / "translation.json"
+    report_path.unlink(missing_ok=True)  # a crash must not leave the report of an earlier run to be read
     completed = subprocess.run([node(), str(CQL_DIR / "node" / "translate.mjs")], cwd=REPO, capture_output=True,
                                text=True, timeout=timeout)
-    report_path = CQL_DIR / "build" / "translation.json"
     if not report_path.exists():
         raise RuntimeError(f"the CQL translation did not run: {completed.stderr[-2000:]}")
     report = json.loads(report_path.read_text())
