@@ -216,3 +216,33 @@ def scenario_cases() -> list[tuple[str, dict]]:
                                .isoformat().replace("+00:00", "Z")}
         built.append((f"scenario:{name}", request))
     return built
+
+
+def shared_data_cases(root) -> list[tuple[str, dict]]:
+    """One patient-view request per patient of each FHIR Bundle in the public data (../shared/data), dated at
+    the patient's newest record (request-from-bundle `latest`), so that the data read as current."""
+    import json
+
+    from hooks import SERVICES
+    from server import bundle_to_request as btr
+
+    built = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            document = json.loads(path.read_text(encoding="utf-8-sig"))
+        except (ValueError, UnicodeDecodeError):
+            continue  # the shared-data test reports these files; nothing for the engines to read
+        if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
+            continue
+        resources = btr.with_server_references(list(btr.resources_in(document)))
+        for patient_id, items in sorted(btr.by_patient(resources).items()):
+            instant = btr.reference_instant("latest", items, datetime.now(timezone.utc))
+            if instant is None:
+                continue
+            try:
+                request, _ = btr.build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
+                                               title=str(path.relative_to(root)), instant=instant)
+            except btr.BundleError:
+                continue  # e.g. a patient id that is not a FHIR id: the shared-data test names it
+            built.append((f"shared:{path.relative_to(root)}#{patient_id}", request))
+    return built

@@ -38,7 +38,12 @@ function plain(value) {
 // made once and reset per patient (its public reset() / loadBundles()).
 let sharedSource = null;
 
+export const NO_PATIENT = "no Patient resource in the bundle: the libraries run in Patient context";
+
 export async function evaluate(library, codes, bundle, now) {
+  if (!(bundle.entry || []).some((e) => e.resource && e.resource.resourceType === "Patient")) {
+    return { skipped: NO_PATIENT };
+  }
   const instant = cql.DateTime.parse(now);
   const executor = new cql.Executor(library, codes, { Now: instant });
   sharedSource ??= cqlfhir.PatientSource.FHIRv401();
