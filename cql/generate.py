@@ -77,7 +77,7 @@ def observation_parts(vs: ValueSets) -> tuple[list[str], list[str]]:
     panels: list[str] = []
     rows = []
     for row in table["input"]:
-        vs.add(f"{row['label']} codes", f"observation-{row['name']}", [(LOINC, code) for code in row["loinc"]])
+        vs.add(f"{row['label']} codes", f"observation-{row['name'].replace('_', '-')}", [(LOINC, code) for code in row["loinc"]])
         panels += [p for p in row.get("panel", ()) if p not in panels]
         rows.append(
             f"  Tuple {{ name: {s(row['name'])}, label: {s(row['label'])}, unit: {s(row['unit'])}, "

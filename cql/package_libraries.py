@@ -4,7 +4,8 @@ as ValueSet resources with their expansion, in cql/fhir/: a folder a CQL engine 
 
 Run after the translation (`node cql/node/translate.mjs` writes cql/build/elm): `python cql/package_libraries.py`
 writes the folder; `--check` exits 1 if any file differs from what the current sources and ELM give (the suite
-runs it after translating, so a CQL change without repackaging fails).
+runs it after translating, so a CQL change without repackaging fails); `--transaction FILE` writes the folder as
+one FHIR transaction Bundle (PUT by id) to POST to a FHIR server (HAPI / cqf-ruler) before `$apply`.
 """
 from __future__ import annotations
 
@@ -78,8 +79,21 @@ def outputs() -> dict[Path, str]:
     return {path: json.dumps(resource, indent=1) + "\n" for path, resource in files.items()}
 
 
+def transaction(files: dict[Path, str]) -> dict:
+    entries = []
+    for text in files.values():
+        resource = json.loads(text)
+        entries.append({"resource": resource,
+                        "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}})
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
 def main(argv: list[str]) -> int:
     expected = outputs()
+    if "--transaction" in argv:
+        target = Path(argv[argv.index("--transaction") + 1])
+        target.write_text(json.dumps(transaction(expected)) + "\n")
+        return 0
     if "--check" in argv:
         present = set(OUT.glob("*.json"))
         stale = [p.name for p, text in expected.items() if not p.exists() or p.read_text() != text]

@@ -123,6 +123,11 @@ def test_the_fhir_library_folder_matches_the_sources_and_their_elm(translation):
     completed = subprocess.run([sys.executable, str(REPO / "cql" / "package_libraries.py"), "--check"],
                                capture_output=True, text=True)
     assert completed.returncode == 0, completed.stdout + completed.stderr
+    from fhir.resources.R4B.library import Library
+    from fhir.resources.R4B.valueset import ValueSet
+    for path in sorted((REPO / "cql" / "fhir").glob("*.json")):  # each one valid FHIR (ids, codes, content)
+        resource = json.loads(path.read_text())
+        {"Library": Library, "ValueSet": ValueSet}[resource["resourceType"]].model_validate(resource)
     library = json.loads((REPO / "cql" / "fhir" / "Library-MassiveHemoptysisEngine.json").read_text())
     assert {c["contentType"] for c in library["content"]} == {"text/cql", "application/elm+json"}
     assert library["parameter"] == [{"name": "Now", "use": "in", "min": 0, "max": "1", "type": "dateTime"}]
