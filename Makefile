@@ -4,13 +4,20 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: serve test bench clean chromium
+.PHONY: serve test bench clean chromium cql
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH; or run: make PYTHON=/path/to/python3.11 ..."; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# The reference CQL toolchain (package-lock.json: translator, cql-execution, cql-exec-fhir, UCUM), installed
+# once from the npm registry; the suite translates and runs the CQL offline afterwards (tests/test_cql_agreement.py).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "need Node 20 (node, npm) on PATH to run the CQL part of the suite"; exit 2; }
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 # `make serve` must work with no setup, so it turns client authentication off unless told otherwise
@@ -23,7 +30,7 @@ serve: $(BIN)/.installed
 	  echo "            every response carries X-Hemoptysis-CDS-Auth: development-unauthenticated. Production uses 'required' (README, Security)."; fi
 	HEMOPTYSIS_CDS_AUTH_MODE=$(HEMOPTYSIS_CDS_AUTH_MODE) $(BIN)/hemoptysis-cds serve
 
-test: $(BIN)/.installed chromium
+test: $(BIN)/.installed node_modules/.installed chromium
 	$(BIN)/pytest -q
 
 # The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright, never a browser Playwright
@@ -38,8 +45,15 @@ chromium:
 	  else echo "make test: no chromium and not root; the browser tests will skip (apt-get install chromium)"; fi; \
 	fi
 
+# After a change to cql_equivalents/data/*.toml, a Python constant the CQL reads, or a .cql file: regenerate the
+# generated libraries, translate, and repackage cql/fhir (the suite checks all three).
+cql: $(BIN)/.installed node_modules/.installed
+	$(BIN)/python cql/generate.py
+	node cql/node/translate.mjs
+	$(BIN)/python cql/package_libraries.py
+
 bench: $(BIN)/.installed
 	$(BIN)/hemoptysis-cds bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules cql/build

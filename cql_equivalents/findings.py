@@ -31,6 +31,8 @@ _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Pr
            "ImagingStudy": ImagingStudy, "MedicationRequest": MedicationRequest,
            "MedicationAdministration": MedicationAdministration}
 # Statuses that mean "not a result / not done": never counted (FHIR R4 status value sets of each resource).
+# QuestionnaireResponse.status values whose answers are read (a stopped / entered-in-error response is not).
+QUESTIONNAIRE_STATUSES_READ = frozenset({"completed", "amended", "in-progress"})
 _NOT_DONE = frozenset({"entered-in-error", "cancelled", "registered", "preparation", "not-done", "stopped",
                        "unknown", "revoked", "draft"})
 # HL7 v3 ObservationInterpretation codes (FHIR R4 value set observation-interpretation).
@@ -333,7 +335,7 @@ def _map_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
         with skipped_if_malformed(inputs, raw):
             if str(raw.get("questionnaire", "")).split("|")[0] != canonical:
                 continue
-            if _status(raw) not in ("completed", "amended", "in-progress"):
+            if _status(raw) not in QUESTIONNAIRE_STATUSES_READ:
                 continue
             reference = reference_of(raw)
             model, why = fhir_valid.validate(QuestionnaireResponse, raw)

@@ -1,8 +1,7 @@
-"""The clinical tables and the CQL libraries: every row carries its source; every .cql define has a Python
-function of the same snake_case name in its mirror module, and every public function has a define."""
+"""The clinical tables and the engine document: every row carries its source. (That the CQL libraries'
+includes and references resolve is checked by the reference translator: tests/test_cql_agreement.py.)"""
 from __future__ import annotations
 
-import re
 import tomllib
 from pathlib import Path
 
@@ -11,8 +10,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "cql_equivalents"
 TABLES = sorted((ROOT / "data").glob("*.toml"))
 LIBRARIES = sorted(ROOT.glob("*.cql"))
-DEFINE = re.compile(r'^define\s+(private\s+)?(?:function\s+)?"([^"]+)"', re.MULTILINE)
-MIRROR = re.compile(r"^// Mirror: cql_equivalents/(\w+)\.py", re.MULTILINE)
 
 
 def _rows(node, where: str):
@@ -41,23 +38,6 @@ def test_every_row_of_every_table_names_its_source(path):
     unsourced = [where for where, row in [*rows, *top_level]
                  if not (isinstance(row.get("source"), str) and len(row["source"].strip()) >= 8)]
     assert unsourced == [], f"rows without a source: {unsourced}"
-
-
-def test_cql_includes_and_cross_library_references_resolve():
-    libraries = {}
-    for path in LIBRARIES:
-        text = path.read_text()
-        name = re.search(r"^library (\w+)", text, re.MULTILINE).group(1)
-        libraries[name] = {n for _, n in DEFINE.findall(text)}
-    for path in LIBRARIES:
-        text = path.read_text()
-        aliases = dict((alias, lib) for lib, alias in re.findall(r"^include (\w+) version '[^']+' called (\w+)", text, re.MULTILINE))
-        for alias, lib in aliases.items():
-            if lib == "FHIRHelpers":
-                continue
-            assert lib in libraries, f"{path.name} includes unknown library {lib}"
-            for define in re.findall(rf'\b{alias}\."([^"]+)"', text):
-                assert define in libraries[lib], f'{path.name}: {alias}."{define}" is not defined in {lib}'
 
 
 def test_engine_doc_maps_every_input_phase_entry_point_and_population(client):
