@@ -16,6 +16,12 @@ from typing import Any
 # resource types this service reads: Observation, Condition, Medication*, Procedure, DiagnosticReport,
 # ImagingStudy, QuestionnaireResponse use `subject`; AllergyIntolerance, Immunization and others use `patient`).
 PATIENT_MEMBERS = ("subject", "patient")
+# The clinical resource types read here, all of which name their patient in `subject` (FHIR R4). One of these
+# naming no patient cannot be tied to this one (a FHIR server ignoring `?patient=` returns such records too), so it
+# is not used: "never the wrong patient" outweighs one record lost, and the record is named on the cards.
+MUST_NAME_THEIR_PATIENT = frozenset({
+    "Observation", "Condition", "MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
+    "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse", "DeviceUseStatement", "DeviceRequest"})
 # Patient/123, Patient/123/_history/2, and the same after an absolute base (http://server/fhir/Patient/123)
 _PATIENT_REFERENCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^?#]*/)?Patient/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/?#]+)?$",
                                 re.IGNORECASE)
@@ -29,12 +35,17 @@ def referenced_patient(reference: Any) -> str | None:
     return match.group(1) if match else None
 
 
-def foreign_reason(resource: Mapping[str, Any], patient_id: str) -> str | None:
+def foreign_reason(resource: Mapping[str, Any], patient_id: str, *, must_name_patient: bool = True) -> str | None:
     """Why this resource cannot be used for `patient_id`, or None when nothing says it is about someone else.
 
-    A resource naming no patient at all (a Medication, an included Organization) is about no one and is kept."""
+    A resource that is about no patient (a Medication, an included Organization) is kept; a clinical record that
+    names no patient is not (MUST_NAME_THEIR_PATIENT), unless the caller knows whose it is (`must_name_patient`
+    False: an order-sign draft is drafted in this patient's chart, so only a draft naming someone else is out)."""
     if resource.get("resourceType") == "Patient":
-        return None if resource.get("id") == patient_id else "a Patient resource with another id"
+        found = resource.get("id")
+        if type(found) is not str:
+            return None  # no id at all is invalid FHIR, which validation rejects and names; not another patient
+        return None if found == patient_id else "a Patient resource with another id"
     for member in PATIENT_MEMBERS:
         if member not in resource:
             continue
@@ -50,6 +61,8 @@ def foreign_reason(resource: Mapping[str, Any], patient_id: str) -> str | None:
         if type(reference) is str:
             return f"its {member} is not a Patient of this call ({_kind(reference)})"
         return f"its {member} cannot be tied to this patient (no literal Patient reference)"
+    if must_name_patient and resource.get("resourceType") in MUST_NAME_THEIR_PATIENT:
+        return "it names no patient (no subject), so it cannot be tied to this patient"
     return None
 
 

@@ -18,6 +18,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from cql_equivalents.fhir_select import ResourcePool, codings, concept_text, pool_from_values
 from cql_equivalents import fhir_valid
 from cql_equivalents.inputs import ConditionFact, _agent_of, _medication_concept, map_inputs
+from cql_equivalents.patient_binding import foreign_reason
 from cql_equivalents.tables import ATC_SYSTEMS, RXNORM, Agent, load, tables
 
 from . import card_kit as kit
@@ -55,12 +56,15 @@ def _is_antifibrinolytic(concept: Any) -> tuple[bool, str]:
     return (True, f"name '{word}' in the drug's text (no recognised code)") if word else (False, "")
 
 
-def draft_orders(bundle: Mapping[str, Any]) -> list[DraftOrder]:
+def draft_orders(bundle: Mapping[str, Any], patient_id: str | None = None) -> list[DraftOrder]:
     """The draft MedicationRequests of the hook's Bundle that this guard watches (lenient: a bad entry is
-    reported on its card, never a 500; a Bundle without `type`, as published examples send, is read)."""
+    reported on its card, never a 500; a Bundle without `type`, as published examples send, is read). A draft
+    whose subject is another patient is not this patient's order and is not read (patient_binding)."""
     pool = pool_from_values({"draftOrders": dict(bundle)})
     drafts = []
     for raw in pool.of("MedicationRequest"):
+        if patient_id is not None and foreign_reason(raw, patient_id, must_name_patient=False):
+            continue
         if raw.get("status") in SAFETY["draft"]["ignored_statuses"] or raw.get("doNotPerform") is True:
             continue
         concept = _medication_concept(raw, pool)
@@ -79,7 +83,7 @@ def draft_orders(bundle: Mapping[str, Any]) -> list[DraftOrder]:
 
 
 def evaluate(evaluation: Evaluation) -> list[dict]:
-    drafts = draft_orders(evaluation.context["draftOrders"])
+    drafts = draft_orders(evaluation.context["draftOrders"], evaluation.context.get("patientId"))
     if not drafts:
         return []
     inputs = map_inputs(evaluation.pool, evaluation.now)

@@ -139,3 +139,14 @@ def test_conditions_fetched_from_the_fhir_server_when_not_prefetched(client):
     assert response.status_code == 200, response.json
     assert response.json["cards"][0]["indicator"] == "critical"
     assert len(responses.calls) == 2
+
+
+def test_a_draft_for_another_patient_is_not_read_as_this_patients_order(client):
+    record, drafts = scenarios.ORDER_SIGN["apixaban drafted, active hemoptysis"]()
+    for draft in drafts:
+        draft["subject"] = {"reference": "Patient/someone-else"}
+    assert _cards(client, record, drafts) == []
+    for draft in drafts:  # a draft naming no patient is drafted in this chart: still checked
+        del draft["subject"]
+    [card] = _cards(client, record, drafts)
+    assert card["indicator"] == "critical"

@@ -75,3 +75,19 @@ def test_references_that_cannot_be_tied_to_the_patient_are_not_used():
         assert words in foreign_reason({**spo2, "subject": subject}, "p1")
     assert foreign_reason({**spo2, "subject": "Patient/p1"}, "p1") is None  # not a Reference: validation names it
     assert foreign_reason({"resourceType": "Medication", "id": "m1"}, "p1") is None  # about no patient
+
+
+def test_a_clinical_record_naming_no_patient_is_not_used_and_is_named(client):
+    resources = massive_on_warfarin()
+    orphan = f.spo2(70, obs_id="orphan-spo2")
+    del orphan["subject"]  # Observation.subject is 0..1: a server ignoring ?patient= can return such records
+    response = client.post(URL, json=f.patient_view_request([*resources, orphan]))
+    escalation = by_topic(response.json["cards"])["massive-hemoptysis-escalation"]
+    assert "`Observation/orphan-spo2`: it names no patient (no subject)" in escalation["detail"]
+    assert "SpO2 86 %" in escalation["summary"]  # this patient's own value, not the orphan's 70 %
+
+
+def test_a_patient_resource_without_an_id_is_invalid_not_another_patient():
+    assert foreign_reason({"resourceType": "Patient"}, "pat-1") is None
+    assert foreign_reason({"resourceType": "Medication", "id": "m1"}, "pat-1") is None  # about no patient
+    assert foreign_reason({"resourceType": "Condition", "id": "c1"}, "pat-1").startswith("it names no patient")
