@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: serve test bench clean chromium cql
+.PHONY: serve test bench clean chromium nginx cql
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH; or run: make PYTHON=/path/to/python3.11 ..."; exit 2; }
@@ -30,7 +30,7 @@ serve: $(BIN)/.installed
 	  echo "            every response carries X-Hemoptysis-CDS-Auth: development-unauthenticated. Production uses 'required' (README, Security)."; fi
 	HEMOPTYSIS_CDS_AUTH_MODE=$(HEMOPTYSIS_CDS_AUTH_MODE) $(BIN)/hemoptysis-cds serve
 
-test: $(BIN)/.installed node_modules/.installed chromium
+test: $(BIN)/.installed node_modules/.installed chromium nginx
 	$(BIN)/pytest -q
 
 # The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright, never a browser Playwright
@@ -43,6 +43,23 @@ chromium:
 	      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } || \
 	    echo "make test: chromium could not be installed; the browser tests will skip, saying so"; \
 	  else echo "make test: no chromium and not root; the browser tests will skip (apt-get install chromium)"; fi; \
+	fi
+
+# The reverse-proxy tests (tests/test_reverse_proxy.py) run deploy/nginx.conf with Debian's nginx binary in their own
+# process, prefix and port; the system nginx service is never started (a policy-rc.d refuses it during the install,
+# removed afterwards unless it was there before).
+# Installed here when missing and run as root; otherwise those tests skip and say why.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! [ -x /usr/sbin/nginx ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make test: installing Debian's nginx for the reverse-proxy tests"; \
+	    made_policy=; if ! [ -e /usr/sbin/policy-rc.d ]; then \
+	      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made_policy=1; fi; \
+	    { DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx >/dev/null 2>&1; }; } || \
+	    echo "make test: nginx could not be installed; the reverse-proxy tests will skip, saying so"; \
+	    [ -z "$$made_policy" ] || rm -f /usr/sbin/policy-rc.d; \
+	  else echo "make test: no nginx and not root; the reverse-proxy tests will skip (apt-get install nginx)"; fi; \
 	fi
 
 # After a change to cql_equivalents/data/*.toml, a Python constant the CQL reads, or a .cql file: regenerate the
