@@ -32,6 +32,9 @@ CONDITION_CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 CONDITION_VERIFICATION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
 # MedicationAdministration.status values meaning the dose was (or is being) given.
 ADMINISTRATION_STATUSES_GIVEN = frozenset({"completed", "in-progress"})
+# An infusion "stopped" or "on-hold" ends (or pauses) the heparin running before it: read for the
+# protamine interval arithmetic only (cql_equivalents/heparin_infusion.py), never as a dose given.
+ADMINISTRATION_STATUSES_ENDING = frozenset({"stopped", "on-hold"})
 # An administration this recent makes the patient "on" the agent even with no active statement or order:
 # the longest-acting agents of the table (VKA) act for days. Engine rule; the sources are silent.
 ADMINISTRATION_LOOKBACK = timedelta(hours=72)
@@ -67,6 +70,12 @@ class DoseGiven:
     dose_unit: str
     rate: float | None
     rate_unit: str
+    # an infusion segment: effectivePeriod start / end as sent (protamine counts rate x time inside its window),
+    # the administration status, and the order it belongs to (rate changes of one infusion share it)
+    started: datetime | None = None
+    ended: datetime | None = None
+    status: str = ""
+    request: str = ""
 
 
 @dataclass(frozen=True)
@@ -420,7 +429,7 @@ def _quantity(value: Any) -> tuple[float | None, str]:
 def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
-        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
+        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN | ADMINISTRATION_STATUSES_ENDING:
             continue
         match = _agent_of(_medication_concept(raw, pool))
         if match is None:
@@ -439,8 +448,14 @@ def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
         dosage = raw.get("dosage") if isinstance(raw.get("dosage"), Mapping) else {}
         dose, dose_unit = _quantity(dosage.get("dose"))
         rate, rate_unit = _quantity(dosage.get("rateQuantity"))
-        inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
-        recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
+        period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else {}
+        started = parse_instant(period.get("start")) or parse_instant(raw.get("effectiveDateTime"))
+        request = (raw.get("request") or {}).get("reference") if isinstance(raw.get("request"), Mapping) else None
+        inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit, started,
+                                                parse_instant(period.get("end")), str(raw.get("status")),
+                                                request if isinstance(request, str) else ""))
+        given = raw.get("status") in ADMINISTRATION_STATUSES_GIVEN
+        recent = given and at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
         if recent and not any(use.agent.name == agent.name for use in inputs.medications):
             inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
                                                     concept_text(_medication_concept(raw, pool)) or agent.name))

@@ -7,20 +7,22 @@ from __future__ import annotations
 from cql_equivalents.causes import CauseGroup
 from cql_equivalents.engine import Assessment, assess
 from cql_equivalents.inputs import EngineInputs, map_inputs
-from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
 from . import card_actions as actions
 from . import card_kit as kit
 from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
+from .haemostasis_card import haemostasis_card
+from .reversal_card import reversal_card
 from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
 LABS = ("hemoglobin", "inr", "platelets", "fibrinogen", "aptt")
 # Further inputs the prefetch asks for: vitals for NEWS2 / A-a gradient, labs for SOFA / HAS-BLED / reversal.
 EXTRA_VITALS = ("diastolic_bp", "temperature", "fio2", "o2_flow", "body_weight")
-EXTRA_LABS = ("pao2", "paco2", "creatinine", "bilirubin", "anti_xa_heparin", "anti_xa_drug", "dabigatran_level")
+EXTRA_LABS = ("pao2", "paco2", "creatinine", "bilirubin", "anti_xa_heparin", "anti_xa_drug", "dabigatran_level",
+              "pt", "d_dimer")
 
 
 def _observation_codes(kind: str) -> str:
@@ -75,16 +77,23 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     base = evaluation.links.public_base_url
     if severity.level is Level.NOT_ADULT:
         return [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)]  # adult thresholds and doses must not reach a child
-    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
-    cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
-              for plan in assessment.reversal]
+    against = tuple(assessment.advised_against or ())  # no card of the answer offers these (contraindications.toml)
+    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity,
+                            advised_against=against)]
+    if assessment.patient_reversal is not None:  # one patient, one reversal plan (issue 14)
+        cards.append(actions.attach(reversal_card(assessment.patient_reversal, severity, inputs, base, assessment),
+                                    evaluation, inputs, severity, assessment.patient_reversal, advised_against=against))
+    if assessment.haemostasis is not None:
+        cards.append(actions.attach(haemostasis_card(assessment.haemostasis, severity, inputs, base, assessment),
+                                    evaluation, inputs, severity, advised_against=against,
+                                    haemostasis=assessment.haemostasis))
     routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
     causes = assessment.causes
     if causes and not routed:
         cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, inputs, severity))
     if not routed:
-        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity)
-                  for match in card_populations(assessment)]
+        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity,
+                                 advised_against=against) for match in card_populations(assessment)]
     stale = data_quality_card(assessment, base)
     if stale:
         cards.append(stale)
@@ -352,60 +361,6 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
     detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
     return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
-
-
-# ------------------------------------------------------------------------------------------ reversal cards
-
-def _lab_text(plan: ReversalPlan, inputs: EngineInputs | None = None) -> str:
-    if plan.lab is None:
-        spec = tables().reversal_classes[plan.drug_class]
-        stale = inputs.stale.get(spec["lab"]) if inputs else None
-        if stale:
-            return (f"stale: {kit.observed_text(stale)} at {kit.when(stale.at)} (`{stale.reference}`), not used as "
-                    "current; obtain now")
-        return "not on record"
-    return f"{kit.observed_text(plan.lab)} (`{plan.lab.reference}`, {kit.when(plan.lab.at)})"
-
-
-def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs, base: str,
-                   assessment: Assessment | None = None) -> dict:
-    assessment = assessment or assess(inputs)
-    spec = tables().reversal_classes[plan.drug_class]
-    lab_short = f", {plan.lab.label} {kit.observed_text(plan.lab)}" if plan.lab else ""
-    massive = severity.level is Level.MASSIVE
-    # the FRAME gate may have routed the blood elsewhere: then it is "bleeding", not "hemoptysis"
-    bleeding = "Bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "Hemoptysis"
-    if massive:
-        summary = f"Reverse {plan.agent} now ({'massive hemoptysis'}{lab_short}): {spec['summary']}"
-    else:
-        summary = f"{bleeding} on {plan.agent}{lab_short}: hold it; if bleeding is life-threatening give {spec['summary']}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"{'Reverse' if massive else bleeding + ' on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
-    uses = "\n".join(
-        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
-        for use in plan.uses)
-    steps = "\n".join(
-        f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "") + f" _({line.source})_"
-        for index, line in enumerate(plan.steps, start=1))
-    needs = sorted({need for line in plan.steps for need in line.needs})
-    when_text = ("**Massive hemoptysis is life-threatening bleeding: reverse now** (ACC 2020 ECDP: a reversal agent "
-                 "for life-threatening bleeding).") if massive else (
-        "**When to reverse** (ACC 2020 ECDP): stop the drug; give a reversal agent if bleeding becomes "
-        "life-threatening, or if major bleeding (haemodynamic instability, Hb drop >= 2 g/dL, >= 2 units RBC) "
-        "does not resolve.")
-    agent_rules = tuple(r.key for r in assessment.rules if any(f"`{use.reference}`" in " ".join(r.because) for use in plan.uses)
-                        or r.intervention in ("4F-PCC", "4F-PCC / andexanet"))
-    detail = kit.join(
-        f"**Active {plan.class_label}**\n\n{uses}",
-        f"**Lab that tells its effect**: {plan.lab_label}. Value: {_lab_text(plan, inputs)}."
-        + (f" {plan.lab_note}." if plan.lab_note else ""),
-        when_text,
-        "**Reversal**\n\n" + steps,
-        ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
-        rules_text(assessment, only=agent_rules) if agent_rules else "",
-        kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
-    )
-    return kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
 
 
 # ------------------------------------------------------------------------------------------ sibling engines

@@ -20,7 +20,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from cql_equivalents.reversal import ReversalPlan
+from cql_equivalents.patient_reversal import OrderLine
 from cql_equivalents.tables import RXNORM, load
 
 from .service import LinkSettings
@@ -88,9 +88,12 @@ def _common(target: OrderTarget, source: str) -> dict:
     return common
 
 
-def service_request(key: str, target: OrderTarget) -> dict:
+def service_request(key: str, target: OrderTarget, detail: str = "") -> dict:
     row = order_table().services[key]
-    return {"resourceType": "ServiceRequest", **_common(target, row["source"]), "code": {"text": row["text"]}}
+    resource = {"resourceType": "ServiceRequest", **_common(target, row["source"]), "code": {"text": row["text"]}}
+    if detail:  # an amount computed from the record (e.g. plasma mL from the weight)
+        resource["note"] = [*resource["note"], {"text": detail}]
+    return resource
 
 
 def _amount(value: float) -> str:
@@ -104,11 +107,18 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
         concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
     unit_display = row.get("unit_display", row["unit"])
     timing = f" {row['per_day']} times daily" if row.get("per_day") else " once"
+    if row.get("dose_low") is not None:  # a dose range from the source (fibrinogen concentrate 3-4 g)
+        amount = f"{_amount(row['dose_low'])}-{_amount(row['dose_high'])}"
+        dose_and_rate = {"doseRange": {
+            "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
+            "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
+    else:
+        amount = _amount(quantity)
+        dose_and_rate = {"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM, "code": row["unit"]}}
     dosage: dict[str, Any] = {
-        "text": dose_text or f"{_amount(quantity)} {unit_display} {row['route']}{timing}",
+        "text": dose_text or f"{amount} {unit_display} {row['route']}{timing}",
         "route": {"text": row["route"]},
-        "doseAndRate": [{"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM,
-                                          "code": row["unit"]}}],
+        "doseAndRate": [dose_and_rate],
     }
     if row.get("per_day"):
         dosage["timing"] = {"repeat": {"frequency": row["per_day"], "period": 1, "periodUnit": "d"}}
@@ -174,31 +184,32 @@ def order(key: str, target: OrderTarget, recommended: bool | None = None) -> dic
     return order_medication(key, target, recommended)
 
 
-def order_service(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
+def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
     row = order_table().services[key]
-    return create(service_request(key, target), f"Order: {row['text']} ({row['source']})", row["label"], recommended)
+    return create(service_request(key, target, detail), f"Order: {row['text']}" + (f": {detail}" if detail else "")
+                  + f" ({row['source']})", row["label"], recommended)
 
 
 def order_medication(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
     """A fixed-dose medication order (the dose is in orders.toml)."""
     row = order_table().medications[key]
-    resource = medication_request(key, target, row["dose"])
+    resource = medication_request(key, target, row.get("dose", row.get("dose_low")))
     return create(resource, f"Order: {resource['dosageInstruction'][0]['text']} ({row['source']})", row["label"],
                   recommended)
 
 
-def reversal_orders(plan: ReversalPlan, target: OrderTarget, recommended: bool | None = None) -> list[dict]:
-    """One order per reversal step whose dose the record lets us compute; the rest stay text in the card."""
+def reversal_orders(orders: Iterable[OrderLine], target: OrderTarget, recommended: bool | None = None) -> list[dict]:
+    """One order per product of the patient's reversal plan (patient_reversal.py made each product once)."""
     made = []
-    for line in plan.steps:
-        if not line.order or line.quantity is None or line.needs:
-            continue
+    for item in orders:
+        line = item.line
         row = order_table().medications[line.order]
         dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
         resource = medication_request(line.order, target, line.quantity, dose)
-        label = f"{row['label']} {dose}"
-        made.append(create(resource, f"Order {line.agent}: {line.dose} ({line.source})", label, recommended))
-    return [item for item in made if item]
+        covers = f" (for {' and '.join(item.agents)})" if len(item.agents) > 1 else ""
+        made.append(create(resource, f"Order {line.agent}{covers}: {line.dose} ({line.source})",
+                           f"{row['label']} {dose}", recommended))
+    return [order for order in made if order]
 
 
 def hold_active_order(resource: Mapping[str, Any], agent: str, why: str, recommended: bool | None = None) -> dict | None:
