@@ -74,6 +74,8 @@ def haemostatic_plan(inputs: EngineInputs, advised_against: dict[str, RuleApplie
         if observed is None or not _OPS[row["op"]](observed.value, row["threshold"]):
             continue
         covering = [use for use in inputs.medications if use.agent.drug_class in row.get("skip_if_classes", ())]
+        if row.get("skip_unless_advised_against") in advised_against:
+            covering = []  # the reversal's own product is contraindicated: the component corrects the value
         if covering:  # the agent's own reversal treats this value: one plan (the reversal card), not two
             plan.skipped.append(f"{observed.label} {observed.value:g}: treated first by the reversal of "
                                 f"{', '.join(dict.fromkeys(use.agent.name for use in covering))} (see the reversal card)")

@@ -119,11 +119,11 @@ def heparin_in_window(inputs: EngineInputs, agent: str, window_hours: float) -> 
                     ends_by = (f"stopped by `{nxt.reference}`" if _is_stop(nxt)
                                else f"rate changed by `{nxt.reference}`")
             end = min(end, now)
-            units = round(rate * _hours(max(start, window_start), end), 1)
+            units = float(round(rate * _hours(max(start, window_start), end)))
             if units > 0:
                 exposure.segments.append(Segment(dose.reference, rate, start, end, ends_by, units))
             elif end < window_start:
                 exposure.notes.append(f"`{dose.reference}` ({rate:g} U/h) ended {round(_hours(end, now), 2):g} h ago ({ends_by}), "
                                       f"before the {window_hours:g}-h window: not counted")
-    exposure.units = round(sum(units for _, units in exposure.boluses) + sum(s.units_in_window for s in exposure.segments), 1)
+    exposure.units = float(round(sum(units for _, units in exposure.boluses) + sum(s.units_in_window for s in exposure.segments)))
     return exposure

@@ -291,11 +291,12 @@ class PlanContext:
     advised_against: dict = field(default_factory=dict)  # orders.toml key -> contraindications.RuleApplied
 
 
+WITHHELD = "**not given:"  # how a withheld step's dose text begins (cards test it)
 _CONTEXT_RULES = {"platelets_for_antiplatelet": _platelets_for_antiplatelet}
 
 
 def _withheld(line: DoseLine, rule) -> DoseLine:
-    return DoseLine(line.agent, f"**not given: {rule.kind}** ({', '.join(rule.because)}): {rule.text}", "",
+    return DoseLine(line.agent, f"{WITHHELD} {rule.kind}** ({', '.join(rule.because)}): {rule.text}", "",
                     rule.source, product=line.product)
 
 

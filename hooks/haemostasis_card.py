@@ -14,15 +14,18 @@ TOPIC = "haemostatic-plan"
 
 
 def _summary(plan: HaemostaticPlan) -> str:
-    parts = [f"{item.observed.label.split(' (')[0]} {item.observed.value:g}" for item in plan.off_target]
-    parts += [row["label"] for row, _ in plan.conditions if row["key"] != "sepsis" or not parts]
+    parts = [row["short"] for row, _ in plan.conditions if row["key"] != "sepsis"]
+    parts += [f"{item.observed.label.split(' (')[0]} {item.observed.value:g}" for item in plan.off_target]
+    parts = parts or [row["short"] for row, _ in plan.conditions]
     gives = {"platelets": "platelets", "fibrinogen": "fibrinogen", "pt": "plasma"}
     what = ", ".join(gives[item.key] for item in plan.off_target) or "treat the cause, components for bleeding"
-    summary = f"Haemostatic plan ({', '.join(parts)}): {what} to the major-bleeding targets"
-    if any(row["key"] in ("dic", "hit") for row, _ in plan.conditions):
-        summary += "; no 4F-PCC"
+    never = "".join(text for key, text in (("pcc_4f", "; no 4F-PCC"), ("txa_iv", "; no tranexamic acid"))
+                    if key in plan.advised_against)
+    summary = f"Haemostatic plan ({', '.join(parts)}): {what} to the major-bleeding targets{never}"
     if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"Haemostatic plan: {what} to the major-bleeding targets"
+        summary = f"Haemostatic plan ({', '.join(parts)}): {what}{never}"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = f"Haemostatic plan: {what}{never}"
     return summary[: kit.SUMMARY_LIMIT - 1]
 
 

@@ -68,6 +68,15 @@ TXA_TEXT = (
 )
 
 
+def _txa_text(assessment: Assessment) -> str:
+    """TXA_TEXT, unless a rule that applies advises against tranexamic acid (DIC): the text must not advise
+    what the card does not offer (contraindications.toml `advised_against`)."""
+    rule = (assessment.advised_against or {}).get("txa_iv") or (assessment.advised_against or {}).get("txa_nebulised")
+    if rule is None:
+        return TXA_TEXT
+    return f"tranexamic acid is not offered ({rule.kind}; because {', '.join(rule.because)}): {rule.text}"
+
+
 def evaluate(evaluation: Evaluation) -> list[dict]:
     inputs = map_inputs(evaluation.pool, evaluation.now)
     assessment = assess(inputs)
@@ -228,7 +237,8 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
         "4. **CT angiography of the chest** once the airway is safe: localises side and vessel (bronchial about 90 %) "
         "and maps BAE. Its yield is higher during active bleeding: a negative study in a quiet interval does not "
         "exclude a bronchial source.\n"
-        "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + TXA_TEXT + ".\n"
+        "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + _txa_text(assessment)
+        + ".\n"
         "6. Type and crossmatch, haemoglobin, coagulation panel; prepare massive transfusion.",
         _localization_text(assessment),
         rules_text(assessment),
@@ -259,7 +269,7 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assess
         _volume_below_text(severity),
         "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
         "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
-        "2. Vasoconstrictor / antifibrinolytic: " + TXA_TEXT + "; IV terlipressin is the seed's other option.\n"
+        "2. Vasoconstrictor / antifibrinolytic: " + _txa_text(assessment) + "; IV terlipressin is the seed's other option.\n"
         "3. **Urgent aetiological work-up with CT angiography of the chest**, in parallel with treatment; treat the "
         "cause urgently if it carries a risk of severe recurrence (e.g. an excavated lesion).\n"
         "4. If bleeding persists: discuss bronchial artery embolisation, or surgery depending on the cause.",
@@ -284,7 +294,7 @@ def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str
         _volume_below_text(severity),
         "**Severe hemoptysis** (seed 000, OIC-205-08-B)\n\n"
         "1. Manage in an intensive-care sector of a centre offering arterial embolisation and thoracic surgery.\n"
-        "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + TXA_TEXT + ".\n"
+        "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + _txa_text(assessment) + ".\n"
         "3. Arterial embolisation considered from the outset; urgent CT angiography of the chest for the cause.\n"
         "4. Escalate at once to the airway-first pathway if hypoxia, distress or hypotension appears.",
         _localization_text(assessment),
@@ -307,7 +317,8 @@ def _undetermined_card(severity: Severity, inputs: EngineInputs, base: str, asse
         "**Obtain now**: SpO2, respiratory rate, blood pressure and heart rate; the volume expectorated. If hypoxic, "
         "in respiratory distress or hypotensive: airway first, bleeding side down, ICU, interventional radiology for "
         "bronchial artery embolisation.",
-        "**Meanwhile, first line** (seed 000): oxygen and monitoring, " + TXA_TEXT + ", urgent CT angiography for "
+        "**Meanwhile, first line** (seed 000): oxygen and monitoring, " + _txa_text(assessment or assess(inputs))
+        + ", urgent CT angiography for "
         "the cause.",
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
         _stale_text(inputs, (*PHYSIOLOGY, *LABS)),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from cql_equivalents.engine import Assessment
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
-from cql_equivalents.reversal import ReversalPlan, need_label
+from cql_equivalents.reversal import WITHHELD, ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
@@ -27,8 +27,13 @@ def _lab_text(plan: ReversalPlan, inputs: EngineInputs) -> str:
     return f"{kit.observed_text(plan.lab)} (`{plan.lab.reference}`, {kit.when(plan.lab.at)})"
 
 
-def _class_summary(plan: ReversalPlan, massive: bool) -> str:
+def _class_summary(plan: ReversalPlan, massive: bool, short: bool = False) -> str:
     spec = tables().reversal_classes[plan.drug_class]
+    for line in plan.steps:  # a withheld product (4F-PCC in DIC / HIT) must leave the summary too
+        if line.product and line.dose.startswith(WITHHELD) and f"summary_without_{line.product}" in spec:
+            return spec[f"summary_without_{line.product}"]
+    if short:
+        return spec.get("summary_short", spec["summary"])
     return spec.get("summary_procedure", spec["summary"]) if massive else spec["summary"]
 
 
@@ -38,13 +43,15 @@ def _summary(reversal: PatientReversal, severity: Severity, massive: bool) -> st
     lab_short = f", {first.lab.label} {kit.observed_text(first.lab)}" if first.lab else ""
     bleeding = "Bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "Hemoptysis"
     agents = " + ".join(reversal.agents)
-    classes = list(dict.fromkeys(plan.drug_class for plan in plans))  # two antiplatelets: one summary
-    what = "; then ".join(
-        [_class_summary(first, massive)]
-        + [tables().reversal_classes[drug_class].get("summary_short", tables().reversal_classes[drug_class]["summary"])
-           for drug_class in classes[1:]])
-    if reversal.stent is not None:
-        what = "cardiology before stopping (recent coronary stent); " + what
+    by_class = {plan.drug_class: plan for plan in reversed(plans)}  # two antiplatelets: one summary
+    later = [by_class[drug_class] for drug_class in dict.fromkeys(plan.drug_class for plan in plans[1:])
+             if drug_class != first.drug_class]
+    what = "; then ".join([_class_summary(first, massive)] + [_class_summary(plan, massive, True) for plan in later])
+    if reversal.stent is not None:  # cardiology before stopping: no "hold it" in the summary
+        prefix = f"Reverse {agents} now" if massive else f"{bleeding} on {agents}"
+        short = "; then ".join(_class_summary(plan, massive, True) for plan in [first, *later])
+        summary = f"{prefix} after a recent coronary stent: cardiology before stopping; {short}"
+        return summary if len(summary) < kit.SUMMARY_LIMIT else summary[: kit.SUMMARY_LIMIT - 1]
     if massive:
         summary = f"Reverse {agents} now (massive hemoptysis{lab_short}): {what}"
     else:
@@ -57,7 +64,10 @@ def _summary(reversal: PatientReversal, severity: Severity, massive: bool) -> st
     return summary[: kit.SUMMARY_LIMIT - 1]
 
 
-def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, inputs: EngineInputs) -> str:
+def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, inputs: EngineInputs,
+                   written: dict[tuple[str, str], str]) -> str:
+    """One agent's lab and steps; a step already written for an earlier agent (same product, same text) is
+    referred to, not repeated (`written`: (step, dose text) -> the agent it was written under)."""
     uses = "\n".join(
         f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
         for use in plan.uses)
@@ -69,6 +79,10 @@ def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, in
             steps.append(f"{number}. **{line.agent}**: one dose for {' and '.join(shared.agents)}, written under "
                          f"{shared.agents[0]} above (ordered once)")
             continue
+        if shared is None and (line.agent, line.dose) in written:
+            steps.append(f"{number}. **{line.agent}**: as for {written[(line.agent, line.dose)]} above")
+            continue
+        written.setdefault((line.agent, line.dose), plan.agent)
         covers = f" (one dose for {' and '.join(shared.agents)}; ordered once)" if shared is not None else ""
         steps.append(f"{number}. **{line.agent}**: {line.dose}{covers}" + (f". {line.note}" if line.note else "")
                      + f" _({line.source})_")
@@ -78,6 +92,11 @@ def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, in
         f"**Lab that tells its effect**: {plan.lab_label}. Value: {_lab_text(plan, inputs)}.{lab_note}",
         "**Reversal**\n\n" + "\n".join(steps),
     )
+
+
+def _agent_sections(reversal: PatientReversal, inputs: EngineInputs) -> list[str]:
+    written: dict[tuple[str, str], str] = {}
+    return [_agent_section(index, plan, reversal, inputs, written) for index, plan in enumerate(reversal.plans, start=1)]
 
 
 def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineInputs, base: str,
@@ -106,7 +125,7 @@ def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineI
     detail = kit.join(
         stent_text,
         order_text,
-        *(_agent_section(index, plan, reversal, inputs) for index, plan in enumerate(reversal.plans, start=1)),
+        *_agent_sections(reversal, inputs),
         when_text,
         ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
         rules_text(assessment, only=agent_rules) if agent_rules else "",
