@@ -181,3 +181,12 @@ def test_dic_plan_reads_pt_and_d_dimer(client):
     assert "| Prothrombin time (PT) | 31.5 s |" in card["detail"]
     assert "| D-dimer (FEU) | 18.4 ug/mL{FEU} |" in card["detail"]
     assert "The cornerstone of DIC treatment" in card["detail"] or "underlying condition" in card["detail"]
+
+
+@pytest.mark.parametrize("count, patch_shown", [(49, False), (50, True), (51, True)])
+def test_patch_caution_gives_way_below_the_platelet_target(client, count, patch_shown):
+    cards = answer(client, [*STABLE, f.weight(70), f.lab("777-3", count, "10*3/uL"), f.medication_statement("1191", "aspirin")])
+    reversal = by_topic(cards)["antithrombotic-reversal"][0]
+    assert ("caution: platelet transfusion" in reversal["detail"]) is patch_shown
+    plan = by_topic(cards).get("haemostatic-plan")
+    assert (plan is not None) is (not patch_shown)  # platelets offered only where PATCH is not quoted
