@@ -49,6 +49,11 @@ class HaemostaticPlan:
         return [key for key in dict.fromkeys(keys) if key not in self.advised_against]
 
     @property
+    def not_recommended(self) -> set[str]:
+        """Orders a condition on record leaves to a specialist (HIT: platelets with haematology)."""
+        return {key for row, _ in self.conditions for key in row.get("not_recommended", ())}
+
+    @property
     def alternatives(self) -> list[str]:
         """Alternatives to a first choice (cryoprecipitate for fibrinogen concentrate): offered, never recommended."""
         keys = [item.row["also_order"] for item in self.off_target if item.row.get("also_order")]

@@ -52,8 +52,8 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         made += offer.reversal_orders([o for o in plan.orders if o.line.order not in withheld], target,
                                       recommended=True if massive else None)
     elif haemostasis is not None:
-        made = [_haemostasis_order(item_key, haemostasis, target, massive) for item_key in haemostasis.orders
-                if item_key not in withheld]
+        made = [_haemostasis_order(item_key, haemostasis, target, massive and item_key not in haemostasis.not_recommended)
+                for item_key in haemostasis.orders if item_key not in withheld]
         made += [_haemostasis_order(item_key, haemostasis, target, False) for item_key in haemostasis.alternatives
                  if item_key not in withheld]
     else:

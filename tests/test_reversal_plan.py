@@ -190,3 +190,12 @@ def test_patch_caution_gives_way_below_the_platelet_target(client, count, patch_
     assert ("caution: platelet transfusion" in reversal["detail"]) is patch_shown
     plan = by_topic(cards).get("haemostatic-plan")
     assert (plan is not None) is (not patch_shown)  # platelets offered only where PATCH is not quoted
+
+
+def test_hit_leaves_platelets_to_haematology(client):
+    cards = answer(client, [*MASSIVE, f.weight(80), HIT, f.lab("777-3", 45, "10*3/uL"),
+                            f.medication_request("15202", "argatroban")])
+    plan = by_topic(cards)["haemostatic-plan"][0]
+    platelets = [s for s in plan["suggestions"] if s["label"].startswith("Platelet")]
+    assert len(platelets) == 1 and platelets[0].get("isRecommended") is None
+    assert "no 4F-PCC" in plan["summary"]
