@@ -102,7 +102,9 @@ def heparin_in_window(inputs: EngineInputs, agent: str, window_hours: float) -> 
             if rate is None:
                 continue
             start = dose.started or dose.at
-            later = [other for other in run[index + 1:] if (other.started or other.at) >= start]
+            # the next rate change or stop of this infusion ends this rate (a bolus record does not)
+            later = [other for other in run[index + 1:] if (other.started or other.at) >= start
+                     and (other.rate is not None or _is_stop(other))]
             if dose.ended is not None:
                 end, ends_by = dose.ended, "ended (effectivePeriod.end)"
             elif later:

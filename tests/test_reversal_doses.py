@@ -179,6 +179,11 @@ INTERVALS = [
         e.administration("5224", "heparin", hours_ago=0, dose=5000, unit="U") | {
             "effectiveDateTime": (NOW - timedelta(hours=2)).isoformat()},
         infusion(1000, start_h=2, status="in-progress")], 5000 + 2000),
+    ("a bolus recorded during the infusion does not end it", [
+        infusion(1000, start_h=5, status="in-progress", at_only=True),
+        e.administration("5224", "heparin", hours_ago=0, dose=2000, unit="U") | {
+            "effectiveDateTime": (NOW - timedelta(hours=1)).isoformat(),
+            "request": {"reference": "MedicationRequest/mr-heparin"}}], 3000 + 2000),
 ]
 
 
