@@ -32,6 +32,7 @@ class EffectWindow:
     lab: str
     lab_threshold: float | None
     source: str
+    note: str  # the window's basis in a few words, for the card
 
 
 @cache
@@ -42,7 +43,7 @@ def _table() -> dict:
 @cache
 def windows() -> dict[str, EffectWindow]:
     return {row["class"]: EffectWindow(row["class"], float(row["window_hours"]), row.get("lab", "none"),
-                                       row.get("lab_threshold"), row["source"])
+                                       row.get("lab_threshold"), row["source"], row["window_note"])
             for row in _table()["window"]}
 
 
@@ -176,7 +177,7 @@ def judge(raw: Mapping[str, Any], agent: Agent, status: str, observations: Mappi
     lab = observations.get(window.lab)
     last = max((t for t in (last_dose_time(raw), given) if t is not None), default=None)
     within = last is not None and now - last <= timedelta(hours=window.hours)
-    where = f"effect window {window.hours:g} h ({window.source.split(':')[0]})"
+    where = f"effect window {window.hours:g} h ({window.note})"
     if lab is not None and window.lab_threshold is not None:
         shown = lab.value >= window.lab_threshold
         lab_text = f"{lab.label} {lab.value:g} {'>=' if shown else '<'} {window.lab_threshold:g} (`{lab.reference}`)"

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.reversal import ReversalPlan
+from cql_equivalents.reversal_due import reversal_agent_due
 from cql_equivalents.severity import Level, Severity
 
 from . import suggestions as offer
@@ -36,12 +37,14 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
     withheld = {key for rule in spec.get("withhold", ()) if rule["population"] in present for key in rule["orders"]}
     massive = severity.level is Level.MASSIVE
     priority = spec["priority"] if plan is None or massive else "urgent"
-    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
+    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding),
+                                  inputs.value("body_weight"))
     if plan is not None:
-        # stopping the drug comes first whatever the severity; a reversal agent is recommended for
-        # life-threatening bleeding only (ACC 2020 ECDP)
+        # stopping the drug comes first whatever the severity; a reversal agent is offered for life-threatening
+        # bleeding only (ACC 2020 ECDP): otherwise the card says when it would be due (reversal_due)
         made = _holds(plan, evaluation)
-        made += offer.reversal_orders(plan, target, recommended=True if massive else None)
+        if reversal_agent_due(severity):
+            made += offer.reversal_orders(plan, target, recommended=True)
     else:
         made = [offer.order(key, target, True) for key in spec["recommended"] if key not in withheld]
         made += [offer.order(key, target) for key in spec["also"] if key not in withheld]
@@ -64,4 +67,5 @@ def _holds(plan: ReversalPlan, evaluation: Evaluation) -> list[dict | None]:
     why = f"active hemoptysis on {plan.agent}: stop the drug (ACC 2020 ECDP, major bleeding)"
     return [offer.hold_active_order(evaluation.pool.by_reference[use.reference], plan.agent, why, True)
             for use in plan.uses
-            if use.reference.startswith("MedicationRequest/") and use.reference in evaluation.pool.by_reference]
+            if use.reference.startswith("MedicationRequest/") and use.status == "active"  # on-hold already holds it
+            and use.reference in evaluation.pool.by_reference]

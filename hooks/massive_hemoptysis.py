@@ -7,7 +7,9 @@ from __future__ import annotations
 from cql_equivalents.causes import CauseGroup
 from cql_equivalents.engine import Assessment, assess
 from cql_equivalents.inputs import EngineInputs, map_inputs
+from cql_equivalents import formulary
 from cql_equivalents.reversal import ReversalPlan, need_label
+from cql_equivalents.reversal_due import hold_text, reversal_card_due
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
@@ -76,8 +78,10 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if severity.level is Level.NOT_ADULT:
         return [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)]  # adult thresholds and doses must not reach a child
     cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
+    plans = [formulary.stocked(plan, evaluation.formulary) for plan in assessment.reversal] \
+        if reversal_card_due(severity) else []
     cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
-              for plan in assessment.reversal]
+              for plan in plans]
     routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
     causes = assessment.causes
     if causes and not routed:
@@ -350,6 +354,7 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
         compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
                            "airway, oxygen, resuscitate, and call the team of the source now.")
     detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
+                      "" if reversal_card_due(severity) else hold_text(inputs),
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
     return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
 
@@ -370,7 +375,8 @@ def _lab_text(plan: ReversalPlan, inputs: EngineInputs | None = None) -> str:
 def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs, base: str,
                    assessment: Assessment | None = None) -> dict:
     assessment = assessment or assess(inputs)
-    spec = tables().reversal_classes[plan.drug_class]
+    spec = dict(tables().reversal_classes[plan.drug_class])
+    spec["summary"] = formulary.stocked_summary(spec["summary"], plan)  # what the site stocks
     lab_short = f", {plan.lab.label} {kit.observed_text(plan.lab)}" if plan.lab else ""
     massive = severity.level is Level.MASSIVE
     # the FRAME gate may have routed the blood elsewhere: then it is "bleeding", not "hemoptysis"
@@ -383,6 +389,7 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
         summary = f"{'Reverse' if massive else bleeding + ' on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
     uses = "\n".join(
         f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
+        + (f"; counted because {use.basis}" if use.basis else "")
         for use in plan.uses)
     steps = "\n".join(
         f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "") + f" _({line.source})_"
