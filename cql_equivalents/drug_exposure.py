@@ -174,6 +174,11 @@ def judge(raw: Mapping[str, Any], agent: Agent, status: str, observations: Mappi
     if not (paused or ended):
         return Exposure(False, f"status '{status}' does not count")
     window = window_of(agent)
+    if status in statuses.get("asserted_within_window", ()):
+        asserted = parse_instant(raw.get("dateAsserted"))
+        if asserted is None or now - asserted > timedelta(hours=window.hours):
+            return Exposure(False, f"status '{status}', not asserted within the {window.hours:g} h window")
+        status = f"reported {_hours(now, asserted)} h ago (status unknown)"
     lab = observations.get(window.lab)
     last = max((t for t in (last_dose_time(raw), given) if t is not None), default=None)
     within = last is not None and now - last <= timedelta(hours=window.hours)

@@ -155,6 +155,36 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     return resource
 
 
+def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, str]:
+    """A bolus then an infusion, each a dosageInstruction with its label rate (andexanet: Andexxa US PI). The
+    regimen row (reversal.toml [[andexanet_regimen]]) is the one whose bolus the reversal plan computed."""
+    row = order_table().medications[key]
+    regimen = next(r for r in load("reversal")[row["phased"]] if r["bolus_mg"] == bolus)
+    infused = regimen["infusion_rate_mg_min"] * regimen["infusion_minutes"]
+
+    def mg(value: float) -> dict:
+        return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
+
+    def per_min(value: float) -> dict:
+        return {"value": value, "unit": "mg/min", "system": UCUM, "code": "mg/min"}
+
+    text = (f"{_amount(bolus)} mg IV bolus at {regimen['bolus_rate_mg_min']:g} mg/min, then "
+            f"{regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min ({_amount(infused)} mg)")
+    dosages = [
+        {"sequence": 1, "text": f"bolus {_amount(bolus)} mg at {regimen['bolus_rate_mg_min']:g} mg/min",
+         "route": _route(row["route"]), "timing": {"repeat": {"count": 1}},
+         "doseAndRate": [{"doseQuantity": mg(bolus), "rateQuantity": per_min(regimen["bolus_rate_mg_min"])}]},
+        {"sequence": 2, "text": f"then {regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min",
+         "route": _route(row["route"]),
+         "timing": {"repeat": {"count": 1, "duration": regimen["infusion_minutes"], "durationUnit": "min"}},
+         "doseAndRate": [{"doseQuantity": mg(infused), "rateQuantity": per_min(regimen["infusion_rate_mg_min"])}]},
+    ]
+    resource = {"resourceType": "MedicationRequest", **_common(target, f"{row['source']}; {regimen['source']}"),
+                "medicationCodeableConcept": {"text": row["medication"]}, "dosageInstruction": dosages}
+    resource["note"] = [*resource["note"], _uncoded_note(row, "RxNorm")]
+    return resource, text
+
+
 # Validation costs ~0.35 ms per order. Orders differ between patients only in references whose ids the request
 # models already checked (FHIR id pattern), so the verdict is remembered per shape with those ids blanked.
 _REFERENCE_KEYS = ("subject", "encounter", "reasonReference")
@@ -231,8 +261,11 @@ def reversal_orders(plan: ReversalPlan, target: OrderTarget, recommended: bool |
         if not line.order or line.quantity is None or line.needs:
             continue
         row = order_table().medications[line.order]
-        dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
-        resource = medication_request(line.order, target, line.quantity, dose)
+        if row.get("phased"):
+            resource, dose = phased_request(line.order, target, line.quantity)
+        else:
+            dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
+            resource = medication_request(line.order, target, line.quantity, dose)
         label = f"{row['label']} {dose}"
         made.append(create(resource, f"Order {line.agent}: {line.dose} ({line.source})", label, recommended))
     return [item for item in made if item]

@@ -284,3 +284,37 @@ def test_service_requests_say_they_are_uncoded(client):
         resource = action["resource"]
         if resource["resourceType"] == "ServiceRequest":
             assert any(n["text"].startswith("Uncoded order") for n in resource["note"])
+
+
+@pytest.mark.parametrize("asserted_hours_ago, reversed_", [(5, True), (80, False)])
+def test_home_medication_of_unknown_status_counts_when_asserted_recently(client, asserted_hours_ago, reversed_):
+    """MIMIC-IV ED home-medication statements have status 'unknown' and a dateAsserted."""
+    home = statement("1364430", "apixaban", status="unknown")
+    home["dateAsserted"] = f.ago(hours=asserted_hours_ago)
+    found = cards(client, [*MASSIVE, f.weight(70), home])
+    assert ("antithrombotic-reversal" in found) is reversed_
+    if reversed_:
+        assert "reported 5" in found["antithrombotic-reversal"]["detail"]
+
+
+def test_andexanet_where_stocked_is_ordered_as_bolus_then_infusion_at_label_rates(site_client):
+    reversal = cards(site_client(ALL_STOCKED), _apixaban_massive())["antithrombotic-reversal"]
+    label, action = next((l, a) for l, a in orders(reversal).items() if l.startswith("Andexanet alfa"))
+    resource = action["resource"]
+    MedicationRequest.model_validate(resource)
+    bolus, infusion = resource["dosageInstruction"]
+    assert bolus["doseAndRate"][0]["doseQuantity"]["value"] == 400  # LOW: apixaban 5 mg
+    assert bolus["doseAndRate"][0]["rateQuantity"] == {"value": 30, "unit": "mg/min",
+                                                       "system": "http://unitsofmeasure.org", "code": "mg/min"}
+    assert infusion["doseAndRate"][0]["doseQuantity"]["value"] == 480
+    assert infusion["doseAndRate"][0]["rateQuantity"]["value"] == 4 and infusion["timing"]["repeat"]["duration"] == 120
+    assert "coding" not in resource["medicationCodeableConcept"]  # RxNorm unconfirmed
+    assert any(n["text"].startswith("Uncoded order") for n in resource["note"])
+
+
+def test_andexanet_without_the_last_dose_strength_is_not_ordered(site_client):
+    """HIGH regimen because time and strength are unknown: the card names what to obtain, no order."""
+    resources = [*MASSIVE, f.weight(70), f.medication_statement("1364430", "apixaban")]
+    reversal = cards(site_client(ALL_STOCKED), resources)["antithrombotic-reversal"]
+    assert not any(label.startswith("Andexanet") for label in orders(reversal))
+    assert "HIGH regimen" in reversal["detail"]
