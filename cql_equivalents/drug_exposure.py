@@ -16,12 +16,13 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from .fhir_select import ResourcePool, parse_instant
+from .fhir_select import parse_instant
 from .tables import Agent, load
 
 # The engine's administration look-back (inputs.ADMINISTRATION_LOOKBACK): a window never shortens it.
 MIN_ADMINISTRATION_LOOKBACK = timedelta(hours=72)
 _UNITS = frozenset({"u", "[iu]", "iu", "unit", "units", "unt", "[usp'u]", "usp units"})
+_LABEL = "(Heparin Lock Flush Solution USP label: not for anticoagulant therapy)"
 _PER_ML = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:usp\s*)?(?:units?|unt|u|iu)\s*/\s*ml\b", re.IGNORECASE)
 
 
@@ -120,15 +121,11 @@ def flush_reason(raw: Mapping[str, Any], agent: Agent, drug_words: str) -> str |
         if units is not None and units <= rule["max_units"]:
             return (f"heparin {units:g} U" + (f" ({per_ml:g} U/mL)" if per_ml is not None else "")
                     + (f", '{cue.group(1)}'" if cue else "") + f": a lock / flush dose (<= {rule['max_units']} U) "
-                    "keeps a catheter open; it is not systemic anticoagulation, so no reversal is due for it")
+                    f"keeps a catheter open; it is not systemic anticoagulation, so no reversal is due for it {_LABEL}")
         if units is None and cue:
             return (f"heparin '{cue.group(1)}' (lock / line flush): keeps a catheter open; it is not systemic "
-                    "anticoagulation, so no reversal is due for it")
+                    f"anticoagulation, so no reversal is due for it {_LABEL}")
     return None
-
-
-def flush_source() -> str:
-    return _table()["flush"]["source"]
 
 
 # ---------------------------------------------------------------------------------------------- last dose
@@ -206,6 +203,6 @@ def paused_or_ended(raw: Mapping[str, Any]) -> bool:
     return raw.get("status") in (*statuses[f"{kind}_paused"], *statuses[f"{kind}_ended"])
 
 
-def newest_administration(pool: ResourcePool, administrations: list, agent: Agent) -> datetime | None:
+def newest_administration(administrations: list, agent: Agent) -> datetime | None:
     times = [dose.at for dose in administrations if dose.agent.name == agent.name and dose.at is not None]
     return max(times) if times else None

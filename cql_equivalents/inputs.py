@@ -421,7 +421,7 @@ def _map_exposures(pool: ResourcePool, inputs: EngineInputs) -> None:
                 continue
             if exposure.flush_reason(raw, agent, concept_words(concept)):
                 continue  # a flush that is not even active: nothing to say
-            given = exposure.newest_administration(pool, inputs.administrations, agent)
+            given = exposure.newest_administration(inputs.administrations, agent)
             judged = exposure.judge(raw, agent, raw["status"], inputs.observations, inputs.now, given)
             if judged.present:
                 inputs.medications.append(MedicationUse(

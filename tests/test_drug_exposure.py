@@ -318,3 +318,28 @@ def test_andexanet_without_the_last_dose_strength_is_not_ordered(site_client):
     reversal = cards(site_client(ALL_STOCKED), resources)["antithrombotic-reversal"]
     assert not any(label.startswith("Andexanet") for label in orders(reversal))
     assert "HIGH regimen" in reversal["detail"]
+
+
+def _fixture_cards(client):
+    for path, _ in request_files([FIXTURES]):
+        loaded = load_request(path, datetime.now(timezone.utc))
+        for service_id in _services_for(loaded, client.get("/cds-services").json["services"]):
+            response = client.post(f"/cds-services/{service_id}", json=loaded.body)
+            for card in response.json.get("cards", ()) if response.status_code == 200 else ():
+                yield path, card
+
+
+def test_no_reversal_card_without_an_agent_whose_effect_is_plausibly_present(client):
+    """Every record a reversal card names is active, or says why its effect may still be there."""
+    import re
+    checked = 0
+    for path, card in _fixture_cards(client):
+        if card["source"]["topic"]["code"] != "antithrombotic-reversal":
+            continue
+        records = [line for line in card["detail"].split("\n") if re.match(r"- .*\(`Medication\w+/[^`]+`, ", line)]
+        assert records, path
+        for line in records:
+            status = re.search(r"`, ([^,]+),", line).group(1)
+            assert status == "active" or "counted because" in line, (path, line)
+            checked += 1
+    assert checked >= 30
