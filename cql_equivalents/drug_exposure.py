@@ -197,6 +197,13 @@ def judge(raw: Mapping[str, Any], agent: Agent, status: str, observations: Mappi
     return Exposure(False, f"{status} at an unknown time, and no lab shows an effect")
 
 
+def lab_says_no_effect(agent: Agent, observations: Mapping[str, Any]) -> bool:
+    """The lab that measures the agent, with a confirmed threshold, is below it (an INR < 1.4 on a VKA)."""
+    window = window_of(agent)
+    lab = observations.get(window.lab)
+    return lab is not None and window.lab_threshold is not None and lab.value < window.lab_threshold
+
+
 def paused_or_ended(raw: Mapping[str, Any]) -> bool:
     statuses = _table()["statuses"]
     kind = "request" if raw.get("resourceType") == "MedicationRequest" else "statement"

@@ -464,7 +464,8 @@ def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
         inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
         lookback = max(ADMINISTRATION_LOOKBACK, exposure.administration_lookback(agent))
         recent = at is not None and inputs.now - at <= lookback
-        if recent and not any(use.agent.name == agent.name for use in inputs.medications):
+        if recent and not exposure.lab_says_no_effect(agent, inputs.observations) \
+                and not any(use.agent.name == agent.name for use in inputs.medications):
             hours = round((inputs.now - at) / timedelta(hours=1), 1)
             inputs.medications.append(MedicationUse(
                 agent, reference, "administered", at, matched_by,

@@ -343,3 +343,11 @@ def test_no_reversal_card_without_an_agent_whose_effect_is_plausibly_present(cli
             assert status == "active" or "counted because" in line, (path, line)
             checked += 1
     assert checked >= 30
+
+
+@pytest.mark.parametrize("inr, hours_ago, reversed_", [(1.0, 30, False), (2.2, 30, True), (2.2, 110, True),
+                                                         (2.2, 121, False)])
+def test_a_vka_given_recently_counts_unless_the_inr_says_no_effect(client, inr, hours_ago, reversed_):
+    given = e.administration("855332", "Warfarin Sodium 5 MG Oral Tablet", hours_ago=hours_ago, dose=5)
+    found = cards(client, [*MASSIVE, f.inr(inr), f.weight(70), given])
+    assert ("antithrombotic-reversal" in found) is reversed_
