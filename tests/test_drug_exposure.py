@@ -351,3 +351,17 @@ def test_a_vka_given_recently_counts_unless_the_inr_says_no_effect(client, inr, 
     given = e.administration("855332", "Warfarin Sodium 5 MG Oral Tablet", hours_ago=hours_ago, dose=5)
     found = cards(client, [*MASSIVE, f.inr(inr), f.weight(70), given])
     assert ("antithrombotic-reversal" in found) is reversed_
+
+
+def test_order_sign_does_not_block_a_heparin_lock_flush_draft(client):
+    flush = f.draft_medication_request("5224", "Heparin lock flush 100 units/mL", med_id="flush")
+    flush["dosageInstruction"] = [{"text": "3 mL IV every 8 h to lock the catheter", "doseAndRate": [{"doseQuantity": {
+        "value": 300, "unit": "units", "system": "http://unitsofmeasure.org", "code": "[iU]"}}]}]
+    infusion = f.draft_medication_request("5224", "heparin", med_id="drip")
+    infusion["dosageInstruction"] = [{"text": "18 units/kg/h", "doseAndRate": [{"rateQuantity": {
+        "value": 1400, "unit": "U/h", "system": "http://unitsofmeasure.org", "code": "U/h"}}]}]
+    response = client.post("/cds-services/hemoptysis-order-safety",
+                           json=f.order_sign_request([f.patient(), f.hemoptysis()], [flush, infusion]))
+    assert response.status_code == 200
+    details = " ".join(card["detail"] for card in response.json["cards"])
+    assert "`MedicationRequest/drip`" in details and "`MedicationRequest/flush`" not in details
