@@ -205,6 +205,8 @@ def lab_says_no_effect(agent: Agent, observations: Mapping[str, Any]) -> bool:
 
 
 def paused_or_ended(raw: Mapping[str, Any]) -> bool:
+    if not isinstance(raw.get("status"), str):
+        return False  # malformed: never counts (and never raises)
     statuses = _table()["statuses"]
     kind = "request" if raw.get("resourceType") == "MedicationRequest" else "statement"
     return raw.get("status") in (*statuses[f"{kind}_paused"], *statuses[f"{kind}_ended"])

@@ -378,7 +378,7 @@ def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
         for raw in pool.of(resource_type):
             status = raw.get("status")
-            if status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
+            if not isinstance(status, str) or status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
                 continue  # a record that is not active may still count by its effect: _map_exposures
             concept = _medication_concept(raw, pool)
             match = _agent_of(concept)
@@ -438,7 +438,7 @@ def _quantity(value: Any) -> tuple[float | None, str]:
 def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
-        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
+        if not isinstance(raw.get("status"), str) or raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
             continue
         match = _agent_of(_medication_concept(raw, pool))
         if match is None:

@@ -365,3 +365,25 @@ def test_order_sign_does_not_block_a_heparin_lock_flush_draft(client):
     assert response.status_code == 200
     details = " ".join(card["detail"] for card in response.json["cards"])
     assert "`MedicationRequest/drip`" in details and "`MedicationRequest/flush`" not in details
+
+
+@pytest.mark.parametrize("bad", [
+    {"dosageInstruction": [{"timing": "daily"}]},
+    {"dosageInstruction": "5 mg"},
+    {"dispenseRequest": {"validityPeriod": "yesterday"}},
+    {"status": {"code": "on-hold"}},
+])
+def test_a_malformed_record_that_is_not_active_never_gives_a_500(client, bad):
+    broken = order(*WARFARIN, status="on-hold", med_id="broken")
+    broken.update(bad)
+    response = client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), *MASSIVE, f.inr(2.8), broken]))
+    assert response.status_code == 200
+    if "status" not in bad:
+        assert any("`MedicationRequest/broken`: not valid FHIR R4" in card["detail"] for card in response.json["cards"])
+
+
+def test_a_malformed_administration_status_never_gives_a_500(client):
+    given = e.administration("5224", "heparin", hours_ago=1, dose=300, unit="U", adm_id="odd")
+    given["status"] = ["completed"]
+    response = client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), *MASSIVE, given]))
+    assert response.status_code == 200
