@@ -181,8 +181,10 @@ def _andexanet(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> D
             f"<= {threshold['low_max_mg']} mg -> LOW, above or unknown -> HIGH")
     needs = tuple(name for name, known in (("last_dose_time", hours is not None), ("last_dose_mg", dose_mg is not None))
                   if not known and regimen == "high")
+    # the order carries the bolus (mg); suggestions builds the bolus + infusion phases from the regimen row
     return DoseLine(step["agent"], f"{regimen.upper()} regimen: {table.andexanet_regimens[regimen]['text']} "
-                                   f"({when}; {strength}; {rule})", step.get("note", ""), step["source"], needs)
+                                   f"({when}; {strength}; {rule})", step.get("note", ""), step["source"], needs,
+                    order=step.get("order", ""), quantity=table.andexanet_regimens[regimen].get("bolus_mg"))
 
 
 def _charcoal(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from cql_equivalents.haemostasis import HaemostaticPlan
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
+from cql_equivalents.reversal_due import reversal_agent_due
 from cql_equivalents.severity import Level, Severity
 
 from . import suggestions as offer
@@ -41,16 +42,19 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
     withheld |= set(advised_against)
     massive = severity.level is Level.MASSIVE
     priority = spec["priority"] if (plan is None and haemostasis is None) or massive else "urgent"
-    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
+    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding),
+                                  inputs.value("body_weight"))
     if plan is not None:
-        # stopping the drug comes first whatever the severity; a reversal agent is recommended for
-        # life-threatening bleeding only (ACC 2020 ECDP). After a recent coronary stent, cardiology comes first.
+        # stopping the drug comes first whatever the severity; a reversal agent is offered for life-threatening
+        # bleeding only (ACC 2020 ECDP): otherwise the card says when it would be due (reversal_due). After a
+        # recent coronary stent, cardiology comes first.
         made = []
         if plan.stent is not None:
             made.append(offer.order(plan.stent.rule["order"], target, True))
         made += _holds(plan, evaluation)
-        made += offer.reversal_orders([o for o in plan.orders if o.line.order not in withheld], target,
-                                      recommended=True if massive else None)
+        if reversal_agent_due(severity):
+            made += offer.reversal_orders([o for o in plan.orders if o.line.order not in withheld], target,
+                                          recommended=True)
     elif haemostasis is not None:
         made = [_haemostasis_order(item_key, haemostasis, target, massive and item_key not in haemostasis.not_recommended)
                 for item_key in haemostasis.orders if item_key not in withheld]
@@ -82,8 +86,8 @@ def _holds(plan: PatientReversal, evaluation: Evaluation) -> list[dict | None]:
         why = f"active hemoptysis on {agent_plan.agent}: stop the drug (ACC 2020 ECDP, major bleeding)"
         recommended = None if plan.stent is not None and agent_plan.drug_class == "antiplatelet" else True
         for use in agent_plan.uses:
-            if use.reference.startswith("MedicationRequest/") and use.reference in evaluation.pool.by_reference \
-                    and use.reference not in seen:
+            if use.reference.startswith("MedicationRequest/") and use.status == "active" \
+                    and use.reference in evaluation.pool.by_reference and use.reference not in seen:  # on-hold holds
                 seen.add(use.reference)
                 made.append(offer.hold_active_order(evaluation.pool.by_reference[use.reference], agent_plan.agent,
                                                     why, recommended))

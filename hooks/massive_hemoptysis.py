@@ -7,6 +7,9 @@ from __future__ import annotations
 from cql_equivalents.causes import CauseGroup
 from cql_equivalents.engine import Assessment, assess
 from cql_equivalents.inputs import EngineInputs, map_inputs
+from cql_equivalents import formulary
+from cql_equivalents.patient_reversal import patient_reversal
+from cql_equivalents.reversal_due import hold_text, reversal_card_due
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
@@ -89,9 +92,13 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     against = tuple(assessment.advised_against or ())  # no card of the answer offers these (contraindications.toml)
     cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity,
                             advised_against=against)]
-    if assessment.patient_reversal is not None:  # one patient, one reversal plan (issue 14)
-        cards.append(actions.attach(reversal_card(assessment.patient_reversal, severity, inputs, base, assessment),
-                                    evaluation, inputs, severity, assessment.patient_reversal, advised_against=against))
+    # one patient, one reversal plan (issue 14), cut to what the site's formulary stocks
+    plans = [formulary.stocked(plan, evaluation.formulary) for plan in assessment.reversal] \
+        if reversal_card_due(severity) else []
+    reversal = patient_reversal(inputs, plans)
+    if reversal is not None:
+        cards.append(actions.attach(reversal_card(reversal, severity, inputs, base, assessment),
+                                    evaluation, inputs, severity, reversal, advised_against=against))
     if assessment.haemostasis is not None:
         cards.append(actions.attach(haemostasis_card(assessment.haemostasis, severity, inputs, base, assessment),
                                     evaluation, inputs, severity, advised_against=against,
@@ -370,6 +377,7 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
         compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
                            "airway, oxygen, resuscitate, and call the team of the source now.")
     detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
+                      "" if reversal_card_due(severity) else hold_text(inputs),
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
     return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
 

@@ -3,6 +3,7 @@ its dose and its orders; a product shared by two agents (desmopressin for two an
 once. Clinical content comes from cql_equivalents/reversal.py and patient_reversal.py."""
 from __future__ import annotations
 
+from cql_equivalents import formulary
 from cql_equivalents.engine import Assessment
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
@@ -34,7 +35,8 @@ def _class_summary(plan: ReversalPlan, massive: bool, short: bool = False) -> st
             return spec[f"summary_without_{line.product}"]
     if short:
         return spec.get("summary_short", spec["summary"])
-    return spec.get("summary_procedure", spec["summary"]) if massive else spec["summary"]
+    summary = spec.get("summary_procedure", spec["summary"]) if massive else spec["summary"]
+    return formulary.stocked_summary(summary, plan)  # only what the site stocks
 
 
 def _summary(reversal: PatientReversal, severity: Severity, massive: bool) -> str:
@@ -70,6 +72,7 @@ def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, in
     referred to, not repeated (`written`: (step, dose text) -> the agent it was written under)."""
     uses = "\n".join(
         f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
+        + (f"; counted because {use.basis}" if use.basis else "")
         for use in plan.uses)
     steps = []
     for number, line in enumerate(plan.steps, start=1):

@@ -11,6 +11,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from cql_equivalents.fhir_select import pool_from_values
+from cql_equivalents.formulary import load_formulary
 from cql_equivalents.tables import tables
 from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     links = LinkSettings(settings.public_base_url, settings.engines_url, settings.smart_app_url,
                          settings.smart_app_label)
     tables()  # load and check the clinical tables at start, not on the first call
+    formulary = load_formulary(settings.formulary_file)  # a bad site file stops the service here, with its reason
     verifier = build_verifier(settings, session)  # None in development mode
     audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))
     guard = CallGuard(verifier, audit, store, settings.public_base_url)
@@ -120,7 +122,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         values = prefetch.resolve(service, hook_request, settings, session,
                                   client_servers=None if caller.development else caller.fhir_servers())
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
-                                datetime.now(timezone.utc), links)
+                                datetime.now(timezone.utc), links, formulary)
         cards = service.evaluate(evaluation)
         guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
         guard.entry().cards = cards

@@ -49,6 +49,8 @@ class Settings:
     jwks_cache_seconds: int = 300
     jwks_refresh_interval_seconds: int = 10  # an unknown kid refetches a client's jku at most this often
     log_format: str = "json"  # 'json' lines (production) or 'text'
+    # TOML naming the reversal products the site stocks (README "Formulary"); empty: the default formulary
+    formulary_file: str = ""
 
     AUTH_MODES = ("required", "development")
 
