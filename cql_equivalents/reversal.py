@@ -39,6 +39,7 @@ class DoseLine:
     order: str = ""
     quantity: float | None = None
     product: str = ""  # orders.toml key of what the step gives (offered as an order or not)
+    none_due: bool = False  # the record shows the drug given, but none inside the dose window (no dose is due)
 
 
 @dataclass
@@ -227,7 +228,8 @@ def _protamine_by_units(step: dict, inputs: EngineInputs, uses: list[MedicationU
                                        f"no heparin administration recorded in that window{seen}: no protamine dose "
                                        "from the record; count any heparin given at the bedside",
                         step.get("note", ""), step["source"],
-                        tuple(exposure.needs) or (() if exposure.notes else ("heparin_given",)))
+                        tuple(exposure.needs) or (() if exposure.notes else ("heparin_given",)),
+                        none_due=bool(exposure.notes) and not exposure.needs)
     mg = min(round(exposure.units / 100 * per_100, 1), cap)
     capped = " (capped)" if mg == cap else ""
     return DoseLine(step["agent"], f"{mg:g} mg IV{capped} = {per_100:g} mg per 100 U x {exposure.units:g} U given in the "

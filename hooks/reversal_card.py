@@ -33,6 +33,8 @@ def _class_summary(plan: ReversalPlan, massive: bool, short: bool = False) -> st
     for line in plan.steps:  # a withheld product (4F-PCC in DIC / HIT) must leave the summary too
         if line.product and line.dose.startswith(WITHHELD) and f"summary_without_{line.product}" in spec:
             return spec[f"summary_without_{line.product}"]
+    if "summary_none_due" in spec and any(line.none_due for line in plan.steps):
+        return spec["summary_none_due"]  # e.g. a heparin infusion stopped before the protamine window
     if short:
         return spec.get("summary_short", spec["summary"])
     summary = spec.get("summary_procedure", spec["summary"]) if massive else spec["summary"]
@@ -52,9 +54,12 @@ def _summary(reversal: PatientReversal, severity: Severity, massive: bool) -> st
     if reversal.stent is not None:  # cardiology before stopping: no "hold it" in the summary
         prefix = f"Reverse {agents} now" if massive else f"{bleeding} on {agents}"
         short = "; then ".join(_class_summary(plan, massive, True) for plan in [first, *later])
+        short = short if massive else f"if life-threatening {short}"
         summary = f"{prefix} after a recent coronary stent: cardiology before stopping; {short}"
         return summary if len(summary) < kit.SUMMARY_LIMIT else summary[: kit.SUMMARY_LIMIT - 1]
-    if massive:
+    if all(any(line.none_due for line in plan.steps) for plan in plans):  # nothing left to reverse on record
+        summary = f"{bleeding} on {agents}{' (massive)' if massive else ''}{lab_short}: {what}"
+    elif massive:
         summary = f"Reverse {agents} now (massive hemoptysis{lab_short}): {what}"
     else:
         summary = f"{bleeding} on {agents}{lab_short}: hold it; if bleeding is life-threatening give {what}"

@@ -256,8 +256,11 @@ def test_every_proposed_medication_order_is_structured_and_coded_only_where_veri
         seen += 1
         MedicationRequest.model_validate(resource)  # fhir.resources R4B
         dosage = resource["dosageInstruction"][0]
-        dose = dosage["doseAndRate"][0]["doseQuantity"]
-        assert dose["system"] == "http://unitsofmeasure.org" and dose["code"] and dose["value"] > 0, path
+        dose_and_rate = dosage["doseAndRate"][0]
+        # a dose, or a dose range where the source gives one (fibrinogen concentrate 3-4 g, Rossaint 2023)
+        for dose in ([dose_and_rate["doseQuantity"]] if "doseQuantity" in dose_and_rate
+                     else [dose_and_rate["doseRange"]["low"], dose_and_rate["doseRange"]["high"]]):
+            assert dose["system"] == "http://unitsofmeasure.org" and dose["code"] and dose["value"] > 0, path
         assert dosage["route"]["text"], path
         codes = {c["code"] for c in resource["medicationCodeableConcept"].get("coding", ())}
         assert codes <= CONFIRMED_ORDER_RXCUIS, (path, codes)

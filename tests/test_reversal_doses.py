@@ -106,6 +106,7 @@ def test_no_protamine_order_when_no_heparin_was_given_in_the_window(client):
     card = reversal(client, [*MASSIVE, e.administration("5224", "heparin", hours_ago=4, dose=5000, unit="U")])
     assert ordered(card, "protamine") == []
     assert "no heparin administration recorded in that window" in card["detail"]
+    assert "no protamine dose due" in card["summary"] and not card["summary"].startswith("Reverse")
 
 
 # ------------------------------------------------------------------------------------------ desmopressin once
