@@ -92,6 +92,10 @@ def heparin_in_window(inputs: EngineInputs, agent: str, window_hours: float) -> 
         if dose.dose is not None and dose.dose_unit in UNITS and dose.status not in ADMINISTRATION_STATUSES_ENDING \
                 and dose.at is not None and window_start <= dose.at <= now:
             exposure.boluses.append((dose.reference, dose.dose))
+        elif dose.dose is not None and dose.dose_unit in UNITS and dose.at is not None and dose.at < window_start \
+                and dose.status not in ADMINISTRATION_STATUSES_ENDING:
+            exposure.notes.append(f"`{dose.reference}` bolus {dose.dose:g} U given {round(_hours(dose.at, now), 2):g} h ago, "
+                                  f"before the {window_hours:g}-h window: not counted")
         infusions.setdefault(_infusion_key(dose), []).append(dose)
     for run in infusions.values():
         run.sort(key=lambda dose: dose.started or dose.at)
