@@ -20,6 +20,8 @@ class RuleApplied:
     text: str
     because: tuple[str, ...]
     source: str
+    # orders.toml keys the rule advises against: no card of the answer offers them (nor points to them)
+    advised_against: tuple[str, ...] = ()
 
 
 @cache
@@ -38,7 +40,31 @@ def applicable_rules(inputs: EngineInputs, populations: list[PopulationMatch], l
                     if use.agent.drug_class in rule.get("agent_classes", ()) or use.agent.name in rule.get("agents", ())]
         if level in rule.get("levels", ()):
             because.append(f"severity {level}")
+        if level in rule.get("unless_levels", ()) or _lab_overrides(rule, inputs):
+            continue  # e.g. "no routine platelets" is not said when a procedure is expected, or the count is low
         if because:
             applied.append(RuleApplied(rule["key"], rule["intervention"], rule["kind"], rule["text"],
-                                       tuple(dict.fromkeys(because)), rule["source"]))
+                                       tuple(dict.fromkeys(because)), rule["source"],
+                                       tuple(rule.get("advised_against", ()))))
     return applied
+
+
+_OPS = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
+
+
+def _lab_overrides(rule: dict, inputs: EngineInputs) -> bool:
+    """`unless_lab`: a lab value that makes the rule not apply (a platelet count below the bleeding target)."""
+    for condition in rule.get("unless_lab", ()):
+        observed = inputs.observations.get(condition["input"])
+        if observed is not None and _OPS[condition["op"]](float(observed.value), float(condition["value"])):
+            return True
+    return False
+
+
+def advised_against(rules: list[RuleApplied]) -> dict[str, RuleApplied]:
+    """orders.toml key -> the rule that advises against it, for the rules that apply to this patient."""
+    found: dict[str, RuleApplied] = {}
+    for rule in rules:
+        for key in rule.advised_against:
+            found.setdefault(key, rule)
+    return found

@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from .calculators import Calculation, all_calculations
 from .causes import CauseGroup, underlying_causes
-from .contraindications import RuleApplied, applicable_rules
+from .contraindications import RuleApplied, advised_against, applicable_rules
+from .haemostasis import HaemostaticPlan, haemostatic_plan, platelet_target
 from .inputs import EngineInputs
 from .localization import Localization, localize
 from .phases import PhaseReport, phase_report
 from .populations import PopulationMatch, special_populations
-from .reversal import ReversalPlan, reversal_plans
-from .severity import Severity, classify
+from .patient_reversal import PatientReversal, patient_reversal
+from .reversal import PlanContext, ReversalPlan, reversal_plans
+from .severity import Level, Severity, classify
 
 
 @dataclass
@@ -26,15 +28,27 @@ class Assessment:
     causes: list[CauseGroup]
     calculations: list[Calculation]
     phases: PhaseReport
+    # issue 14: the patient's one reversal plan, the haemostatic plan, and the orders a rule advises against
+    patient_reversal: PatientReversal | None = None
+    haemostasis: HaemostaticPlan | None = None
+    advised_against: dict[str, RuleApplied] | None = None
 
 
 def assess(inputs: EngineInputs) -> Assessment:
     severity = classify(inputs)
     localization = localize(inputs)
     populations = special_populations(inputs)
+    rules = applicable_rules(inputs, populations, severity.level.value)
+    against = advised_against(rules)
+    # massive hemoptysis: bronchoscopy / embolisation are expected (the escalation card proposes them)
+    context = PlanContext(procedure_expected=severity.level is Level.MASSIVE, platelet_target=platelet_target(),
+                          advised_against=against)
+    plans = reversal_plans(inputs, context)
     return Assessment(
         inputs=inputs, severity=severity, localization=localization, populations=populations,
-        rules=applicable_rules(inputs, populations, severity.level.value), reversal=reversal_plans(inputs),
+        rules=rules, reversal=plans,
         causes=underlying_causes(inputs), calculations=all_calculations(inputs),
         phases=phase_report(inputs, severity, localization, populations),
+        patient_reversal=patient_reversal(inputs, plans), haemostasis=haemostatic_plan(inputs, against),
+        advised_against=against,
     )

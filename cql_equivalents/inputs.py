@@ -22,6 +22,8 @@ from . import fhir_valid
 from .fhir_select import (
     ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
 )
+from . import drug_exposure as exposure
+from .drug_terms import agent_of, concept_words
 from .observation_reading import (
     FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, choose, newest_first, read_raw,
 )
@@ -36,6 +38,9 @@ CONDITION_CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 CONDITION_VERIFICATION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
 # MedicationAdministration.status values meaning the dose was (or is being) given.
 ADMINISTRATION_STATUSES_GIVEN = frozenset({"completed", "in-progress"})
+# An infusion "stopped" or "on-hold" ends (or pauses) the heparin running before it: read for the
+# protamine interval arithmetic only (cql_equivalents/heparin_infusion.py), never as a dose given.
+ADMINISTRATION_STATUSES_ENDING = frozenset({"stopped", "on-hold"})
 # An administration this recent makes the patient "on" the agent even with no active statement or order:
 # the longest-acting agents of the table (VKA) act for days. Engine rule; the sources are silent.
 ADMINISTRATION_LOOKBACK = timedelta(hours=72)
@@ -75,6 +80,12 @@ class DoseGiven:
     dose_unit: str
     rate: float | None
     rate_unit: str
+    # an infusion segment: effectivePeriod start / end as sent (protamine counts rate x time inside its window),
+    # the administration status, and the order it belongs to (rate changes of one infusion share it)
+    started: datetime | None = None
+    ended: datetime | None = None
+    status: str = ""
+    request: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +105,7 @@ class MedicationUse:
     at: datetime | None
     matched_by: str
     text: str
+    basis: str = ""  # why a record that is not active still counts (drug_exposure), in plain words
 
 
 @dataclass
@@ -201,6 +213,7 @@ def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
     _phase(inputs, "Conditions", lambda: _map_conditions(pool, inputs))
     _phase(inputs, "medications", lambda: _map_medications(pool, inputs))
     _phase(inputs, "administrations", lambda: _map_administrations(pool, inputs))
+    _phase(inputs, "exposures", lambda: _map_exposures(pool, inputs))
     map_findings(pool, inputs)
     return inputs
 
@@ -349,27 +362,7 @@ def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
 # ---------------------------------------------------------------------------------------------- medications
 
 def _agent_of(concept: Any) -> tuple[Agent, str] | None:
-    table = tables()
-    for coding in codings(concept):
-        system, code = coding.get("system"), coding.get("code")
-        if not isinstance(code, str):
-            continue
-        if system == RXNORM and code in table.rxnorm_to_agent:
-            return table.rxnorm_to_agent[code], f"RxNorm {code}"
-        if system in ATC_SYSTEMS:
-            if code in table.atc_to_agent:
-                return table.atc_to_agent[code], f"ATC {code}"
-            for prefix, group in table.atc_groups:
-                if code.startswith(prefix):
-                    return group, f"ATC {code}"
-    text = " ".join(
-        part for part in [concept_text(concept), *(str(c.get("display", "")) for c in codings(concept))] if part
-    ).lower()
-    if text:
-        for word, agent in table.name_to_agent:
-            if word in text:
-                return agent, f"name '{word}' in the drug's text (no recognised code)"
-    return None
+    return agent_of(concept)  # drug_terms: the one matcher for drug codes and text
 
 
 def _medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:
@@ -400,7 +393,7 @@ def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
             with skipped_if_malformed(inputs, raw):
                 status = raw.get("status")
                 if type(status) is not str or status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
-                    continue
+                    continue  # a record that is not active may still count by its effect: _map_exposures
                 concept = _medication_concept(raw, pool)
                 match = _agent_of(concept)
                 if match is None:
@@ -411,8 +404,42 @@ def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
                     inputs.reject(reference, why, input=f"agent:{match[0].name}")
                     continue
                 agent, matched_by = match
+                flush = exposure.flush_reason(raw, agent, concept_words(concept))
+                if flush:
+                    inputs.rejected.append(Rejected(reference, flush))
+                    continue
                 inputs.medications.append(MedicationUse(
                     agent, reference, status, effective_time(raw), matched_by, concept_text(concept) or agent.name))
+
+
+def _map_exposures(pool: ResourcePool, inputs: EngineInputs) -> None:
+    """Statements and orders that are not active (on hold, stopped, completed) but whose effect may be present:
+    the lab that measures it and the time since the last dose decide (drug_exposure, exposure.toml)."""
+    for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
+        for raw in pool.of(resource_type):
+            with skipped_if_malformed(inputs, raw):
+                if not exposure.paused_or_ended(raw) or raw.get("doNotPerform") is True:
+                    continue
+                concept = _medication_concept(raw, pool)
+                match = _agent_of(concept)
+                if match is None:
+                    continue
+                agent, matched_by = match
+                reference = reference_of(raw)
+                if any(use.reference == reference for use in inputs.medications):
+                    continue
+                valid, why = fhir_valid.validate(model, raw)
+                if valid is None:
+                    inputs.reject(reference, why, input=f"agent:{agent.name}")
+                    continue
+                if exposure.flush_reason(raw, agent, concept_words(concept)):
+                    continue  # a flush that is not even active: nothing to say
+                given = exposure.newest_administration(inputs.administrations, agent)
+                judged = exposure.judge(raw, agent, raw["status"], inputs.observations, inputs.now, given)
+                if judged.present:
+                    inputs.medications.append(MedicationUse(
+                        agent, reference, raw["status"], effective_time(raw), matched_by,
+                        concept_text(concept) or agent.name, judged.basis))
 
 
 def _quantity(value: Any) -> tuple[float | None, str]:
@@ -425,7 +452,8 @@ def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
         with skipped_if_malformed(inputs, raw):
-            if _text(raw.get("status")) not in ADMINISTRATION_STATUSES_GIVEN:
+            status = raw.get("status")
+            if type(status) is not str or status not in ADMINISTRATION_STATUSES_GIVEN | ADMINISTRATION_STATUSES_ENDING:
                 continue
             match = _agent_of(_medication_concept(raw, pool))
             if match is None:
@@ -440,14 +468,30 @@ def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
                 inputs.reject(reference, why, input=f"agent:{match[0].name}")
                 continue
             agent, matched_by = match
+            flush = exposure.flush_reason(raw, agent, concept_words(_medication_concept(raw, pool)))
+            if flush:
+                inputs.rejected.append(Rejected(reference, flush))
+                continue
             dosage = raw.get("dosage") if type(raw.get("dosage")) is dict else {}
             dose, dose_unit = _quantity(dosage.get("dose"))
             rate, rate_unit = _quantity(dosage.get("rateQuantity"))
-            inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit))
-            recent = at is not None and inputs.now - at <= ADMINISTRATION_LOOKBACK
-            if recent and not any(use.agent.name == agent.name for use in inputs.medications):
-                inputs.medications.append(MedicationUse(agent, reference, "administered", at, matched_by,
-                                                        concept_text(_medication_concept(raw, pool)) or agent.name))
+            period = raw.get("effectivePeriod") if type(raw.get("effectivePeriod")) is dict else {}
+            started = parse_instant(period.get("start")) or parse_instant(raw.get("effectiveDateTime"))
+            request = (raw.get("request") or {}).get("reference") if type(raw.get("request")) is dict else None
+            inputs.administrations.append(DoseGiven(agent, reference, at, dose, dose_unit, rate, rate_unit, started,
+                                                    parse_instant(period.get("end")), status,
+                                                    request if isinstance(request, str) else ""))
+            if status not in ADMINISTRATION_STATUSES_GIVEN:
+                continue  # a stop / hold record ends an infusion (heparin_infusion.py); it is not a dose given
+            lookback = max(ADMINISTRATION_LOOKBACK, exposure.administration_lookback(agent))
+            recent = at is not None and inputs.now - at <= lookback
+            if recent and not exposure.lab_says_no_effect(agent, inputs.observations) \
+                    and not any(use.agent.name == agent.name for use in inputs.medications):
+                hours = round((inputs.now - at) / timedelta(hours=1), 1)
+                inputs.medications.append(MedicationUse(
+                    agent, reference, "administered", at, matched_by,
+                    concept_text(_medication_concept(raw, pool)) or agent.name,
+                    f"given {hours:g} h ago (within the {lookback / timedelta(hours=1):g} h look-back)"))
 
 
 __all__ = ["DoseGiven", "EngineInputs", "Observed", "Rejected", "ConditionFact", "MedicationUse", "map_inputs", "parse_instant"]

@@ -5,19 +5,16 @@ record lacks (weight, INR) is not guessed: the missing value is named.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from .inputs import DoseGiven, EngineInputs, MedicationUse, Observed
+from .heparin_infusion import UNITS, heparin_in_window
+from .inputs import ADMINISTRATION_STATUSES_ENDING, DoseGiven, EngineInputs, MedicationUse, Observed
 from .tables import tables
 
 # "Eliquis 5 MG Oral Tablet" -> 5: the product strength, used only when no administered dose is recorded.
 _STRENGTH_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
-_UNITS = frozenset({"U", "[iU]", "[IU]", "IU", "units", "unit"})
-_UNITS_PER_HOUR = frozenset({"U/h", "[iU]/h", "[IU]/h", "IU/h", "units/h", "U/hr"})
-
-# Kcentra US PI: the dosing weight is capped at 100 kg.
-PCC_MAX_DOSING_WEIGHT_KG = 100.0
+_UNITS = UNITS
 
 
 # Values a dose may need that are not observation inputs (the card names them under "Obtain").
@@ -41,6 +38,8 @@ class DoseLine:
     # quantity stays None when the dose cannot be computed from the record.
     order: str = ""
     quantity: float | None = None
+    product: str = ""  # orders.toml key of what the step gives (offered as an order or not)
+    none_due: bool = False  # the record shows the drug given, but none inside the dose window (no dose is due)
 
 
 @dataclass
@@ -54,6 +53,7 @@ class ReversalPlan:
     lab_note: str
     steps: list[DoseLine] = field(default_factory=list)
     source: str = ""
+    urgency: int = 99  # reversal.toml `urgency`: lower comes first on the patient's one reversal card
 
 
 def _fmt(number: float) -> str:
@@ -88,10 +88,18 @@ def _pcc_by_inr(step: dict, inputs: EngineInputs) -> DoseLine:
     if weight is None:
         return DoseLine(step["agent"], f"{per_kg}; weight not on record: obtain weight to compute the dose",
                         step.get("note", ""), step["source"], ("body_weight",))
-    dosing_weight = min(weight.value, PCC_MAX_DOSING_WEIGHT_KG)
-    units = min(dosing_weight * band["units_per_kg"], band["max_units"])
-    return DoseLine(step["agent"], f"{_fmt(units)} U IV = {per_kg} x {dosing_weight:g} kg",
+    dosing_weight, weight_text = dosing_weight_kg(step, weight.value)
+    units = min(dosing_weight * band["units_per_kg"], band["max_units"], step.get("max_amount", band["max_units"]))
+    return DoseLine(step["agent"], f"{_fmt(units)} U IV = {per_kg} x {dosing_weight:g} kg{weight_text}",
                     step.get("note", ""), step["source"], order=step.get("order", ""), quantity=round(units))
+
+
+def dosing_weight_kg(step: dict, weight_kg: float) -> tuple[float, str]:
+    """The weight a per-kg dose uses: the table's `max_dosing_weight_kg` caps it (Kcentra US PI: 100 kg)."""
+    cap = step.get("max_dosing_weight_kg")
+    if cap is not None and weight_kg > cap:
+        return float(cap), f" (dosing weight capped at {cap:g} kg; {weight_kg:g} kg on record)"
+    return weight_kg, ""
 
 
 def _per_kg(step: dict, inputs: EngineInputs) -> DoseLine:
@@ -101,8 +109,14 @@ def _per_kg(step: dict, inputs: EngineInputs) -> DoseLine:
     if weight is None:
         return DoseLine(step["agent"], f"{per_kg} {suffix}; weight not on record: obtain weight".replace("  ", " "),
                         step.get("note", ""), step["source"], ("body_weight",))
-    amount = step["per_kg"] * weight.value
-    return DoseLine(step["agent"], f"{_fmt(amount)} {unit} {suffix} = {per_kg} x {weight.value:g} kg"
+    dosing_weight, weight_text = dosing_weight_kg(step, weight.value)
+    amount = step["per_kg"] * dosing_weight
+    cap_text = ""
+    if step.get("max_amount") is not None:
+        cap_text = f", max {_fmt(step['max_amount'])} {unit}"
+        if amount > step["max_amount"]:
+            amount, cap_text = float(step["max_amount"]), cap_text + " (capped)"
+    return DoseLine(step["agent"], f"{_fmt(amount)} {unit} {suffix} = {per_kg} x {dosing_weight:g} kg{weight_text}{cap_text}"
                     .replace("  ", " "), step.get("note", ""), step["source"], order=step.get("order", ""),
                     quantity=round(amount) if amount >= 100 else round(amount, 1))
 
@@ -119,7 +133,8 @@ def _per_kg_range(step: dict, inputs: EngineInputs) -> DoseLine:
 
 def last_dose(inputs: EngineInputs, agent_name: str) -> DoseGiven | None:
     """The newest recorded administration of the agent (MedicationAdministration), if any."""
-    given = [dose for dose in inputs.administrations if dose.agent.name == agent_name and dose.at is not None]
+    given = [dose for dose in inputs.administrations if dose.agent.name == agent_name and dose.at is not None
+             and dose.status not in ADMINISTRATION_STATUSES_ENDING]
     return max(given, key=lambda dose: dose.at) if given else None
 
 
@@ -167,8 +182,10 @@ def _andexanet(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> D
             f"<= {threshold['low_max_mg']} mg -> LOW, above or unknown -> HIGH")
     needs = tuple(name for name, known in (("last_dose_time", hours is not None), ("last_dose_mg", dose_mg is not None))
                   if not known and regimen == "high")
+    # the order carries the bolus (mg); suggestions builds the bolus + infusion phases from the regimen row
     return DoseLine(step["agent"], f"{regimen.upper()} regimen: {table.andexanet_regimens[regimen]['text']} "
-                                   f"({when}; {strength}; {rule})", step.get("note", ""), step["source"], needs)
+                                   f"({when}; {strength}; {rule})", step.get("note", ""), step["source"], needs,
+                    order=step.get("order", ""), quantity=table.andexanet_regimens[regimen].get("bolus_mg"))
 
 
 def _charcoal(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
@@ -185,21 +202,9 @@ def _charcoal(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> Do
 
 
 def heparin_units_in_window(inputs: EngineInputs, agent: str, window_hours: float) -> tuple[float, list[str]]:
-    """Units of heparin given in the last `window_hours`: boluses, plus infusion rate x time in the window."""
-    total, references = 0.0, []
-    start = inputs.now - timedelta(hours=window_hours)
-    for dose in inputs.administrations:
-        if dose.agent.name != agent or dose.at is None:
-            continue
-        if dose.dose is not None and dose.dose_unit in _UNITS and dose.at >= start:
-            total += dose.dose
-            references.append(dose.reference)
-        if dose.rate is not None and dose.rate_unit in _UNITS_PER_HOUR:
-            hours = (inputs.now - max(dose.at, start)) / timedelta(hours=1)
-            if hours > 0:
-                total += dose.rate * hours
-                references.append(dose.reference)
-    return round(total, 1), references
+    """Units of heparin given in the last `window_hours` (cql_equivalents/heparin_infusion.py) and their records."""
+    exposure = heparin_in_window(inputs, agent, window_hours)
+    return exposure.units, exposure.references
 
 
 def _protamine_by_units(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
@@ -210,20 +215,26 @@ def _protamine_by_units(step: dict, inputs: EngineInputs, uses: list[MedicationU
         if dose is None or dose.dose is None or dose.dose_unit not in _UNITS:
             return DoseLine(step["agent"], step["dose"] + "; last dose (anti-Xa units) not recorded: ask",
                             step.get("note", ""), step["source"], ("last_dose_units",))
-        mg = min(dose.dose / 100 * per_100, cap)
+        mg = round(min(dose.dose / 100 * per_100, cap), 1)
         return DoseLine(step["agent"], f"{mg:g} mg IV = {per_100:g} mg per 100 anti-Xa U x {dose.dose:g} U "
                                        f"(`{dose.reference}`, {hours_since(inputs, dose):g} h ago), max {cap} mg; "
-                                       "only within 3-5 half-lives of the dose", step.get("note", ""), step["source"])
-    units, references = heparin_units_in_window(inputs, agent, step["window_hours"])
-    if not references:
-        return DoseLine(step["agent"], f"{per_100:g} mg per 100 U of heparin given in the last {step['window_hours']} h, "
-                                       f"max {cap} mg; no heparin administration recorded in that window: count it at "
-                                       "the bedside", step.get("note", ""), step["source"], ("heparin_given",))
-    mg = min(round(units / 100 * per_100, 1), cap)
+                                       "only within 3-5 half-lives of the dose", step.get("note", ""), step["source"],
+                        order=step.get("order", ""), quantity=mg)
+    window = step["window_hours"]
+    exposure = heparin_in_window(inputs, agent, window)
+    if exposure.units <= 0:
+        seen = f" ({'; '.join(exposure.notes)})" if exposure.notes else ""
+        return DoseLine(step["agent"], f"{per_100:g} mg per 100 U of heparin given in the last {window} h, max {cap} mg; "
+                                       f"no heparin administration recorded in that window{seen}: no protamine dose "
+                                       "from the record; count any heparin given at the bedside",
+                        step.get("note", ""), step["source"],
+                        tuple(exposure.needs) or (() if exposure.notes else ("heparin_given",)),
+                        none_due=bool(exposure.notes) and not exposure.needs)
+    mg = min(round(exposure.units / 100 * per_100, 1), cap)
     capped = " (capped)" if mg == cap else ""
-    return DoseLine(step["agent"], f"{mg:g} mg IV{capped} = {per_100:g} mg per 100 U x {units:g} U given in the last "
-                                   f"{step['window_hours']} h ({', '.join(f'`{r}`' for r in dict.fromkeys(references))}), "
-                                   f"max {cap} mg", step.get("note", ""), step["source"])
+    return DoseLine(step["agent"], f"{mg:g} mg IV{capped} = {per_100:g} mg per 100 U x {exposure.units:g} U given in the "
+                                   f"last {window} h ({exposure.text()}), max {cap} mg", step.get("note", ""),
+                    step["source"], tuple(exposure.needs), order=step.get("order", ""), quantity=mg)
 
 
 def _protamine_enoxaparin(step: dict, inputs: EngineInputs, uses: list[MedicationUse]) -> DoseLine:
@@ -243,10 +254,10 @@ def _protamine_enoxaparin(step: dict, inputs: EngineInputs, uses: list[Medicatio
         return DoseLine(step["agent"], f"{band['mg_per_mg']:g} mg per mg of the last dose ({hours:g} h ago, "
                                        f"`{dose.reference}`), max {step['max_mg']} mg; dose in mg not recorded",
                         step.get("note", ""), step["source"], ("last_dose_mg",))
-    mg = min(dose.dose * band["mg_per_mg"], step["max_mg"])
+    mg = round(min(dose.dose * band["mg_per_mg"], step["max_mg"]), 1)
     return DoseLine(step["agent"], f"{mg:g} mg IV = {band['mg_per_mg']:g} mg per mg x {dose.dose:g} mg given "
                                    f"{hours:g} h ago (`{dose.reference}`), max {step['max_mg']} mg",
-                    step.get("note", ""), step["source"])
+                    step.get("note", ""), step["source"], order=step.get("order", ""), quantity=mg)
 
 
 def _fixed(step: dict, inputs: EngineInputs) -> DoseLine:
@@ -260,8 +271,42 @@ _USE_RULES = {"andexanet": _andexanet, "charcoal_by_time": _charcoal, "protamine
               "protamine_enoxaparin": _protamine_enoxaparin}
 
 
-def reversal_plans(inputs: EngineInputs) -> list[ReversalPlan]:
-    """One plan per active agent (a statement and an order for the same drug make one plan)."""
+def _platelets_for_antiplatelet(step: dict, inputs: EngineInputs, context: "PlanContext") -> DoseLine:
+    """PATCH is an intracranial-haemorrhage trial without procedures: its "no routine platelets" is never said
+    when a procedure is expected, nor when the count itself is below the bleeding target."""
+    platelets = inputs.observations.get("platelets")
+    target = context.platelet_target
+    if platelets is not None and target is not None and platelets.value < target:
+        text = f"platelets {platelets.value:g} x10^9/L (`{platelets.reference}`) < {target:g}: {step['low_count']}"
+    elif context.procedure_expected:
+        text = step["procedure"]
+    else:
+        text = step["no_procedure"]
+    return DoseLine(step["agent"], text, step.get("note", ""), step["source"])
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What the plan needs besides the record: whether a procedure is expected (massive hemoptysis: bronchoscopy,
+    embolisation), the platelet target of the haemostatic plan, and the products a rule advises against."""
+
+    procedure_expected: bool = False
+    platelet_target: float | None = None
+    advised_against: dict = field(default_factory=dict)  # orders.toml key -> contraindications.RuleApplied
+
+
+WITHHELD = "**not given:"  # how a withheld step's dose text begins (cards test it)
+_CONTEXT_RULES = {"platelets_for_antiplatelet": _platelets_for_antiplatelet}
+
+
+def _withheld(line: DoseLine, rule) -> DoseLine:
+    return DoseLine(line.agent, f"{WITHHELD} {rule.kind}** ({', '.join(rule.because)}): {rule.text}", "",
+                    rule.source, product=line.product)
+
+
+def reversal_plans(inputs: EngineInputs, context: PlanContext | None = None) -> list[ReversalPlan]:
+    """One plan per active agent (a statement and an order for the same drug make one plan), by urgency."""
+    context = context or PlanContext()
     by_agent: dict[str, list[MedicationUse]] = {}
     for use in inputs.medications:
         by_agent.setdefault(use.agent.name, []).append(use)
@@ -275,12 +320,19 @@ def reversal_plans(inputs: EngineInputs) -> list[ReversalPlan]:
             agent=agent_name, drug_class=drug_class, class_label=spec["label"], uses=uses,
             lab_label=spec["lab_label"],
             lab=inputs.observations.get(spec["lab"]) or inputs.observations.get(spec.get("lab_fallback", "")),
-            lab_note=spec.get("lab_note", ""), source=spec["source"])
+            lab_note=spec.get("lab_note", ""), source=spec["source"], urgency=spec.get("urgency", 99))
         for step in spec.get("step", ()):
             rule = step["rule"]
-            line = (_USE_RULES[rule](step, inputs, uses) if rule in _USE_RULES else _RULES[rule](step, inputs))
+            if rule in _CONTEXT_RULES:
+                line = _CONTEXT_RULES[rule](step, inputs, context)
+            elif rule in _USE_RULES:
+                line = _USE_RULES[rule](step, inputs, uses)
+            else:
+                line = _RULES[rule](step, inputs)
+            line = replace(line, product=step.get("product", ""))
+            if line.product in context.advised_against:  # e.g. 4F-PCC in DIC / HIT: never offered, never pointed to
+                line = _withheld(line, context.advised_against[line.product])
             plan.steps.append(line)
         plans.append(plan)
-    # anticoagulants before antiplatelets: they are the ones with a specific, dose-bearing reversal
-    plans.sort(key=lambda plan: plan.drug_class == "antiplatelet")
+    plans.sort(key=lambda plan: plan.urgency)
     return plans

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from cql_equivalents.haemostasis import HaemostaticPlan
 from cql_equivalents.inputs import EngineInputs
-from cql_equivalents.reversal import ReversalPlan
+from cql_equivalents.patient_reversal import PatientReversal
+from cql_equivalents.reversal_due import reversal_agent_due
 from cql_equivalents.severity import Level, Severity
 
 from . import suggestions as offer
@@ -22,9 +24,12 @@ def populations_on_record(inputs: EngineInputs) -> set[str]:
 
 
 def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: Severity,
-           plan: ReversalPlan | None = None, populations: Iterable[str] | None = None) -> dict:
+           plan: PatientReversal | None = None, populations: Iterable[str] | None = None,
+           advised_against: Iterable[str] = (), haemostasis: HaemostaticPlan | None = None) -> dict:
     """Add suggestions + selectionBehavior, overrideReasons and links to a card built by kit.card.
-    `populations`: the special-population keys the engine matched (default: those of the conditions on record)."""
+    `populations`: the special-population keys the engine matched (default: those of the conditions on record).
+    `advised_against`: orders.toml keys a rule that applies advises against (contraindications.toml): never offered.
+    `plan`: the patient's one reversal plan (reversal card); `haemostasis`: the haemostatic plan (its card)."""
     topic = card["source"]["topic"]["code"]
     spec = offer.order_table().offers.get(topic)
     if spec is None:
@@ -34,20 +39,33 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         return card
     present = set(populations_on_record(inputs) if populations is None else populations)
     withheld = {key for rule in spec.get("withhold", ()) if rule["population"] in present for key in rule["orders"]}
+    withheld |= set(advised_against)
     massive = severity.level is Level.MASSIVE
-    priority = spec["priority"] if plan is None or massive else "urgent"
-    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
+    priority = spec["priority"] if (plan is None and haemostasis is None) or massive else "urgent"
+    target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding),
+                                  inputs.value("body_weight"))
     if plan is not None:
-        # stopping the drug comes first whatever the severity; a reversal agent is recommended for
-        # life-threatening bleeding only (ACC 2020 ECDP)
-        made = _holds(plan, evaluation)
-        made += offer.reversal_orders(plan, target, recommended=True if massive else None)
+        # stopping the drug comes first whatever the severity; a reversal agent is offered for life-threatening
+        # bleeding only (ACC 2020 ECDP): otherwise the card says when it would be due (reversal_due). After a
+        # recent coronary stent, cardiology comes first.
+        made = []
+        if plan.stent is not None:
+            made.append(offer.order(plan.stent.rule["order"], target, True))
+        made += _holds(plan, evaluation)
+        if reversal_agent_due(severity):
+            made += offer.reversal_orders([o for o in plan.orders if o.line.order not in withheld], target,
+                                          recommended=True)
+    elif haemostasis is not None:
+        made = [_haemostasis_order(item_key, haemostasis, target, massive and item_key not in haemostasis.not_recommended)
+                for item_key in haemostasis.orders if item_key not in withheld]
+        made += [_haemostasis_order(item_key, haemostasis, target, False) for item_key in haemostasis.alternatives
+                 if item_key not in withheld]
     else:
         made = [offer.order(key, target, True) for key in spec["recommended"] if key not in withheld]
         made += [offer.order(key, target) for key in spec["also"] if key not in withheld]
     card.update(offer.with_suggestions(made))
     card["overrideReasons"] = offer.override_reasons(spec["override"])
-    _add_links(card, [*([] if plan else [offer.dossier_link(evaluation.links)]),
+    _add_links(card, [*([] if plan or haemostasis else [offer.dossier_link(evaluation.links)]),
                       *offer.smart_link(evaluation.links, topic)])
     return card
 
@@ -58,10 +76,27 @@ def _add_links(card: dict, links: list[dict]) -> None:
         card["links"] = merged
 
 
-def _holds(plan: ReversalPlan, evaluation: Evaluation) -> list[dict | None]:
-    """One hold per active MedicationRequest of the agent (a MedicationStatement is the patient's report: there is
-    no order to hold, the card's text says to stop the drug)."""
-    why = f"active hemoptysis on {plan.agent}: stop the drug (ACC 2020 ECDP, major bleeding)"
-    return [offer.hold_active_order(evaluation.pool.by_reference[use.reference], plan.agent, why, True)
-            for use in plan.uses
-            if use.reference.startswith("MedicationRequest/") and use.reference in evaluation.pool.by_reference]
+def _holds(plan: PatientReversal, evaluation: Evaluation) -> list[dict | None]:
+    """One hold per active MedicationRequest of each agent (a MedicationStatement is the patient's report: there is
+    no order to hold, the card's text says to stop the drug). After a recent coronary stent an antiplatelet hold is
+    offered, not recommended: cardiology decides first."""
+    made: list[dict | None] = []
+    seen: set[str] = set()
+    for agent_plan in plan.plans:
+        why = f"active hemoptysis on {agent_plan.agent}: stop the drug (ACC 2020 ECDP, major bleeding)"
+        recommended = None if plan.stent is not None and agent_plan.drug_class == "antiplatelet" else True
+        for use in agent_plan.uses:
+            if use.reference.startswith("MedicationRequest/") and use.status == "active" \
+                    and use.reference in evaluation.pool.by_reference and use.reference not in seen:  # on-hold holds
+                seen.add(use.reference)
+                made.append(offer.hold_active_order(evaluation.pool.by_reference[use.reference], agent_plan.agent,
+                                                    why, recommended))
+    return made
+
+
+def _haemostasis_order(key: str, plan: HaemostaticPlan, target: offer.OrderTarget, massive: bool) -> dict | None:
+    """Components for bleeding, recommended when it is life-threatening (sources: for bleeding, not numbers alone)."""
+    detail = next((item.quantity_text for item in plan.off_target if item.row["order"] == key and item.quantity_text), "")
+    if key in offer.order_table().services:
+        return offer.order_service(key, target, True if massive else None, detail)
+    return offer.order_medication(key, target, True if massive else None)

@@ -7,7 +7,9 @@ from __future__ import annotations
 from cql_equivalents.causes import CauseGroup
 from cql_equivalents.engine import Assessment, assess
 from cql_equivalents.inputs import EngineInputs, map_inputs
-from cql_equivalents.reversal import ReversalPlan, need_label
+from cql_equivalents import formulary
+from cql_equivalents.patient_reversal import patient_reversal
+from cql_equivalents.reversal_due import hold_text, reversal_card_due
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
@@ -16,13 +18,16 @@ from . import card_kit as kit
 from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
 from .prefetch_keys import optional, required
 from .unreadable_cards import unreadable_bleeding_card
+from .haemostasis_card import haemostasis_card
+from .reversal_card import reversal_card
 from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
 LABS = ("hemoglobin", "inr", "platelets", "fibrinogen", "aptt")
 # Further inputs the prefetch asks for: vitals for NEWS2 / A-a gradient, labs for SOFA / HAS-BLED / reversal.
 EXTRA_VITALS = ("diastolic_bp", "temperature", "fio2", "o2_flow", "body_weight")
-EXTRA_LABS = ("pao2", "paco2", "creatinine", "bilirubin", "anti_xa_heparin", "anti_xa_drug", "dabigatran_level")
+EXTRA_LABS = ("pao2", "paco2", "creatinine", "bilirubin", "anti_xa_heparin", "anti_xa_drug", "dabigatran_level",
+              "pt", "d_dimer")
 
 
 def _observation_codes(kind: str) -> str:
@@ -79,6 +84,15 @@ TXA_TEXT = (
 )
 
 
+def _txa_text(assessment: Assessment) -> str:
+    """TXA_TEXT, unless a rule that applies advises against tranexamic acid (DIC): the text must not advise
+    what the card does not offer (contraindications.toml `advised_against`)."""
+    rule = (assessment.advised_against or {}).get("txa_iv") or (assessment.advised_against or {}).get("txa_nebulised")
+    if rule is None:
+        return TXA_TEXT
+    return f"tranexamic acid is not offered ({rule.kind}; because {', '.join(rule.because)}): {rule.text}"
+
+
 def evaluate(evaluation: Evaluation) -> list[dict]:
     inputs = map_inputs(evaluation.pool, evaluation.now)
     assessment = assess(inputs)
@@ -91,16 +105,27 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     if severity.level is Level.NOT_ADULT:
         return kit.with_data_not_read(  # adult thresholds and doses must not reach a child
             [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)], inputs)
-    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
-    cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
-              for plan in assessment.reversal]
+    against = tuple(assessment.advised_against or ())  # no card of the answer offers these (contraindications.toml)
+    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity,
+                            advised_against=against)]
+    # one patient, one reversal plan (issue 14), cut to what the site's formulary stocks
+    plans = [formulary.stocked(plan, evaluation.formulary) for plan in assessment.reversal] \
+        if reversal_card_due(severity) else []
+    reversal = patient_reversal(inputs, plans)
+    if reversal is not None:
+        cards.append(actions.attach(reversal_card(reversal, severity, inputs, base, assessment),
+                                    evaluation, inputs, severity, reversal, advised_against=against))
+    if assessment.haemostasis is not None:
+        cards.append(actions.attach(haemostasis_card(assessment.haemostasis, severity, inputs, base, assessment),
+                                    evaluation, inputs, severity, advised_against=against,
+                                    haemostasis=assessment.haemostasis))
     routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
     causes = assessment.causes
     if causes and not routed:
         cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, inputs, severity))
     if not routed:
-        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity)
-                  for match in card_populations(assessment)]
+        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity,
+                                 advised_against=against) for match in card_populations(assessment)]
     stale = data_quality_card(assessment, base)
     if stale:
         cards.append(stale)
@@ -235,7 +260,8 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
         "4. **CT angiography of the chest** once the airway is safe: localises side and vessel (bronchial about 90 %) "
         "and maps BAE. Its yield is higher during active bleeding: a negative study in a quiet interval does not "
         "exclude a bronchial source.\n"
-        "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + TXA_TEXT + ".\n"
+        "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + _txa_text(assessment)
+        + ".\n"
         "6. Type and crossmatch, haemoglobin, coagulation panel; prepare massive transfusion.",
         _localization_text(assessment),
         rules_text(assessment),
@@ -266,7 +292,7 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assess
         _volume_below_text(severity),
         "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
         "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
-        "2. Vasoconstrictor / antifibrinolytic: " + TXA_TEXT + "; IV terlipressin is the seed's other option.\n"
+        "2. Vasoconstrictor / antifibrinolytic: " + _txa_text(assessment) + "; IV terlipressin is the seed's other option.\n"
         "3. **Urgent aetiological work-up with CT angiography of the chest**, in parallel with treatment; treat the "
         "cause urgently if it carries a risk of severe recurrence (e.g. an excavated lesion).\n"
         "4. If bleeding persists: discuss bronchial artery embolisation, or surgery depending on the cause.",
@@ -291,7 +317,7 @@ def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str
         _volume_below_text(severity),
         "**Severe hemoptysis** (seed 000, OIC-205-08-B)\n\n"
         "1. Manage in an intensive-care sector of a centre offering arterial embolisation and thoracic surgery.\n"
-        "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + TXA_TEXT + ".\n"
+        "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + _txa_text(assessment) + ".\n"
         "3. Arterial embolisation considered from the outset; urgent CT angiography of the chest for the cause.\n"
         "4. Escalate at once to the airway-first pathway if hypoxia, distress or hypotension appears.",
         _localization_text(assessment),
@@ -314,7 +340,8 @@ def _undetermined_card(severity: Severity, inputs: EngineInputs, base: str, asse
         "**Obtain now**: SpO2, respiratory rate, blood pressure and heart rate; the volume expectorated. If hypoxic, "
         "in respiratory distress or hypotensive: airway first, bleeding side down, ICU, interventional radiology for "
         "bronchial artery embolisation.",
-        "**Meanwhile, first line** (seed 000): oxygen and monitoring, " + TXA_TEXT + ", urgent CT angiography for "
+        "**Meanwhile, first line** (seed 000): oxygen and monitoring, " + _txa_text(assessment or assess(inputs))
+        + ", urgent CT angiography for "
         "the cause.",
         kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
         _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
@@ -366,62 +393,9 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
         compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
                            "airway, oxygen, resuscitate, and call the team of the source now.")
     detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
+                      "" if reversal_card_due(severity) else hold_text(inputs),
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
     return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
-
-
-# ------------------------------------------------------------------------------------------ reversal cards
-
-def _lab_text(plan: ReversalPlan, inputs: EngineInputs | None = None) -> str:
-    if plan.lab is None:
-        spec = tables().reversal_classes[plan.drug_class]
-        stale = inputs.stale.get(spec["lab"]) if inputs else None
-        if stale:
-            return (f"stale: {kit.observed_text(stale)} at {kit.when(stale.at)} (`{stale.reference}`), not used as "
-                    "current; obtain now")
-        return "not on record"
-    return f"{kit.observed_text(plan.lab)} (`{plan.lab.reference}`, {kit.when(plan.lab.at)})"
-
-
-def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs, base: str,
-                   assessment: Assessment | None = None) -> dict:
-    assessment = assessment or assess(inputs)
-    spec = tables().reversal_classes[plan.drug_class]
-    lab_short = f", {plan.lab.label} {kit.observed_text(plan.lab)}" if plan.lab else ""
-    massive = severity.level is Level.MASSIVE
-    # the FRAME gate may have routed the blood elsewhere: then it is "bleeding", not "hemoptysis"
-    bleeding = "Bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "Hemoptysis"
-    if massive:
-        summary = f"Reverse {plan.agent} now ({'massive hemoptysis'}{lab_short}): {spec['summary']}"
-    else:
-        summary = f"{bleeding} on {plan.agent}{lab_short}: hold it; if bleeding is life-threatening give {spec['summary']}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"{'Reverse' if massive else bleeding + ' on'} {plan.agent}: {spec['summary']}"[: kit.SUMMARY_LIMIT - 1]
-    uses = "\n".join(
-        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
-        for use in plan.uses)
-    steps = "\n".join(
-        f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "") + f" _({line.source})_"
-        for index, line in enumerate(plan.steps, start=1))
-    needs = sorted({need for line in plan.steps for need in line.needs})
-    when_text = ("**Massive hemoptysis is life-threatening bleeding: reverse now** (ACC 2020 ECDP: a reversal agent "
-                 "for life-threatening bleeding).") if massive else (
-        "**When to reverse** (ACC 2020 ECDP): stop the drug; give a reversal agent if bleeding becomes "
-        "life-threatening, or if major bleeding (haemodynamic instability, Hb drop >= 2 g/dL, >= 2 units RBC) "
-        "does not resolve.")
-    agent_rules = tuple(r.key for r in assessment.rules if any(f"`{use.reference}`" in " ".join(r.because) for use in plan.uses)
-                        or r.intervention in ("4F-PCC", "4F-PCC / andexanet"))
-    detail = kit.join(
-        f"**Active {plan.class_label}**\n\n{uses}",
-        f"**Lab that tells its effect**: {plan.lab_label}. Value: {_lab_text(plan, inputs)}."
-        + (f" {plan.lab_note}." if plan.lab_note else ""),
-        when_text,
-        "**Reversal**\n\n" + steps,
-        ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
-        rules_text(assessment, only=agent_rules) if agent_rules else "",
-        kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
-    )
-    return kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
 
 
 # ------------------------------------------------------------------------------------------ sibling engines

@@ -15,6 +15,8 @@ from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
+from cql_equivalents.drug_exposure import flush_reason
+from cql_equivalents.drug_terms import concept_words
 from cql_equivalents.fhir_select import ResourcePool, codings, concept_text, pool_from_values
 from cql_equivalents import fhir_valid
 from cql_equivalents.inputs import ConditionFact, _agent_of, _medication_concept, map_inputs
@@ -69,6 +71,8 @@ def draft_orders(bundle: Mapping[str, Any], patient_id: str | None = None) -> li
             continue
         concept = _medication_concept(raw, pool)
         match = _agent_of(concept)
+        if match and flush_reason(raw, match[0], concept_words(concept)):
+            continue  # a heparin lock / line flush keeps a catheter open: not an anticoagulant to stop (issue 14)
         antifibrinolytic, matched_by = (False, "") if match else _is_antifibrinolytic(concept)
         if match is None and not antifibrinolytic:
             continue

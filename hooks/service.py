@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from cql_equivalents.fhir_select import ResourcePool
+from cql_equivalents.formulary import Formulary, default_formulary
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Evaluation:
     pool: ResourcePool
     now: datetime
     links: LinkSettings
+    # what the site's formulary stocks (HEMOPTYSIS_CDS_FORMULARY_FILE); the default lacks andexanet (clinical.md E)
+    formulary: Formulary = field(default_factory=default_formulary)
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,8 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from cql_equivalents.reversal import ReversalPlan
-from cql_equivalents.tables import RXNORM, load
+from cql_equivalents.patient_reversal import OrderLine
+from cql_equivalents.tables import RXNORM, SNOMED, load
 
 from .service import LinkSettings
 
@@ -39,6 +39,7 @@ class OrderTable:
     override_system: str
     override_sets: dict[str, list[dict]]
     offers: dict[str, dict]  # card topic -> what that card offers
+    routes: dict[str, dict]  # route text -> its verified SNOMED CT code row
 
 
 @cache
@@ -53,7 +54,8 @@ def order_table() -> OrderTable:
         services={row["key"]: row for row in orders["service"]},
         medications={row["key"]: row for row in orders["medication"]},
         reason=orders["reason"], override_system=overrides["system"], override_sets=sets,
-        offers={row["card"]: row for row in orders["offer"]})
+        offers={row["card"]: row for row in orders["offer"]},
+        routes={row["text"]: row for row in orders.get("route", ())})
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,12 @@ class OrderTarget:
     encounter_id: str | None = None
     priority: str = "stat"
     reasons: tuple[str, ...] = ()
+    weight_kg: float | None = None  # for an infusion rate the label gives per kg (4F-PCC)
 
     @classmethod
-    def of(cls, context: Mapping[str, Any], priority: str = "stat", reasons: Iterable[str] = ()) -> "OrderTarget":
-        return cls(str(context["patientId"]), context.get("encounterId"), priority, tuple(reasons))
+    def of(cls, context: Mapping[str, Any], priority: str = "stat", reasons: Iterable[str] = (),
+           weight_kg: float | None = None) -> "OrderTarget":
+        return cls(str(context["patientId"]), context.get("encounterId"), priority, tuple(reasons), weight_kg)
 
 
 # ------------------------------------------------------------------------------------------ resources
@@ -88,9 +92,36 @@ def _common(target: OrderTarget, source: str) -> dict:
     return common
 
 
-def service_request(key: str, target: OrderTarget) -> dict:
+def _uncoded_note(row: dict, what: str) -> dict:
+    """An order without a verified code says so in plain words (the EHR maps the text to its own orderable)."""
+    return {"text": f"Uncoded order: no verified {what} code ({row.get('code_note', 'none confirmed')}); "
+                    "map this text to your orderable"}
+
+
+def service_request(key: str, target: OrderTarget, detail: str = "") -> dict:
     row = order_table().services[key]
-    return {"resourceType": "ServiceRequest", **_common(target, row["source"]), "code": {"text": row["text"]}}
+    resource = {"resourceType": "ServiceRequest", **_common(target, row["source"]), "code": {"text": row["text"]}}
+    resource["note"] = [*resource["note"], _uncoded_note(row, "SNOMED CT / LOINC")]
+    if detail:  # an amount computed from the record (e.g. plasma mL from the weight)
+        resource["note"] = [*resource["note"], {"text": detail}]
+    return resource
+
+
+def _route(text: str) -> dict:
+    """The route as a CodeableConcept: a SNOMED CT coding only where orders.toml [[route]] verifies it."""
+    row = order_table().routes.get(text)
+    if row is None:
+        return {"text": text}
+    return {"coding": [{"system": SNOMED, "code": row["snomed"], "display": row["display"]}], "text": text}
+
+
+def _rate(row: dict, target: OrderTarget) -> dict | None:
+    """The label's infusion rate (per kg, capped), as a UCUM rateQuantity, when the row gives one and the weight
+    is known (Kcentra US PI: 0.12 mL/kg/min, max 8.4 mL/min)."""
+    if not row.get("rate_ml_per_kg_min") or target.weight_kg is None:
+        return None
+    rate = round(min(row["rate_ml_per_kg_min"] * target.weight_kg, row["max_rate_ml_min"]), 2)
+    return {"value": rate, "unit": "mL/min", "system": UCUM, "code": "mL/min"}
 
 
 def _amount(value: float) -> str:
@@ -104,18 +135,62 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
         concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
     unit_display = row.get("unit_display", row["unit"])
     timing = f" {row['per_day']} times daily" if row.get("per_day") else " once"
+    if row.get("dose_low") is not None:  # a dose range from the source (fibrinogen concentrate 3-4 g)
+        amount = f"{_amount(row['dose_low'])}-{_amount(row['dose_high'])}"
+        dose_and_rate: dict[str, Any] = {"doseRange": {
+            "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
+            "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
+    else:
+        amount = _amount(quantity)
+        dose_and_rate = {"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM, "code": row["unit"]}}
+    rate = _rate(row, target)
+    if rate:
+        dose_and_rate["rateQuantity"] = rate
     dosage: dict[str, Any] = {
-        "text": dose_text or f"{_amount(quantity)} {unit_display} {row['route']}{timing}",
-        "route": {"text": row["route"]},
-        "doseAndRate": [{"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM,
-                                          "code": row["unit"]}}],
+        "text": (dose_text or f"{amount} {unit_display} {row['route']}{timing}")
+        + (f", at {rate['value']:g} mL/min (label rate)" if rate else ""),
+        "route": _route(row["route"]),
+        "doseAndRate": [dose_and_rate],
     }
     if row.get("per_day"):
         dosage["timing"] = {"repeat": {"frequency": row["per_day"], "period": 1, "periodUnit": "d"}}
     else:
         dosage["timing"] = {"repeat": {"count": 1}}
-    return {"resourceType": "MedicationRequest", **_common(target, row["source"]),
-            "medicationCodeableConcept": concept, "dosageInstruction": [dosage]}
+    resource = {"resourceType": "MedicationRequest", **_common(target, row["source"]),
+                "medicationCodeableConcept": concept, "dosageInstruction": [dosage]}
+    if not row.get("rxnorm"):
+        resource["note"] = [*resource["note"], _uncoded_note(row, "RxNorm")]
+    return resource
+
+
+def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, str]:
+    """A bolus then an infusion, each a dosageInstruction with its label rate (andexanet: Andexxa US PI). The
+    regimen row (reversal.toml [[andexanet_regimen]]) is the one whose bolus the reversal plan computed."""
+    row = order_table().medications[key]
+    regimen = next(r for r in load("reversal")[row["phased"]] if r["bolus_mg"] == bolus)
+    infused = regimen["infusion_rate_mg_min"] * regimen["infusion_minutes"]
+
+    def mg(value: float) -> dict:
+        return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
+
+    def per_min(value: float) -> dict:
+        return {"value": value, "unit": "mg/min", "system": UCUM, "code": "mg/min"}
+
+    text = (f"{_amount(bolus)} mg IV bolus at {regimen['bolus_rate_mg_min']:g} mg/min, then "
+            f"{regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min ({_amount(infused)} mg)")
+    dosages = [
+        {"sequence": 1, "text": f"bolus {_amount(bolus)} mg at {regimen['bolus_rate_mg_min']:g} mg/min",
+         "route": _route(row["route"]), "timing": {"repeat": {"count": 1}},
+         "doseAndRate": [{"doseQuantity": mg(bolus), "rateQuantity": per_min(regimen["bolus_rate_mg_min"])}]},
+        {"sequence": 2, "text": f"then {regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min",
+         "route": _route(row["route"]),
+         "timing": {"repeat": {"count": 1, "duration": regimen["infusion_minutes"], "durationUnit": "min"}},
+         "doseAndRate": [{"doseQuantity": mg(infused), "rateQuantity": per_min(regimen["infusion_rate_mg_min"])}]},
+    ]
+    resource = {"resourceType": "MedicationRequest", **_common(target, f"{row['source']}; {regimen['source']}"),
+                "medicationCodeableConcept": {"text": row["medication"]}, "dosageInstruction": dosages}
+    resource["note"] = [*resource["note"], _uncoded_note(row, "RxNorm")]
+    return resource, text
 
 
 # Validation costs ~0.35 ms per order. Orders differ between patients only in references whose ids the request
@@ -174,31 +249,35 @@ def order(key: str, target: OrderTarget, recommended: bool | None = None) -> dic
     return order_medication(key, target, recommended)
 
 
-def order_service(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
+def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
     row = order_table().services[key]
-    return create(service_request(key, target), f"Order: {row['text']} ({row['source']})", row["label"], recommended)
+    return create(service_request(key, target, detail), f"Order: {row['text']}" + (f": {detail}" if detail else "")
+                  + f" ({row['source']})", row["label"], recommended)
 
 
 def order_medication(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
     """A fixed-dose medication order (the dose is in orders.toml)."""
     row = order_table().medications[key]
-    resource = medication_request(key, target, row["dose"])
+    resource = medication_request(key, target, row.get("dose", row.get("dose_low")))
     return create(resource, f"Order: {resource['dosageInstruction'][0]['text']} ({row['source']})", row["label"],
                   recommended)
 
 
-def reversal_orders(plan: ReversalPlan, target: OrderTarget, recommended: bool | None = None) -> list[dict]:
-    """One order per reversal step whose dose the record lets us compute; the rest stay text in the card."""
+def reversal_orders(orders: Iterable[OrderLine], target: OrderTarget, recommended: bool | None = None) -> list[dict]:
+    """One order per product of the patient's reversal plan (patient_reversal.py made each product once)."""
     made = []
-    for line in plan.steps:
-        if not line.order or line.quantity is None or line.needs:
-            continue
+    for item in orders:
+        line = item.line
         row = order_table().medications[line.order]
-        dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
-        resource = medication_request(line.order, target, line.quantity, dose)
-        label = f"{row['label']} {dose}"
-        made.append(create(resource, f"Order {line.agent}: {line.dose} ({line.source})", label, recommended))
-    return [item for item in made if item]
+        if row.get("phased"):
+            resource, dose = phased_request(line.order, target, line.quantity)
+        else:
+            dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
+            resource = medication_request(line.order, target, line.quantity, dose)
+        covers = f" (for {' and '.join(item.agents)})" if len(item.agents) > 1 else ""
+        made.append(create(resource, f"Order {line.agent}{covers}: {line.dose} ({line.source})",
+                           f"{row['label']} {dose}", recommended))
+    return [order for order in made if order]
 
 
 def hold_active_order(resource: Mapping[str, Any], agent: str, why: str, recommended: bool | None = None) -> dict | None:

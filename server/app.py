@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from cql_equivalents.fhir_select import pool_from_values
+from cql_equivalents.formulary import load_formulary
 from cql_equivalents.tables import tables
 from hooks import SERVICES
 from hooks.service import Evaluation, LinkSettings
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     links = LinkSettings(settings.public_base_url, settings.engines_url, settings.smart_app_url,
                          settings.smart_app_label)
     tables()  # load and check the clinical tables at start, not on the first call
+    formulary = load_formulary(settings.formulary_file)  # a bad site file stops the service here, with its reason
     verifier = build_verifier(settings, session)  # None in development mode
     audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))
     guard = CallGuard(verifier, audit, store, settings.public_base_url)
@@ -181,7 +183,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                            + ", ".join(sorted(set(pool.foreign_patients))) + "; no card can be trusted",
                            [("prefetch", f"{reference} is not context.patientId") for reference in sorted(set(pool.foreign_patients))],
                            code="conflict")
-        evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links)
+        evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links,
+                                formulary)
         with timed("engine", service.id):
             cards = service.evaluate(evaluation)
         answer: dict = {"cards": cards}

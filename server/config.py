@@ -62,6 +62,8 @@ class Settings:
     metrics_enabled: bool = True
     # The scenario library the card gallery runs at page load (default: the repository's fixtures/scenarios).
     gallery_dir: str = ""
+    # TOML naming the reversal products the site stocks (README "Formulary"); empty: the default formulary
+    formulary_file: str = ""
 
     AUTH_MODES = ("required", "development")
 

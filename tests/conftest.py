@@ -83,3 +83,20 @@ class SignedClient(FlaskClient):
 def client(app):
     app.test_client_class = SignedClient
     return app.test_client()
+
+
+@pytest.fixture
+def site_client(settings, tmp_path):
+    """A client of a service configured with a site formulary: site_client(["pcc_4f", ...]) (README "Formulary")."""
+    from dataclasses import replace
+
+    def make(stocked: list[str], site: str = "Test site"):
+        path = tmp_path / "formulary.toml"
+        path.write_text(f"site = {site!r}\nstocked = {stocked!r}\n", encoding="utf-8")
+        app = create_app(replace(settings, formulary_file=str(path)))
+        app.test_client_class = SignedClient
+        return app.test_client()
+    return make
+
+
+ALL_STOCKED = ["pcc_4f", "vitamin_k", "idarucizumab", "andexanet", "apcc", "protamine", "desmopressin", "plasma"]

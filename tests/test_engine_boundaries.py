@@ -11,6 +11,7 @@ from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.inputs import is_stale, map_inputs
 from cql_equivalents.reversal import andexanet_regimen
 from tests import engine_factory as e
+from tests.conftest import ALL_STOCKED
 from tests import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
@@ -91,7 +92,8 @@ def test_andexanet_regimen_boundaries(agent, mg, hours, regimen):
 @pytest.mark.parametrize("hours_ago, dose_mg, text", [
     (7.5, 10, "HIGH regimen"), (8.5, 10, "LOW regimen"), (2, 2.5, "LOW regimen"),
 ])
-def test_andexanet_from_the_administration_record(client, hours_ago, dose_mg, text):
+def test_andexanet_from_the_administration_record(site_client, hours_ago, dose_mg, text):
+    client = site_client(ALL_STOCKED, "a site that stocks andexanet (EU: Ondexxya)")
     topics = cards_for(client, [f.spo2(85), f.weight(70), e.administration(
         "1364430", "apixaban", hours_ago=hours_ago, dose=dose_mg, adm_id="apx")])
     detail = topics["antithrombotic-reversal"]["detail"]

@@ -155,8 +155,17 @@ def test_bedside_answer_hemoptysis_decides_over_old_features(client):
     assert "| 1 FRAME | met |" in topics(cards)["hemoptysis-engine-report"]["detail"]
 
 
-def test_reversal_still_shown_when_blood_routes_away(client):
+def test_blood_routed_away_without_compromise_holds_the_agent_without_a_reversal_card(client):
+    """Issue 14 item 4 (ACC 2020 ECDP): no reversal where none is due; the FRAME card says hold and when."""
     cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(97), *STABLE, f.inr(3.0), f.weight(70),
+                          f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
+    assert "antithrombotic-reversal" not in topics(cards)
+    frame = topics(cards)["hemoptysis-frame-route-away"]["detail"]
+    assert "**Antithrombotic on board**: warfarin" in frame and "becomes life-threatening" in frame
+
+
+def test_reversal_still_shown_when_blood_routes_away_with_compromise(client):
+    cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(86), *STABLE, f.inr(3.0), f.weight(70),
                           f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
     assert topics(cards)["antithrombotic-reversal"]["summary"].startswith("Bleeding on warfarin")
 

@@ -65,7 +65,7 @@ POPULATIONS = [
      "Pulmonary-artery source suspected"),
     ("special-population-anticoagulated-coagulopathic",
      [f.inr(1.9)],
-     ["INR 1.9 >= 1.4", "no hemoptysis-specific platelet or fibrinogen target"],
+     ["INR 1.9 >= 1.4", "No hemoptysis-specific platelet or fibrinogen target exists"],
      "Bronchial artery embolisation** is the definitive first-line control"),
 ]
 
@@ -107,8 +107,9 @@ RULES = [
      "antithrombotic-reversal", "in disseminated intravascular coagulation"),
     ("txa_with_pe", [f.condition("59282003", "Pulmonary embolism")], "massive-hemoptysis-escalation",
      "caution: tranexamic acid"),
+    # massive hemoptysis: bronchoscopy / embolisation are expected, so PATCH's "no routine platelets" gives way
     ("platelets_on_antiplatelet", [f.medication_statement("32968", "clopidogrel")], "antithrombotic-reversal",
-     "caution: platelet transfusion"),
+     "a procedure (bronchoscopy, embolisation, surgery) is expected"),
     ("protamine_fondaparinux", [f.medication_statement("321208", "fondaparinux")], "antithrombotic-reversal",
      "not-indicated: protamine"),
     ("andexanet_edoxaban", [f.medication_statement("1599538", "edoxaban")], "antithrombotic-reversal",
@@ -123,6 +124,16 @@ RULES = [
 def test_contraindication_rules_reach_the_card_they_concern(client, key, resources, topic, words):
     topics = cards_for(client, [*VITALS_MASSIVE, *resources])
     assert words in topics[topic]["detail"]
+
+
+def test_no_routine_platelets_only_when_no_procedure_is_expected(client):
+    """PATCH (intracranial haemorrhage, no procedure) is quoted for non-massive hemoptysis only."""
+    stable = cards_for(client, [*VITALS_STABLE, f.medication_statement("32968", "clopidogrel")])
+    massive = cards_for(client, [*VITALS_MASSIVE, f.medication_statement("32968", "clopidogrel")])
+    assert "caution: platelet transfusion" in stable["antithrombotic-reversal"]["detail"]
+    assert "PATCH" in stable["antithrombotic-reversal"]["detail"]
+    assert "caution: platelet transfusion" not in massive["antithrombotic-reversal"]["detail"]
+    assert "not routinely" not in massive["antithrombotic-reversal"]["detail"]
 
 
 @pytest.mark.parametrize("text, opens", [("MTB DETECTED LOW; RIF resistance NOT DETECTED", True),

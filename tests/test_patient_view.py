@@ -171,9 +171,9 @@ def test_product_rxcui_and_atc_map_to_their_ingredient(client):
                  f.medication_request("B01AF02", "Eliquis 5 mg", system="http://www.whocc.no/atc"),
                  f.medication_request("309362", "Clopidogrel 75 MG Oral Tablet")]
     cards = client.post(URL, json=f.patient_view_request(resources)).json["cards"]
-    summaries = [c["summary"] for c in cards]
-    assert any(s.startswith("Reverse apixaban now") for s in summaries)
-    assert any(s.startswith("Reverse clopidogrel now") for s in summaries)
+    reversal = [c for c in cards if c["source"]["topic"]["code"] == "antithrombotic-reversal"]
+    assert len(reversal) == 1  # one patient, one reversal plan (issue 14)
+    assert reversal[0]["summary"].startswith("Reverse apixaban + clopidogrel now")
 
 
 def test_stopped_and_do_not_perform_orders_do_not_count(client):

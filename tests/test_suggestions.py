@@ -109,13 +109,13 @@ def test_heparin_reversal_has_no_order_since_the_dose_depends_on_heparin_given(c
     assert card["overrideReasons"]
 
 
-def test_non_massive_aspirin_offers_desmopressin_without_recommending_it(client):
+def test_non_massive_aspirin_says_when_desmopressin_is_due_without_ordering_it(client):
+    """ACC 2020 ECDP: a reversal agent for life-threatening bleeding only; otherwise hold and say when (issue 14)."""
     by_topic = _cards(client, scenarios.non_massive_on_aspirin())
     reversal = by_topic["antithrombotic-reversal"][0]
-    desmopressin = next(o for label, o in _orders(reversal).items() if label.startswith("Desmopressin"))
-    assert _dose(desmopressin["resource"])["value"] == 28.0 and _dose(desmopressin["resource"])["code"] == "ug"  # 0.4 x 70
-    assert "isRecommended" not in desmopressin["suggestion"]
-    assert desmopressin["resource"]["priority"] == "urgent"
+    assert not _orders(reversal)  # no desmopressin (or any reversal agent) order for non-massive bleeding
+    assert "**desmopressin**: 28 ug IV once = 0.4 ug/kg x 70 kg" in reversal["detail"]  # the dose, when due
+    assert "if bleeding becomes life-threatening" in reversal["detail"]
     first_line = _orders(by_topic["hemoptysis-first-line"][0])
     recommended = {label for label, o in first_line.items() if o["suggestion"].get("isRecommended")}
     assert recommended == {"CT angiography of the chest", "Tranexamic acid 500 mg nebulised three times daily"}
@@ -175,7 +175,7 @@ def test_cards_are_in_stable_order_critical_first(client):
     order = [kit.INDICATOR_ORDER[c["indicator"]] for c in first]
     assert order == sorted(order) and order[0] == 0
     reversal = [c["summary"] for c in first if c["source"]["topic"]["code"] == "antithrombotic-reversal"]
-    assert reversal[0].startswith("Reverse warfarin") and reversal[1].startswith("Reverse aspirin")
+    assert len(reversal) == 1 and reversal[0].startswith("Reverse warfarin + aspirin")  # one plan, VKA first
 
 
 def test_the_same_drug_recorded_twice_gives_one_reversal_card(client):

@@ -1,0 +1,101 @@
+"""What a site's formulary stocks, and a reversal plan cut to it (data/formulary.toml; README "Formulary").
+
+A reversal line whose products are all out of stock is replaced by a line that says so and names the alternative;
+it carries no order. A line naming several products (e.g. "aPCC or 4F-PCC") stays while any of them is stocked.
+The site file is TOML: `site = "..."` and `stocked = [product keys]`; a mistake stops the service at start.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+
+from .reversal import DoseLine, ReversalPlan
+from .tables import load
+
+
+NOT_STOCKED = ": not stocked at this site"
+
+
+@dataclass(frozen=True)
+class Formulary:
+    site: str
+    stocked: frozenset[str]
+    source: str
+
+
+@cache
+def products() -> dict[str, dict]:
+    return {row["key"]: row for row in load("formulary")["product"]}
+
+
+@cache
+def default_formulary() -> Formulary:
+    table = load("formulary")
+    return Formulary(table["default_site"], frozenset(k for k, row in products().items() if row["default_stocked"]),
+                     table["default_source"])
+
+
+def load_formulary(path: str) -> Formulary:
+    """The site's formulary file, checked: every key named must be a product of formulary.toml."""
+    if not path:
+        return default_formulary()
+    try:
+        with Path(path).open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ValueError(f"HEMOPTYSIS_CDS_FORMULARY_FILE {path}: cannot be read as TOML ({error})") from error
+    stocked = data.get("stocked")
+    if not isinstance(stocked, list) or not all(isinstance(key, str) for key in stocked):
+        raise ValueError(f"HEMOPTYSIS_CDS_FORMULARY_FILE {path}: 'stocked' must be a list of product keys "
+                         f"({', '.join(products())})")
+    unknown = sorted(set(stocked) - set(products()))
+    if unknown:
+        raise ValueError(f"HEMOPTYSIS_CDS_FORMULARY_FILE {path}: unknown product key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(products())}")
+    site = data.get("site") if isinstance(data.get("site"), str) else Path(path).name
+    return Formulary(site, frozenset(stocked), f"site formulary file {Path(path).name}")
+
+
+def products_of(line: DoseLine) -> list[str]:
+    """The formulary products a reversal line names (by its order key, else by the words of its agent)."""
+    named = [key for key, row in products().items() if line.order and line.order in row["orders"]]
+    if named:
+        return named
+    text = re.split(r",\s*(?:only\s+)?if\b", line.agent.lower())[0]  # "..., if idarucizumab unavailable" names no product
+    return [key for key, row in products().items() if any(word in text for word in row["words"])]
+
+
+def stocked(plan: ReversalPlan, formulary: Formulary) -> ReversalPlan:
+    """The plan with every line whose products are all out of stock replaced by 'not stocked: use ...'."""
+    steps = []
+    for line in plan.steps:
+        named = products_of(line)
+        if not named or any(key in formulary.stocked for key in named):
+            steps.append(line)
+            continue
+        row = products()[named[0]]
+        steps.append(DoseLine(
+            agent=f"{row['label']}{NOT_STOCKED}",
+            dose=f"not offered ({formulary.site}); instead: {row['alternative']}",
+            note="", source=f"{formulary.source}; {row['source']}"))
+    return replace(plan, steps=steps)
+
+
+def unstocked_in(plan: ReversalPlan) -> list[str]:
+    """The products `stocked` took out of this plan."""
+    labels = {row["label"]: key for key, row in products().items()}
+    return [labels[line.agent[: -len(NOT_STOCKED)]] for line in plan.steps
+            if line.agent.endswith(NOT_STOCKED) and line.agent[: -len(NOT_STOCKED)] in labels]
+
+
+def stocked_summary(summary: str, plan: ReversalPlan) -> str:
+    """A class summary ("4F-PCC 50 U/kg or andexanet alfa") without the alternatives the site does not stock."""
+    gone = unstocked_in(plan)
+    if not gone:
+        return summary
+    words = [word for key in gone for word in products()[key]["words"]]
+    parts = [part for part in re.split(r"\s+or\s+", summary) if not any(word in part.lower() for word in words)]
+    return " or ".join(parts) if parts else summary

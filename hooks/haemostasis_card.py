@@ -1,0 +1,70 @@
+"""The haemostatic plan card: coagulation values off the targets of a major-bleeding guideline, what to give for
+each, and how DIC, HIT or sepsis change the plan (cql_equivalents/haemostasis.py, data/haemostasis.toml)."""
+from __future__ import annotations
+
+from cql_equivalents.engine import Assessment
+from cql_equivalents.haemostasis import SHOWN, HaemostaticPlan
+from cql_equivalents.inputs import EngineInputs
+from cql_equivalents.severity import Level, Severity
+
+from . import card_kit as kit
+from .engine_cards import rules_text
+
+TOPIC = "haemostatic-plan"
+
+
+def _summary(plan: HaemostaticPlan) -> str:
+    parts = [row["short"] for row, _ in plan.conditions if row["key"] != "sepsis"]
+    parts += [f"{item.observed.label.split(' (')[0]} {item.observed.value:g}" for item in plan.off_target]
+    parts = parts or [row["short"] for row, _ in plan.conditions]
+    gives = {"platelets": "platelets", "fibrinogen": "fibrinogen", "pt": "plasma"}
+    what = ", ".join(gives[item.key] for item in plan.off_target) or "treat the cause, components for bleeding"
+    never = "".join(text for key, text in (("pcc_4f", "; no 4F-PCC"), ("txa_iv", "; no tranexamic acid"))
+                    if key in plan.advised_against)
+    summary = f"Haemostatic plan ({', '.join(parts)}): {what} to the major-bleeding targets{never}"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = f"Haemostatic plan ({', '.join(parts)}): {what}{never}"
+    if len(summary) >= kit.SUMMARY_LIMIT:
+        summary = f"Haemostatic plan: {what}{never}"
+    return summary[: kit.SUMMARY_LIMIT - 1]
+
+
+def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineInputs, base: str,
+                     assessment: Assessment) -> dict:
+    massive = severity.level is Level.MASSIVE
+    lines = []
+    for item in plan.off_target:
+        row = item.row
+        amount = f" ({item.quantity_text})" if item.quantity_text else ""
+        choice = f" _Engine choice: {row['engine_choice']}._" if row.get("engine_choice") else ""
+        lines.append(f"- **{item.observed.label} {kit.observed_text(item.observed)}** (`{item.observed.reference}`, "
+                     f"{kit.when(item.observed.at)}) {row['op']} {row['threshold']:g}{' ' + row['unit'] if row['unit'] else ''}: "
+                     f"{row['target']}. "
+                     f"Give {row['give']}{amount}.{choice} _({row['source']})_")
+    conditions = []
+    for row, references in plan.conditions:
+        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(row["steps"], start=1))
+        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{steps}\n\n"
+                          f"_({row['source']})_")
+    against = ""
+    if plan.advised_against:
+        against = "**Not offered on any card:** " + "; ".join(
+            f"{key} ({rule.kind}: {rule.intervention}, because {', '.join(rule.because)})"
+            for key, rule in plan.advised_against.items())
+    when = ("**Massive hemoptysis is major bleeding: correct now**, and re-check the values after each product."
+            if massive else
+            "**Components are for bleeding, not for numbers alone** (BSH 2009; Wada 2013): give them if the bleeding "
+            "is major or a procedure is planned; re-check the values.")
+    detail = kit.join(
+        "**Haemostatic targets** (Rossaint 2023, European guideline on major bleeding and coagulopathy, PMID "
+        "36859355, extrapolated from trauma to major hemoptysis: engine choice)\n\n" + ("\n".join(lines) or
+                                                                                     "- no value off target"),
+        *conditions,
+        when,
+        ("**Not applied:** " + "; ".join(plan.skipped)) if plan.skipped else "",
+        against,
+        rules_text(assessment, kinds=("contraindicated", "not-indicated"),
+                   only=tuple(rule.key for rule in plan.advised_against.values())) if plan.advised_against else "",
+        kit.values_section(inputs, SHOWN),
+    )
+    return kit.card(_summary(plan), "critical" if massive else "warning", detail, kit.source(base, TOPIC))
