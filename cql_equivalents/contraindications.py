@@ -20,6 +20,7 @@ class RuleApplied:
     text: str
     because: tuple[str, ...]
     source: str
+    advises_against: tuple[str, ...] = ()  # orders (orders.toml keys) a card showing this rule rules out
 
 
 @cache
@@ -40,5 +41,5 @@ def applicable_rules(inputs: EngineInputs, populations: list[PopulationMatch], l
             because.append(f"severity {level}")
         if because:
             applied.append(RuleApplied(rule["key"], rule["intervention"], rule["kind"], rule["text"],
-                                       tuple(dict.fromkeys(because)), rule["source"]))
+                                       tuple(dict.fromkeys(because)), rule["source"], tuple(rule.get("advises_against", ()))))
     return applied

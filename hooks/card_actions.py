@@ -11,20 +11,23 @@ from collections.abc import Iterable
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.reversal import ReversalPlan
 from cql_equivalents.severity import Level, Severity
+from cql_equivalents.tables import load
 
+from . import answer_guard as guard
 from . import suggestions as offer
 from .service import Evaluation
 
 
-def populations_on_record(inputs: EngineInputs) -> set[str]:
-    """Special populations opened by the conditions on record (conditions.toml `population`)."""
-    return {fact.concept.population for fact in inputs.conditions if fact.concept.population}
+def _population_rows() -> dict[str, dict]:
+    return {row["key"]: row for row in load("populations")["population"]}
 
 
 def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: Severity,
            plan: ReversalPlan | None = None, populations: Iterable[str] | None = None) -> dict:
     """Add suggestions + selectionBehavior, overrideReasons and links to a card built by kit.card.
-    `populations`: the special-population keys the engine matched (default: those of the conditions on record)."""
+    `populations`: the special-population keys the engine matched (Assessment.populations: the same evidence the
+    card text describes). Orders the card itself advises against (answer_guard.declare), or that a matched
+    population rules out (populations.toml `advises_against`), are never offered."""
     topic = card["source"]["topic"]["code"]
     spec = offer.order_table().offers.get(topic)
     if spec is None:
@@ -32,8 +35,8 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
             card["overrideReasons"] = offer.override_reasons("other")
             _add_links(card, offer.smart_link(evaluation.links, topic))
         return card
-    present = set(populations_on_record(inputs) if populations is None else populations)
-    withheld = {key for rule in spec.get("withhold", ()) if rule["population"] in present for key in rule["orders"]}
+    present = [key for key in (populations or ()) if key in _population_rows()]
+    withheld = guard.declared(card) | {key for name in present for key in _population_rows()[name].get("advises_against", ())}
     massive = severity.level is Level.MASSIVE
     priority = spec["priority"] if plan is None or massive else "urgent"
     target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))
@@ -43,8 +46,13 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         made = _holds(plan, evaluation)
         made += offer.reversal_orders(plan, target, recommended=True if massive else None)
     else:
-        made = [offer.order(key, target, True) for key in spec["recommended"] if key not in withheld]
-        made += [offer.order(key, target) for key in spec["also"] if key not in withheld]
+        extra = [row for row in spec.get("by_population", ()) if row["population"] in present]
+        recommended = [*spec["recommended"], *(key for row in extra for key in row["recommended"])]
+        also = [*spec["also"], *(key for row in extra for key in row["also"])]
+        recommended = [key for key in dict.fromkeys(recommended) if key not in withheld]
+        also = [key for key in dict.fromkeys(also) if key not in withheld and key not in recommended]
+        made = [offer.order(key, target, True) for key in recommended]
+        made += [offer.order(key, target) for key in also]
     card.update(offer.with_suggestions(made))
     card["overrideReasons"] = offer.override_reasons(spec["override"])
     _add_links(card, [*([] if plan else [offer.dossier_link(evaluation.links)]),

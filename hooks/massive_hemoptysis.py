@@ -11,6 +11,7 @@ from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
+from . import answer_guard as guard
 from . import card_actions as actions
 from . import card_kit as kit
 from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
@@ -74,22 +75,37 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
         return []  # nothing to say: this service speaks only when there is bleeding to manage
     base = evaluation.links.public_base_url
     if severity.level is Level.NOT_ADULT:
-        return [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)]  # adult thresholds and doses must not reach a child
-    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
-    cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
-              for plan in assessment.reversal]
+        # adult thresholds, doses and orders must not reach a child: the card declares every order against
+        card = guard.declare(_not_adult_card(severity, inputs, base), [guard.ALL_ORDERS])
+        return [actions.attach(card, evaluation, inputs, severity)]
+    populations = [match.key for match in assessment.populations]
+    ruled_out = [key for match in assessment.populations for key in match.advises_against]
+
+    def actionable(card: dict, plan: ReversalPlan | None = None, against: tuple[str, ...] = ()) -> dict:
+        guard.declare(card, against)
+        return actions.attach(card, evaluation, inputs, severity, plan, populations)
+
+    # the bleeding card's definitive-control step describes every population matched, so it declares theirs
+    cards = [actionable(_severity_card(severity, inputs, base, assessment), against=(*ruled_out, *_rules_against(assessment)))]
+    cards += [actionable(_reversal_card(plan, severity, inputs, base, assessment), plan) for plan in assessment.reversal]
     routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
     causes = assessment.causes
     if causes and not routed:
-        cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, inputs, severity))
+        cards.append(actionable(_causes_card(causes, evaluation, inputs)))
     if not routed:
-        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity)
+        cards += [actionable(population_card(match, assessment, base),
+                             against=(*match.advises_against, *_rules_against(assessment, match.label)))
                   for match in card_populations(assessment)]
     stale = data_quality_card(assessment, base)
     if stale:
         cards.append(stale)
     cards.append(report_card(assessment, base))
     return kit.tidy(cards)
+
+
+def _rules_against(assessment: Assessment, because: str = "") -> list[str]:
+    """Orders ruled out by the contraindication rules a card shows (all of them, or those naming `because`)."""
+    return [key for rule in assessment.rules if not because or because in rule.because for key in rule.advises_against]
 
 
 # ------------------------------------------------------------------------------------------ severity cards

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from cql_equivalents.reversal import ReversalPlan
 from cql_equivalents.tables import RXNORM, load
 
+from .answer_guard import tag
 from .service import LinkSettings
 
 log = logging.getLogger("hemoptysis_cds")
@@ -103,7 +104,8 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     if row.get("rxnorm"):
         concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
     unit_display = row.get("unit_display", row["unit"])
-    timing = f" {row['per_day']} times daily" if row.get("per_day") else " once"
+    timing = (" once" if not row.get("per_day") else " once daily" if row["per_day"] == 1
+              else f" {row['per_day']} times daily") + (f" for {row['days']} days" if row.get("days") else "")
     dosage: dict[str, Any] = {
         "text": dose_text or f"{_amount(quantity)} {unit_display} {row['route']}{timing}",
         "route": {"text": row["route"]},
@@ -112,6 +114,8 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     }
     if row.get("per_day"):
         dosage["timing"] = {"repeat": {"frequency": row["per_day"], "period": 1, "periodUnit": "d"}}
+        if row.get("days"):  # a course of a fixed number of days
+            dosage["timing"]["repeat"]["count"] = row["per_day"] * row["days"]
     else:
         dosage["timing"] = {"repeat": {"count": 1}}
     return {"resourceType": "MedicationRequest", **_common(target, row["source"]),
@@ -168,10 +172,11 @@ def create(resource: dict, description: str, label: str, recommended: bool | Non
 
 
 def order(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
-    """A ServiceRequest or fixed-dose MedicationRequest suggestion, by its orders.toml key."""
+    """A ServiceRequest or fixed-dose MedicationRequest suggestion, by its orders.toml key (named on the
+    suggestion, so the answer guard can tell which order it is)."""
     if key in order_table().services:
-        return order_service(key, target, recommended)
-    return order_medication(key, target, recommended)
+        return tag(order_service(key, target, recommended), key)
+    return tag(order_medication(key, target, recommended), key)
 
 
 def order_service(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
@@ -197,7 +202,8 @@ def reversal_orders(plan: ReversalPlan, target: OrderTarget, recommended: bool |
         dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
         resource = medication_request(line.order, target, line.quantity, dose)
         label = f"{row['label']} {dose}"
-        made.append(create(resource, f"Order {line.agent}: {line.dose} ({line.source})", label, recommended))
+        made.append(tag(create(resource, f"Order {line.agent}: {line.dose} ({line.source})", label, recommended),
+                        line.order))
     return [item for item in made if item]
 
 

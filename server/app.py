@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.tables import tables
-from hooks import SERVICES
+from hooks import SERVICES, answer_guard
 from hooks.service import Evaluation, LinkSettings
 
 from . import prefetch
@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                                   client_servers=None if caller.development else caller.fhir_servers())
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool_from_values(values),
                                 datetime.now(timezone.utc), links)
-        cards = service.evaluate(evaluation)
+        cards = answer_guard.enforce(service.evaluate(evaluation))  # no card offers what another advises against
         guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
         guard.entry().cards = cards
         guard.commit(lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,

@@ -21,7 +21,7 @@ def cards_for(client, resources):
 POPULATIONS = [
     ("special-population-dah-vasculitis",
      [f.condition("195353004", "Wegener's granulomatosis")],
-     ["NOT a bronchial artery embolisation target", "rituximab 375 mg/m2", "PEXIVAS", "RxNorm 6902"],
+     ["NOT a bronchial artery embolisation target", "rituximab 375 mg/m2", "PEXIVAS", "methylprednisolone 1,000 mg IV"],
      "Not a bronchial artery embolisation target"),
     ("special-population-dah-vasculitis",
      [e.coded_lab("6969-0", "Myeloperoxidase Ab", "POS", obs_id="mpo")],
