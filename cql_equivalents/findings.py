@@ -135,13 +135,33 @@ def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     return None
 
 
+# "no change in the cavity" still reports a cavity: an unchanged finding is not a negated one
+_NEGATION = re.compile(r"\b(?:no(?! (?:interval |significant )?change)|not|without|negative for|absence of|free of)\b")
+_CLAUSE_END = re.compile(r"[.;:\n]")
+
+
+def _affirmed(text: str, word: str) -> bool:
+    """The word occurs at least once outside a negated clause ("no cavitation" does not count)."""
+    start = text.find(word)
+    while start != -1:
+        clause = _CLAUSE_END.split(text[max(0, start - 40):start])[-1]
+        if not _NEGATION.search(clause):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
 def _cues(text: str) -> tuple[str, ...]:
     found = []
     negative = any(word in text for word in tables().cues["negative_localization"]["words"])
     for key, cue in tables().cues.items():
         if key == "active_bleeding" and negative:
             continue  # "no active extravasation" is not active bleeding
-        if any(word in text for word in cue["words"]):
+        if key == "negative_localization":
+            matched = any(word in text for word in cue["words"])  # its words carry the negation themselves
+        else:
+            matched = any(_affirmed(text, word) for word in cue["words"])
+        if matched:
             found.append(key)
     return tuple(found)
 
@@ -167,6 +187,9 @@ def _result(resource: Mapping[str, Any]) -> str:
 def _report_text(resource: Mapping[str, Any]) -> str:
     text = _texts(resource, "conclusion", "conclusionCode", "description", "outcome", "note", "followUp",
                   "complication", "valueString", "valueCodeableConcept")
+    for series in resource.get("series") or ():  # ImagingStudy: what each series shows
+        if isinstance(series, Mapping):
+            text += " " + _texts(series, "description")
     for note in resource.get("note") or ():
         if isinstance(note, Mapping) and isinstance(note.get("text"), str):
             text += " " + note["text"].lower()

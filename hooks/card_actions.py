@@ -23,11 +23,12 @@ def _population_rows() -> dict[str, dict]:
 
 
 def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: Severity,
-           plan: ReversalPlan | None = None, populations: Iterable[str] | None = None) -> dict:
+           plan: ReversalPlan | None = None, populations: Iterable[str] | None = None, recommend: bool = True) -> dict:
     """Add suggestions + selectionBehavior, overrideReasons and links to a card built by kit.card.
     `populations`: the special-population keys the engine matched (Assessment.populations: the same evidence the
     card text describes). Orders the card itself advises against (answer_guard.declare), or that a matched
-    population rules out (populations.toml `advises_against`), are never offered."""
+    population rules out (populations.toml `advises_against`), are never offered. `recommend=False` (the record
+    limits escalation: DNR / palliative care) offers the orders without isRecommended: the clinician decides."""
     topic = card["source"]["topic"]["code"]
     spec = offer.order_table().offers.get(topic)
     if spec is None:
@@ -51,7 +52,7 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         also = [*spec["also"], *(key for row in extra for key in row["also"])]
         recommended = [key for key in dict.fromkeys(recommended) if key not in withheld]
         also = [key for key in dict.fromkeys(also) if key not in withheld and key not in recommended]
-        made = [offer.order(key, target, True) for key in recommended]
+        made = [offer.order(key, target, True if recommend else None) for key in recommended]
         made += [offer.order(key, target) for key in also]
     card.update(offer.with_suggestions(made))
     card["overrideReasons"] = offer.override_reasons(spec["override"])

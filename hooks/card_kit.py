@@ -16,6 +16,7 @@ ENGINE_ID = "pulm.massive-hemoptysis.v1"
 
 
 def card(summary: str, indicator: str, detail: str, source: dict, **optional) -> dict:
+    summary, detail = clinician_words(summary), clinician_words(detail)
     if len(summary) >= SUMMARY_LIMIT:
         raise ValueError(f"card summary is {len(summary)} characters (limit < {SUMMARY_LIMIT}): {summary}")
     if indicator not in INDICATOR_ORDER:
@@ -62,6 +63,32 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
     return ordered(kept)
 
 
+# Words for developers, not clinicians (issue 13 item 9): the project's reference file, table files, dossier
+# phase numbers and verification notes. Table sources keep them for reviewers; a card shows the citation only.
+_DEVELOPER_WORDS = [
+    (re.compile(r"\s*\(clinical\.md[^)]*\)"), ""),
+    (re.compile(r"(?:[;,]\s*)?(?:(?:figures? )?confirmed )?(?:in )?clinical\.md[^;,)]*"), ""),
+    (re.compile(r"(?:data/)?[a-z_]+\.toml"), ""),
+    (re.compile(r"seed 004(?:,)?(?: (?:pivot \d|phases? \d+(?:[-–]\d+)?(?:(?:, | and )\d+)*|special population [^;,()]+|"
+                r"entry point [\w ]+?|severity trigger \w+|surrogate))?"), "engine dossier "),
+    (re.compile(r"seed 000,? ?(?:OIC-205-08-B)?"), "OIC-205-08-B"),
+    (re.compile(r"\s*\(figures? not re-verified\)|,\s*figures? not re-verified"), ""),
+    (re.compile(r"\bphases? \d+(?:[-–]\d+)?(?: and \d+)?\b"), ""),
+    (re.compile(r"engine dossier\s*/\s*"), "engine dossier "),
+    (re.compile(r"\(\s*(?:[,;]\s*)+"), "("),
+    (re.compile(r"(?:\s*[,;])+\s*\)"), ")"),
+    (re.compile(r"\(\s*\)"), ""),
+    (re.compile(r" {2,}"), " "),
+    (re.compile(r" ([,.;:)])"), r"\1"),
+]
+
+
+def clinician_words(text: str) -> str:
+    for pattern, replacement in _DEVELOPER_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 
@@ -80,21 +107,32 @@ def observed_text(observed: Observed) -> str:
     return f"{observed.value:g}{unit}"
 
 
-def values_section(inputs: EngineInputs, names: Iterable[str]) -> str:
-    rows, missing = [], []
-    specs = tables().observation_inputs
+def values_table(inputs: EngineInputs, names: Iterable[str]) -> str:
+    """The values a card used, each with its time and record."""
+    rows = []
     for name in names:
         observed = inputs.observations.get(name)
         if observed is None:
-            missing.append(specs[name].label)
             continue
         note = f" ({observed.note})" if observed.note else ""
         rows.append(f"| {observed.label} | {observed_text(observed)}{note} | {when(observed.at)} | `{observed.reference}` |")
+    return ("Values used:\n\n| Input | Value | Time | Record |\n|---|---|---|---|\n" + "\n".join(rows)) if rows else ""
+
+
+def missing_line(inputs: EngineInputs, names: Iterable[str]) -> str:
+    specs = tables().observation_inputs
+    missing = [specs[name].label for name in names if name not in inputs.observations]
+    return ("Not on record (obtain): " + ", ".join(missing) + ".") if missing else ""
+
+
+def values_section(inputs: EngineInputs, names: Iterable[str]) -> str:
+    names = list(names)
+    table, missing = values_table(inputs, names), missing_line(inputs, names)
     parts = []
-    if rows:
-        parts.append("**Values used**\n\n| Input | Value | Time | Record |\n|---|---|---|---|\n" + "\n".join(rows))
+    if table:
+        parts.append(table.replace("Values used:", "**Values used**", 1))
     if missing:
-        parts.append("**Missing from the record (obtain):** " + ", ".join(missing))
+        parts.append(missing.replace("Not on record (obtain): ", "**Missing from the record (obtain):** ", 1).rstrip("."))
     return "\n\n".join(parts)
 
 

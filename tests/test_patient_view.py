@@ -117,9 +117,9 @@ def test_non_massive_gets_first_line_card_and_hold_reversal(client):
 def test_hemoptysis_without_vitals_says_what_to_obtain(client):
     resources = [f.patient(), f.hemoptysis()]
     cards = client.post(URL, json=f.patient_view_request(resources)).json["cards"]
-    assert [c["source"]["topic"]["code"] for c in cards] == ["hemoptysis-missing-physiology", "hemoptysis-engine-report"]
-    assert "not excluded" in cards[0]["summary"] and "obtain vitals" in cards[0]["summary"]
-    assert "**Missing from the record (obtain):** SpO2, Respiratory rate, Heart rate, Systolic BP" in cards[0]["detail"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["hemoptysis-missing-physiology"]
+    assert "not excluded" in cards[0]["summary"] and cards[0]["summary"].startswith("Obtain SpO2, RR and BP")
+    assert "Not on record (obtain): SpO2, Respiratory rate, Heart rate, Systolic BP" in cards[0]["detail"]
 
 
 def test_hypotension_alone_is_massive(client):
