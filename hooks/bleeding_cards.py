@@ -58,15 +58,19 @@ def do_now(steps: list[str], assessment: Assessment) -> str:
     return "**Do now**\n\n" + "\n".join(f"{i}. {step.format(**fields)}" for i, step in enumerate(steps, 1))
 
 
-def context_section(context: CareContext | None) -> str:
-    """What the record says that changes how the plan is carried out: said first."""
+def context_section(context: CareContext | None, assessment: Assessment | None = None) -> str:
+    """What the record says that changes how the plan is carried out: said first, with the cautions that concern
+    this patient's populations and drugs."""
     if context is None or not context.effects:
         return ""
+    concerns = {"any"}
+    if assessment is not None:
+        concerns |= {m.key for m in assessment.populations} | {u.agent.drug_class for u in assessment.inputs.medications}
     lines = []
     for effect in context.effects:
         records = "; ".join(f"`{f.reference}`, {kit.when(f.at)}" for f in context.facts if f.key == effect["context"])
         lines.append(effect["headline"] + (f" ({records})" if records else ""))
-        lines += [f"- {caution}" for caution in effect["cautions"]]
+        lines += [f"- {caution}" for when, caution in effect["cautions"] if concerns & set(when.split("|"))]
     return "\n".join(lines)
 
 
@@ -186,7 +190,7 @@ def escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessm
     else:
         summary = fit(words["summary"], short=dict(words["short"])[role], kind=" by volume" if by_volume else "", trigger=trigger)
     detail = kit.join(
-        context_section(context),
+        context_section(context, assessment),
         do_now(words["steps"], assessment),
         why(f"{words['why_volume'] if by_volume else words['why_physiology']} Bleeding: {bleeding_text(severity)}.",
             "Triggers that fired:\n\n" + fired_lines(severity) + "\n\n_" + words["no_cutoff"] + "_",
@@ -204,7 +208,7 @@ def first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessm
     words = text()["first_line"]
     not_on_record = [tables().observation_inputs[name].label for name in severity.missing_physiology]
     detail = kit.join(
-        context_section(context),
+        context_section(context, assessment),
         do_now(words["steps"], assessment),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}"
             + (f" Not on record, so not excluded: {', '.join(not_on_record)}." if not_on_record else ""),
@@ -225,7 +229,7 @@ def severe_card(severity: Severity, inputs: EngineInputs, base: str, assessment:
     variants = words["summary"] if role == "target" else words["summary_not_bae"]
     summary = fit(variants, labels=labels, short=dict(text()["escalation"]["short"])[role])
     detail = kit.join(
-        context_section(context),
+        context_section(context, assessment),
         do_now(words["steps"], assessment),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}", population_lines(assessment),
             modifier_lines(severity), volume_line(severity),
@@ -241,7 +245,7 @@ def undetermined_card(severity: Severity, inputs: EngineInputs, base: str, asses
                       context: CareContext | None = None) -> dict:
     words = text()["undetermined"]
     detail = kit.join(
-        context_section(context),
+        context_section(context, assessment),
         do_now(words["steps"], assessment),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}", population_lines(assessment),
             volume_line(severity), modifier_lines(severity),

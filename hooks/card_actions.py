@@ -36,8 +36,9 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
             card["overrideReasons"] = offer.override_reasons("other")
             _add_links(card, offer.smart_link(evaluation.links, topic))
         return card
-    present = [key for key in (populations or ()) if key in _population_rows()]
-    withheld = guard.declared(card) | {key for name in present for key in _population_rows()[name].get("advises_against", ())}
+    present = list(populations or ())  # special populations and care-context keys (pregnancy...)
+    rows = _population_rows()
+    withheld = guard.declared(card) | {key for name in present if name in rows for key in rows[name].get("advises_against", ())}
     massive = severity.level is Level.MASSIVE
     priority = spec["priority"] if plan is None or massive else "urgent"
     target = offer.OrderTarget.of(evaluation.context, priority, (fact.reference for fact in severity.bleeding))

@@ -26,7 +26,8 @@ def test_offers_name_existing_orders_and_override_sets():
         assert spec["source"], topic
         for row in spec.get("by_population", ()):
             assert set(row["recommended"]) | set(row["also"]) <= orders and row["source"], topic
-            assert row["population"] in {p["key"] for p in load("populations")["population"]}, topic
+            assert row["population"] in ({p["key"] for p in load("populations")["population"]}
+                                         | {e["context"] for e in load("care_context")["effect"]}), topic
     for kind in ("draft-antithrombotic", "draft-txa", "other"):
         assert table.override_sets[kind]
 

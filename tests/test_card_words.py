@@ -1,0 +1,69 @@
+"""What a clinician reads first (issue 13 item 9), over every fixture of the library and every scenario the
+tests build: summaries of at most 80 characters, one critical card for the bleeding, no engine-report card,
+no developer words, and the detail in the order do now -> why -> what is missing -> sources."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from server import golden
+from server.replay import load_request
+from tests import fhir_factory as f
+from tests import scenarios
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
+URL = "/cds-services/massive-hemoptysis"
+DEVELOPER_WORDS = re.compile(r"clinical\.md|\.toml\b|\bphases? \d|not re-verified|validator|seed 00\d|cql_equivalents|"
+                             r"hooks/|Patient\.birthDate|engine report", re.IGNORECASE)
+BLEEDING_TOPICS = {"massive-hemoptysis-escalation", "hemoptysis-first-line", "hemoptysis-severe-by-terrain",
+                   "hemoptysis-missing-physiology", "hemoptysis-not-adult", "hemoptysis-frame-route-away",
+                   "hemoptysis-source-unclear"}
+ORDER = ["**Do now**", "**Why**", "**What is missing**", "**Sources**"]
+
+
+def _problems(cards: list[dict]) -> list[str]:
+    problems = []
+    topics = [card["source"]["topic"]["code"] for card in cards]
+    if "hemoptysis-engine-report" in topics:
+        problems.append("an engine-report card")
+    if sum(topic in BLEEDING_TOPICS for topic in topics) > 1:
+        problems.append(f"more than one card about the bleeding: {topics}")
+    critical = [t for card, t in zip(cards, topics) if card["indicator"] == "critical" and t != "antithrombotic-reversal"]
+    if len(critical) > 1:
+        problems.append(f"more than one critical card besides reversal: {critical}")
+    for card, topic in zip(cards, topics):
+        if len(card["summary"]) > 80:
+            problems.append(f"{topic}: summary of {len(card['summary'])} characters")
+        found = DEVELOPER_WORDS.search(card["summary"] + " " + card["detail"])
+        if found:
+            problems.append(f"{topic}: developer words '{found.group(0)}'")
+        if topic in BLEEDING_TOPICS - {"hemoptysis-frame-route-away", "hemoptysis-source-unclear"}:
+            where = [card["detail"].find(heading) for heading in ORDER if heading in card["detail"]]
+            if not card["detail"].startswith(("**Do now**", "**Pregnant**", "**Do-not-resuscitate", "**Palliative")) \
+                    or where != sorted(where) or "**Do now**" not in card["detail"]:
+                problems.append(f"{topic}: detail not in the order do now -> why -> missing -> sources")
+    return problems
+
+
+def test_the_fixture_library_reads_as_a_clinician_expects(client):
+    now, checked = datetime.now(timezone.utc), 0
+    for path in sorted(SCENARIOS.rglob("*.json")):
+        if golden.is_golden(path):
+            continue
+        body = load_request(path, now).body
+        body.pop("fhirServer", None)
+        response = client.post(URL, data=json.dumps(body), content_type="application/json")
+        if response.status_code == 200:
+            assert _problems(response.json["cards"]) == [], path.name
+            checked += 1
+    assert checked >= 60
+
+
+@pytest.mark.parametrize("name", sorted(scenarios.PATIENT_VIEW))
+def test_every_test_scenario_reads_as_a_clinician_expects(client, name):
+    response = client.post(URL, json=f.patient_view_request(scenarios.PATIENT_VIEW[name]()))
+    assert _problems(response.json["cards"]) == []
