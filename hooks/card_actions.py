@@ -57,7 +57,8 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         made += [offer.order(key, target) for key in also]
     card.update(offer.with_suggestions(made))
     card["overrideReasons"] = offer.override_reasons(spec["override"])
-    _add_links(card, [*([] if plan else [offer.dossier_link(evaluation.links)]),
+    # the engine report is no card: the bleeding card links to the documentation's phase section instead
+    _add_links(card, [*([] if plan else [offer.dossier_link(evaluation.links), offer.phases_link(evaluation.links)]),
                       *offer.smart_link(evaluation.links, topic)])
     return card
 

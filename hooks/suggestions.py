@@ -250,3 +250,9 @@ def smart_link(links: LinkSettings, topic: str) -> list[dict]:
 def dossier_link(links: LinkSettings) -> dict:
     return {"label": "Massive hemoptysis engine dossier", "url": f"{links.public_base_url}/docs/engine",
             "type": "absolute"}
+
+
+def phases_link(links: LinkSettings) -> dict:
+    """How the engine decides (its phases, entry points and calculators): documentation, no patient data."""
+    return {"label": "How the engine decides: phases and calculators",
+            "url": f"{links.public_base_url}/docs/engine.html#the-12-phases", "type": "absolute"}

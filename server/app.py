@@ -15,7 +15,7 @@ from cql_equivalents.tables import tables
 from hooks import SERVICES, answer_guard
 from hooks.service import Evaluation, LinkSettings
 
-from . import prefetch
+from . import docs_page, prefetch
 from .audit import AuditTrail, load_audit_key
 from .auth import build_verifier
 from .call_guard import DEVELOPMENT_HEADER, CallGuard
@@ -164,6 +164,15 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         if not path.exists():
             raise ApiError(404, "engine documentation is not installed with this build")
         return Response(path.read_text(encoding="utf-8"), mimetype="text/markdown")
+
+    @app.get("/docs/engine.html")
+    def engine_doc_page():
+        """The same documentation as HTML, with an anchor per section (cards link to the phases section)."""
+        path = DOCS_DIR / "engine.md"
+        if not path.exists():
+            raise ApiError(404, "engine documentation is not installed with this build")
+        return Response(docs_page.render(path.read_text(encoding="utf-8"), "pulm.massive-hemoptysis.v1"),
+                        mimetype="text/html")
 
     @app.get("/engines/<engine_id>")
     def sibling_engine(engine_id: str):

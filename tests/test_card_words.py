@@ -67,3 +67,13 @@ def test_the_fixture_library_reads_as_a_clinician_expects(client):
 def test_every_test_scenario_reads_as_a_clinician_expects(client, name):
     response = client.post(URL, json=f.patient_view_request(scenarios.PATIENT_VIEW[name]()))
     assert _problems(response.json["cards"]) == []
+
+
+def test_the_engine_report_is_a_documentation_link_without_patient_data(client):
+    request = f.patient_view_request([f.patient(), f.hemoptysis(), *scenarios.MASSIVE_VITALS()])
+    card = client.post(URL, json=request).json["cards"][0]
+    link = next(link for link in card["links"] if link["url"].endswith("/docs/engine.html#the-12-phases"))
+    page = client.get(link["url"].replace("https://cds.example.org", ""), headers={"Authorization": ""})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert 'id="the-12-phases"' in page.get_data(as_text=True)
+    assert "pat-1" not in link["url"] and "pat-1" not in page.get_data(as_text=True)
