@@ -46,7 +46,8 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         # stopping the drug comes first whatever the severity; a reversal agent is recommended for
         # life-threatening bleeding only (ACC 2020 ECDP)
         made = _holds(plan, evaluation)
-        made += offer.reversal_orders(plan, target, recommended=True if massive else None)
+        made += [order for order in offer.reversal_orders(plan, target, recommended=True if massive else None)
+                 if guard.order_key(order) not in withheld]  # e.g. 4F-PCC with HIT on record
     else:
         extra = [row for row in spec.get("by_population", ()) if row["population"] in present]
         recommended = [*spec["recommended"], *(key for row in extra for key in row["recommended"])]

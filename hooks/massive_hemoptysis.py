@@ -220,7 +220,9 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
         ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
         kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
     )
-    return kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
+    card = kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
+    # a rule this card shows (e.g. 4F-PCC contraindicated in HIT) rules its order out, on this card and answer-wide
+    return guard.declare(card, [key for rule in assessment.rules if rule.key in agent_rules for key in rule.advises_against])
 
 
 SERVICE = CdsService(

@@ -58,6 +58,11 @@ def _contradictions(cards: list[dict]) -> list[str]:
             for suggestion in card.get("suggestions", ()):
                 if any(_resource_text(r) == texts["ir_bae"] for r in _created(suggestion)):
                     problems.append(f"{card['source']['topic']['code']}: offers BAE while the answer rules it out")
+    if "contraindicated: 4f-pcc" in words:
+        for card in cards:
+            for suggestion in card.get("suggestions", ()):
+                if any(_resource_text(r) == texts["pcc_4f"] for r in _created(suggestion)):
+                    problems.append(f"{card['source']['topic']['code']}: offers 4F-PCC the answer says is contraindicated")
     for card in cards:
         if card["source"]["topic"]["code"] == "hemoptysis-not-adult" and any(c.get("suggestions") for c in cards):
             problems.append("an answer for a child carries orders")
