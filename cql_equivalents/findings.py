@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
 from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of, too_far_in_future
 from .tables import LOINC, RXNORM, SNOMED, tables
+from .terminology import active as site_terminology
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
            "ImagingStudy": ImagingStudy, "MedicationRequest": MedicationRequest,
@@ -110,6 +111,13 @@ _MATCH_ALSO_READS = ("procedureCode", "description", "medicationCodeableConcept"
 def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     table = tables()
     resource_type = resource.get("resourceType")
+    site = site_terminology()
+    for key in ("code", "procedureCode", "medicationCodeableConcept"):
+        mapped = site.concept_of(resource.get(key), "finding")
+        if mapped:
+            row = next(row for row in table.findings if row["key"] == mapped.concept)
+            if resource_type in row["resources"]:
+                return row, mapped.note
     for key in ("code", "procedureCode", "medicationCodeableConcept"):
         for coding in codings(resource.get(key)):
             code, system = coding.get("code"), coding.get("system")
@@ -228,13 +236,18 @@ def _kind_from_text(names: str) -> str | None:
     return None
 
 
-def _is_volume_observation(raw: Mapping[str, Any]) -> bool:
+def _is_volume_observation(raw: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(period kind named by the code or "", "mapped from local code X" or "") for a volume row, else None."""
     spec = tables().bleeding["volume"]
+    mapped = site_terminology().concept_of(raw.get("code"), "observation")
+    if mapped:
+        kinds = {row["concept"]: row["kind"] for row in tables().bleeding["volume_concept"]}
+        return (kinds[mapped.concept], mapped.note) if mapped.concept in kinds else None
     for coding in codings(raw.get("code")):
         if coding.get("system") == spec["local_system"] and coding.get("code") in spec["local_codes"]:
-            return True
+            return "", ""
     names = _texts(raw, "code")
-    return any(word in names for word in spec["words"])
+    return ("", "") if any(word in names for word in spec["words"]) else None
 
 
 def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None, reference: str, note: str) -> None:
@@ -274,8 +287,9 @@ def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                                                        "(mL, mL/h or mL/d)"))
             continue
         kind, factor = known
+        named_kind, mapped_note = is_volume
         if kind == "single":
-            kind = _kind_from_text(_texts(raw, "code")) or kind
+            kind = named_kind or _kind_from_text(_texts(raw, "code")) or kind
         ml = float(quantity.value) * factor
         period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else None
         if kind == "single" and period:  # a volume over a recorded period
@@ -283,7 +297,7 @@ def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
             if start and end and end > start:
                 _add_period_volume(inputs, ml, start, end, reference)
                 continue
-        _add_volume(inputs, kind, ml, effective_time(raw), reference, "")
+        _add_volume(inputs, kind, ml, effective_time(raw), reference, mapped_note)
 
 
 def _add_period_volume(inputs: EngineInputs, ml: float, start: datetime, end: datetime, reference: str) -> None:

@@ -75,6 +75,9 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
     base = evaluation.links.public_base_url
     if severity.level is Level.NOT_ADULT:
         return [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)]  # adult thresholds and doses must not reach a child
+    if severity.level is Level.ROUTED_AWAY:
+        # the blood's source is managed elsewhere (GI / ENT): one card, info unless there is compromise
+        return [actions.attach(_frame_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
     cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity)]
     cards += [actions.attach(_reversal_card(plan, severity, inputs, base, assessment), evaluation, inputs, severity, plan)
               for plan in assessment.reversal]
@@ -102,7 +105,7 @@ def _bleeding_text(severity: Severity) -> str:
 def _severity_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
     assessment = assessment or assess(inputs)
     if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR):
-        return _frame_card(severity, inputs, base)
+        return _frame_card(severity, inputs, base, assessment)
     if severity.level is Level.MASSIVE:
         return _escalation_card(severity, inputs, base, assessment)
     if severity.level is Level.UNDETERMINED:
@@ -117,7 +120,7 @@ def _trigger_short(severity: Severity) -> str:
     for trigger in severity.triggers:
         if trigger.key == "shock_index":
             parts.append(f"shock index {trigger.value:g}")
-        elif trigger.kind == "volume":
+        elif trigger.kind in ("volume", "support"):
             parts.append(trigger.label)
         else:
             parts.append(f"{trigger.evidence[0].label} {kit.observed_text(trigger.evidence[0])}")
@@ -127,10 +130,30 @@ def _trigger_short(severity: Severity) -> str:
 def _fired_lines(severity: Severity) -> str:
     return "\n".join(
         f"- **{trigger.label}**: " + ", ".join(
-            f"{e.label} {kit.observed_text(e)}" + (f" ({e.note})" if e.note else "") + f" (`{e.reference}`, {kit.when(e.at)})"
+            (kit.plain(e.label) if trigger.kind == "support" else f"{e.label} {kit.observed_text(e)}")
+            + (f" ({e.note})" if e.note else "") + f" (`{e.reference}`, {kit.when(e.at)})"
             for e in trigger.evidence)
         + f" ({trigger.source})"
         for trigger in severity.triggers)
+
+
+def _decided_by_text(severity: Severity) -> str:
+    """Which values drove the decision, when, from which record, and on what support (issue 13 item 2)."""
+    lines = [f"- {kit.plain(d.label)}" + ("" if d.input.startswith("support:") else f" {d.value:g} {d.unit}".rstrip())
+             + f" at {kit.when(d.at)} (`{d.reference}`)"
+             + (f", taken on: {', '.join(d.on_support)}" if d.on_support and not d.input.startswith("support:") else "")
+             for d in severity.drivers]
+    adjusted = [f"- {kit.plain(text)}" for text in severity.thresholds_adjusted]
+    parts = []
+    if lines:
+        parts.append("**Decided by** (the worst value of the last 6 h, an engine choice: not only the newest)\n\n"
+                     + "\n".join(lines))
+    if adjusted:
+        parts.append("**Cut-offs judged against this patient's terrain**\n\n" + "\n".join(adjusted))
+    if any(t.kind == "support" for t in severity.triggers):
+        parts.append("_Support is the compromise (seed 004 pivot 2; Ibrahim, Eur Respir J 2008): FiO2 >= 0.4 and "
+                     "O2 flow >= 10 L/min are engine choices, no guideline gives a cut-off._")
+    return "\n\n".join(parts)
 
 
 def _modifier_text(severity: Severity) -> str:
@@ -208,6 +231,7 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
         headline,
         "**Triggers that fired**\n\n" + _fired_lines(severity) + "\n\n_No hemoptysis-specific SpO2, RR or BP cut-off "
         "exists in the guidelines; the NEWS2 red band (RCP 2017) and the shock index are used._",
+        _decided_by_text(severity),
         _modifier_text(severity),
         "**Do now** (Charya 2021, PMID 34527355)\n\n"
         "1. **Airway first**: bleeding side down (lateral decubitus), high-flow oxygen, large-bore suction; selective "
@@ -248,6 +272,7 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assess
         ">= 1.0 is present (NEWS2 red band, RCP 2017; Koch 2019)."
         + (f" Not on record, so not excluded: {', '.join(missing)}." if missing else ""),
         _volume_below_text(severity),
+        _decided_by_text(severity),
         "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
         "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
         "2. Vasoconstrictor / antifibrinolytic: " + TXA_TEXT + "; IV terlipressin is the seed's other option.\n"
@@ -273,6 +298,7 @@ def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str
         "severity is abundance plus terrain plus cause (seed 000, OIC-205-08-B), and this record carries a modifier.",
         _modifier_text(severity),
         _volume_below_text(severity),
+        _decided_by_text(severity),
         "**Severe hemoptysis** (seed 000, OIC-205-08-B)\n\n"
         "1. Manage in an intensive-care sector of a centre offering arterial embolisation and thoracic surgery.\n"
         "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + TXA_TEXT + ".\n"
@@ -321,7 +347,7 @@ def _not_adult_card(severity: Severity, inputs: EngineInputs, base: str) -> dict
     return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-not-adult"))
 
 
-def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _frame_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
     """FRAME gate (seed 004 phase 1): another source of blood routes away instead of escalating."""
     frame = severity.frame
     compromise = bool(severity.triggers)
@@ -349,9 +375,14 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
     if compromise:
         compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
                            "airway, oxygen, resuscitate, and call the team of the source now.")
-    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
+    agents = sorted({plan.agent for plan in assessment.reversal}) if assessment else []
+    agents_text = (f"**On {', '.join(agents)}**: hold it; the pathway of the source decides on reversal."
+                   if agents and severity.level is Level.ROUTED_AWAY else "")
+    # routed away: an info card (the service is not the pathway); unclear source: a warning to confirm it
+    indicator = "critical" if compromise else "info" if severity.level is Level.ROUTED_AWAY else "warning"
+    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text, agents_text,
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
-    return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
+    return kit.card(summary, indicator, detail, kit.source(base, topic))
 
 
 # ------------------------------------------------------------------------------------------ reversal cards
