@@ -392,6 +392,9 @@ VASOPRESSOR_WINDOW = timedelta(hours=24)  # SOFA scores the worst value of the d
 def _vasopressor_of(concept: Any) -> tuple[dict, str] | None:
     from .tables import RXNORM, load
     rows = load("calculators")["vasopressor"]
+    mapped = site_terminology().concept_of(concept, "drug")
+    if mapped and any(row["name"] == mapped.concept for row in rows):
+        return next(row for row in rows if row["name"] == mapped.concept), mapped.note
     for coding in codings(concept):
         for row in rows:
             if coding.get("system") == RXNORM and coding.get("code") in row["rxnorm"]:

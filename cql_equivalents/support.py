@@ -21,6 +21,7 @@ from fhir.resources.R4B.deviceusestatement import DeviceUseStatement
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
+from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
 
 from .fhir_select import ResourcePool, codings, concept_text, effective_time
@@ -31,7 +32,8 @@ from .terminology import active as site_terminology
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 _DEVICE_STATUSES = frozenset({"active", "intended", "on-hold"})  # DeviceUseStatement / DeviceRequest in force
 _MODELS = {"DeviceUseStatement": DeviceUseStatement, "DeviceRequest": DeviceRequest, "Observation": Observation,
-           "MedicationAdministration": MedicationAdministration, "MedicationRequest": MedicationRequest}
+           "MedicationAdministration": MedicationAdministration, "MedicationRequest": MedicationRequest,
+           "Procedure": Procedure}
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ def _in_force(row: dict, at: datetime | None, inputs: EngineInputs) -> bool:
 def map_support(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Devices, device / mode flowsheet rows and vasoactive drugs into inputs.support."""
     _map_devices(pool, inputs)
+    _map_procedures(pool, inputs)
     _map_device_observations(pool, inputs)
     _map_vasoactive(pool, inputs)
 
@@ -158,6 +161,23 @@ def _map_devices(pool: ResourcePool, inputs: EngineInputs) -> None:
                 continue
             inputs.support.append(SupportInUse(row["key"], row["kind"], row["label"], row["label"],
                                                reference_of(raw), at, row["compromise"], matched_by, row["source"]))
+
+
+def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
+    """Procedures of support not already read as 'mechanical_ventilation' findings (NIV, high-flow, site codes)."""
+    from .findings import _time_of
+    for raw in pool.of("Procedure"):
+        if raw.get("status") not in ("in-progress", "completed"):
+            continue
+        match = _device_row([raw.get("code")] if isinstance(raw.get("code"), Mapping) else [])
+        if match is None or match[0]["key"] == "invasive_ventilation":
+            continue  # invasive ventilation comes from findings.toml (one reader per concept)
+        row, matched_by = match
+        at = _time_of(raw)
+        if too_far_in_future(at, inputs.now) or not _in_force(row, at, inputs) or not _valid(raw, inputs):
+            continue
+        inputs.support.append(SupportInUse(row["key"], row["kind"], row["label"], row["label"], reference_of(raw), at,
+                                           row["compromise"], matched_by, row["source"]))
 
 
 def _period_start(raw: Mapping[str, Any]) -> datetime | None:

@@ -10,6 +10,7 @@ from cql_equivalents.inputs import EngineInputs, map_inputs
 from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
+from cql_equivalents.terminology import active as site_terminology
 
 from . import card_actions as actions
 from . import card_kit as kit
@@ -36,26 +37,36 @@ def _observation_codes(kind: str) -> str:
     if kind == "vitals":  # the local hemoptysis-volume code (no LOINC exists, clinical.md A1)
         volume = tables().bleeding["volume"]
         tokens += [f"{volume['local_system']}|{code}" for code in volume["local_codes"]]
+        # every flowsheet row the site ConceptMap names (vitals, labs, volume, device rows)
+        tokens += [f"{system}|{code}" for system, code in site_terminology().local_codes("observation")]
     else:  # results read as findings (type & screen, ANCA, anti-GBM) that have a LOINC code
         tokens += [f"http://loinc.org|{code}" for code in tables().finding_loinc if code not in codes]
-    return ",".join(tokens)
+    return ",".join(dict.fromkeys(tokens))
 
 
-PREFETCH = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}",
-    "vitals": "Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals") + "&_sort=-date&_count=50",
-    "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
-    # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
-    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
-                                 "&_include=MedicationAdministration:medication",
-    "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
-    "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
-    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",
-    "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
-}
+def prefetch_templates() -> dict[str, str]:
+    """The templates, with the codes the installed site ConceptMap names (rebuilt when a map is installed)."""
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}",
+        "vitals": "Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals") + "&_sort=-date&_count=50",
+        "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
+        # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
+        "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+        "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+        "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
+                                     "&_include=MedicationAdministration:medication",
+        "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
+        "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
+        "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",
+        "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
+        # respiratory support devices (support.toml): the Device each statement points to comes with it
+        "deviceUseStatements": "DeviceUseStatement?patient={{context.patientId}}&_include=DeviceUseStatement:device",
+        "deviceRequests": "DeviceRequest?patient={{context.patientId}}&_include=DeviceRequest:device",
+    }
+
+
+PREFETCH = prefetch_templates()
 
 # Seed 004 phase 9 and clinical.md D: the trials used nebulised TXA 500 mg TID (Wand 2018, non-massive) and
 # IV 500 mg TID as comparator (Gopinath 2023); the dossier's "IV 1 g" has no hemoptysis RCT behind it.
