@@ -77,6 +77,8 @@ class VasopressorUse:
     reference: str
     rate: float | None  # ug/kg/min when recorded in that unit
     matched_by: str
+    at: datetime | None = None
+    running: bool = True  # an in-progress administration or an active order; False: completed, given at `at`
 
 
 def map_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
@@ -426,4 +428,5 @@ def _map_vasopressors(pool: ResourcePool, inputs: EngineInputs) -> None:
             row, matched_by = match
             unit = rate_quantity.get("code") or rate_quantity.get("unit")
             rate = rate_quantity.get("value") if unit in _RATE_UNITS else None
-            inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by))
+            inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by,
+                                                      effective_time(raw), raw.get("status") != "completed"))

@@ -270,10 +270,9 @@ def _map_worst(name: str, found: list[_Candidate], inputs: EngineInputs,
     in_window = [c for c in found if c.at is not None and start <= c.at <= end]
     if len(in_window) < 2:
         return  # the newest is the only value of the episode
-    scratch = EngineInputs(now=inputs.now)  # the newest pass already named the records it could not use
-
     def read(candidate: _Candidate) -> Observed | None:
-        observed = _read_candidate(candidate, scratch, validated)
+        # a record both passes reject is named once (map_inputs removes repeats)
+        observed = _read_candidate(candidate, inputs, validated)
         return observed if isinstance(observed, Observed) else None
 
     for direction in worst_directions().get(name, ()):

@@ -99,7 +99,7 @@ def adjusted_trigger(trigger: dict, inputs: EngineInputs) -> tuple[dict, str]:
         facts = inputs.conditions_with_key(*row["condition_keys"])
         baseline = baseline_keys(inputs) & set(row["support_keys"])
         if facts or baseline:
-            why = ", ".join([f"`{fact.reference}`" for fact in facts] + sorted(baseline))
+            why = ", ".join([fact.reference for fact in facts] + [k.replace("_", " ") for k in sorted(baseline)])
             return {**trigger, "op": row["op"], "value": row["value"], "label": row["label"],
                     "source": row["source"]}, f"{row['label']} (because of {why})"
     return trigger, ""

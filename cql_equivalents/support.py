@@ -65,6 +65,7 @@ class Driver:
     reference: str
     on_support: tuple[str, ...]
     note: str = ""
+    newest: Observed | None = None  # the newest value of the same input when the worst one decided
 
 
 # ------------------------------------------------------------------------------------------ matching
@@ -250,16 +251,19 @@ def support_in_use(inputs: EngineInputs) -> list[SupportInUse]:
             unit = observed.unit
             found.append(SupportInUse(row["key"], "respiratory", row["label"],
                                       f"{observed.label} {observed.value:g} {unit}".strip(), observed.reference,
-                                      observed.at, True, observed.note or "code", row["source"]))
+                                      observed.at, True, observed.note, row["source"]))
     ventilation = inputs.finding("mechanical_ventilation")
     if ventilation is not None:
         row = next(r for r in load("support")["device"] if r["key"] == "invasive_ventilation")
         found.append(SupportInUse(row["key"], "respiratory", row["label"], ventilation.label, ventilation.reference,
                                   ventilation.at, True, ventilation.matched_by, row["source"]))
+    window = timedelta(hours=load("support")["vasoactive_window"]["hours"])
     for use in inputs.vasopressors:
+        if not use.running and (use.at is None or inputs.now - use.at > window):
+            continue  # SOFA reads the day's vasopressors; compromise of this episode is the last 6 h
         found.append(SupportInUse(f"vasoactive_{use.name}", "haemodynamic", f"{use.name} (vasopressor)",
                                   f"{use.name}" + (f" {use.rate:g} ug/kg/min" if use.rate is not None else ""),
-                                  use.reference, None, True, use.matched_by,
+                                  use.reference, use.at, True, use.matched_by,
                                   "seed 004 pivot 2 (haemodynamic compromise); SOFA cardiovascular 3-4 (Vincent 1996)"))
     found += inputs.support
     unique: dict[tuple[str, str], SupportInUse] = {}
@@ -300,6 +304,8 @@ def drivers(triggers: list, inputs: EngineInputs) -> list[Driver]:
     found = []
     for trigger in triggers:
         for evidence in trigger.evidence:
+            newest = inputs.observations.get(evidence.input)
             found.append(Driver(evidence.input, evidence.label, evidence.value, evidence.unit, evidence.at,
-                                evidence.reference, on_support_at(inputs, evidence.at), evidence.note))
+                                evidence.reference, on_support_at(inputs, evidence.at), evidence.note,
+                                newest if newest is not None and newest.reference != evidence.reference else None))
     return found

@@ -9,6 +9,7 @@ from cql_equivalents.engine import Assessment, assess
 from cql_equivalents.inputs import EngineInputs, map_inputs
 from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
+from cql_equivalents.support import on_support_at
 from cql_equivalents.tables import tables
 from cql_equivalents.terminology import active as site_terminology
 
@@ -148,16 +149,20 @@ def _fired_lines(severity: Severity) -> str:
         for trigger in severity.triggers)
 
 
-def _decided_by_text(severity: Severity) -> str:
+def _decided_by_text(severity: Severity, inputs: EngineInputs) -> str:
     """Which values drove the decision, when, from which record, and on what support (issue 13 item 2)."""
     lines = [f"- {kit.plain(d.label)}" + ("" if d.input.startswith("support:") else f" {d.value:g} {d.unit}".rstrip())
              + f" at {kit.when(d.at)} (`{d.reference}`)"
              + (f", taken on: {', '.join(d.on_support)}" if d.on_support and not d.input.startswith("support:") else "")
+             + (f"; newest {kit.observed_text(d.newest)} at {kit.when(d.newest.at)} (`{d.newest.reference}`"
+                + (f", on {', '.join(on_support_at(inputs, d.newest.at))}" if on_support_at(inputs, d.newest.at) else "")
+                + ")" if d.newest else "")
              for d in severity.drivers]
     adjusted = [f"- {kit.plain(text)}" for text in severity.thresholds_adjusted]
     parts = []
     if lines:
-        parts.append("**Decided by** (the worst value of the last 6 h, an engine choice: not only the newest)\n\n"
+        parts.append("**Decided by** (for vital signs the worst value of the last 6 h, an engine choice, not only "
+                     "the newest)\n\n"
                      + "\n".join(lines))
     if adjusted:
         parts.append("**Cut-offs judged against this patient's terrain**\n\n" + "\n".join(adjusted))
@@ -234,6 +239,10 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
         headline = (f"**Life-threatening hemoptysis by volume**: {_bleeding_text(severity)}. No physiologic trigger is "
                     "on record; a volume surrogate fired, a secondary trigger (seed 004 pivot 2: physiology over volume). "
                     "Anatomic dead space is about 150 mL: a small volume can asphyxiate (Charya 2021, PMID 34527355).")
+    elif severity.fired_by == "support":
+        headline = (f"**Life-threatening hemoptysis: the compromise is held by support**: {_bleeding_text(severity)}. "
+                    "Respiratory support or a vasopressor keeps the numbers near normal; needing it is the gas-exchange "
+                    "or haemodynamic compromise that defines massive (seed 004 pivot 2; Ibrahim, Eur Respir J 2008).")
     else:
         headline = (f"**Life-threatening hemoptysis by physiology**: {_bleeding_text(severity)}. The killer is "
                     "asphyxiation, not exsanguination (Earwood, Am Fam Physician 2015, PMID 25955625); physiology "
@@ -242,7 +251,7 @@ def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assess
         headline,
         "**Triggers that fired**\n\n" + _fired_lines(severity) + "\n\n_No hemoptysis-specific SpO2, RR or BP cut-off "
         "exists in the guidelines; the NEWS2 red band (RCP 2017) and the shock index are used._",
-        _decided_by_text(severity),
+        _decided_by_text(severity, inputs),
         _modifier_text(severity),
         "**Do now** (Charya 2021, PMID 34527355)\n\n"
         "1. **Airway first**: bleeding side down (lateral decubitus), high-flow oxygen, large-bore suction; selective "
@@ -283,7 +292,7 @@ def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assess
         ">= 1.0 is present (NEWS2 red band, RCP 2017; Koch 2019)."
         + (f" Not on record, so not excluded: {', '.join(missing)}." if missing else ""),
         _volume_below_text(severity),
-        _decided_by_text(severity),
+        _decided_by_text(severity, inputs),
         "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
         "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
         "2. Vasoconstrictor / antifibrinolytic: " + TXA_TEXT + "; IV terlipressin is the seed's other option.\n"
@@ -309,7 +318,7 @@ def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str
         "severity is abundance plus terrain plus cause (seed 000, OIC-205-08-B), and this record carries a modifier.",
         _modifier_text(severity),
         _volume_below_text(severity),
-        _decided_by_text(severity),
+        _decided_by_text(severity, inputs),
         "**Severe hemoptysis** (seed 000, OIC-205-08-B)\n\n"
         "1. Manage in an intensive-care sector of a centre offering arterial embolisation and thoracic surgery.\n"
         "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + TXA_TEXT + ".\n"
