@@ -248,6 +248,13 @@ def effective_time(resource: Mapping[str, Any]) -> datetime | None:
     return None
 
 
+def status_of(resource: Mapping[str, Any]) -> str:
+    """A resource's `status` when it is a string, else "" (a malformed status matches no status set and is
+    rejected when the resource is validated; never an unhashable-type error)."""
+    status = resource.get("status")
+    return status if type(status) is str else ""
+
+
 def status_code(concept: Any) -> str | None:
     for coding in codings(concept):
         code = coding.get("code")

@@ -22,7 +22,7 @@ from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 
-from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
+from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant, status_of
 from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of, too_far_in_future
 from .tables import LOINC, RXNORM, SNOMED, tables
 from .terminology import active as site_terminology
@@ -199,7 +199,7 @@ def _time_of(resource: Mapping[str, Any]) -> datetime | None:
 def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
         for raw, match in pool.classified(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS):
-            if match is None or raw.get("status") in _NOT_DONE:
+            if match is None or status_of(raw) in _NOT_DONE:
                 continue
             row, matched_by = match
             reference = reference_of(raw)
@@ -270,7 +270,7 @@ def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None,
 
 def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     for raw, is_volume in pool.classified("Observation", _is_volume_observation):
-        if not is_volume or raw.get("status") in _NOT_DONE:
+        if not is_volume or status_of(raw) in _NOT_DONE:
             continue
         reference = reference_of(raw)
         try:

@@ -19,7 +19,7 @@ from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from .fhir_select import (
-    ResourcePool, codings, concept_text, effective_time, first_valid, parse_instant, status_code,
+    ResourcePool, codings, concept_text, effective_time, first_valid, parse_instant, status_code, status_of,
 )
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, load, tables
 from .recency import is_recent_episode
@@ -191,6 +191,11 @@ class _Candidate:
     note: str = ""  # "mapped from local code X" when the site ConceptMap named it
 
 
+def _components(resource: Mapping[str, Any]) -> list:
+    components = resource.get("component")
+    return components if type(components) is list else []  # malformed: no components, never a 500
+
+
 def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
     table = tables()
     candidates: dict[str, list[_Candidate]] = {}
@@ -201,7 +206,7 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
             if code in table.loinc_to_input:
                 wanted.append((table.loinc_to_input[code], None))
             if code in table.panel_loinc:
-                for component in resource.get("component") or ():
+                for component in _components(resource):
                     for coding in codings(component.get("code") if isinstance(component, Mapping) else None):
                         name = table.component_loinc_to_input.get(coding.get("code"))
                         if coding.get("system") == LOINC and name:
@@ -250,7 +255,7 @@ def _raw_value(candidate: _Candidate) -> float | None:
     quantity = raw.get("valueQuantity")
     if candidate.component_code:
         quantity = None
-        for component in raw.get("component") or ():
+        for component in _components(raw):
             if isinstance(component, Mapping) and any(
                     c.get("code") == candidate.component_code for c in codings(component.get("code"))):
                 quantity = component.get("valueQuantity")
@@ -258,7 +263,7 @@ def _raw_value(candidate: _Candidate) -> float | None:
     if not isinstance(quantity, Mapping) or type(quantity.get("value")) not in (int, float):
         return None
     unit = quantity.get("code") or quantity.get("unit")
-    factor, offset = tables().unit_factors.get((candidate.input, unit), (1.0, 0.0)) if unit else (1.0, 0.0)
+    factor, offset = tables().unit_factors.get((candidate.input, unit), (1.0, 0.0)) if isinstance(unit, str) else (1.0, 0.0)
     return quantity["value"] * factor + offset
 
 
@@ -333,7 +338,7 @@ def _read_candidate(candidate: _Candidate, inputs: EngineInputs,
                     validated: dict[int, Observation | ValidationError]) -> Observed | None | object:
     raw = candidate.resource
     reference = reference_of(raw)
-    status = raw.get("status")
+    status = status_of(raw)
     if status not in OBSERVATION_STATUSES_THAT_COUNT:
         if status in ("entered-in-error", "cancelled"):
             return None  # never counts, and is not worth a line in the card
@@ -491,7 +496,7 @@ def _medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:
 def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
         for raw in pool.of(resource_type):
-            status = raw.get("status")
+            status = status_of(raw)
             if status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
                 continue
             concept = _medication_concept(raw, pool)
@@ -518,7 +523,7 @@ def _quantity(value: Any) -> tuple[float | None, str]:
 def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
-        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
+        if status_of(raw) not in ADMINISTRATION_STATUSES_GIVEN:
             continue
         match = _agent_of(_medication_concept(raw, pool))
         if match is None:

@@ -21,7 +21,8 @@ def condition_date(raw: Mapping[str, Any], pool: ResourcePool) -> datetime | Non
         if parsed:
             return parsed
     encounter = raw.get("encounter")
-    found = pool.by_reference.get(encounter.get("reference")) if isinstance(encounter, Mapping) else None
+    reference = encounter.get("reference") if isinstance(encounter, Mapping) else None
+    found = pool.by_reference.get(reference) if isinstance(reference, str) else None
     period = found.get("period") if found else None
     if isinstance(period, Mapping):
         return parse_instant(period.get("end")) or parse_instant(period.get("start"))

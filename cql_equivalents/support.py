@@ -141,18 +141,19 @@ def map_support(pool: ResourcePool, inputs: EngineInputs) -> None:
 def _map_devices(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in ("DeviceUseStatement", "DeviceRequest"):
         for raw in pool.of(resource_type):
-            if raw.get("status") not in _DEVICE_STATUSES:
+            if not isinstance(raw.get("status"), str) or raw["status"] not in _DEVICE_STATUSES:
                 continue
             concepts = [raw.get("codeCodeableConcept")]
             for key in ("device", "codeReference"):
                 target = raw.get(key)
-                device = pool.by_reference.get(target.get("reference")) if isinstance(target, Mapping) else None
+                reference = target.get("reference") if isinstance(target, Mapping) else None
+                device = pool.by_reference.get(reference) if isinstance(reference, str) else None
                 if device:
-                    concepts += [device.get("type"), *(name.get("name") for name in device.get("deviceName") or ()
-                                                       if isinstance(name, Mapping))]
+                    names = device.get("deviceName") if isinstance(device.get("deviceName"), list) else []
+                    concepts += [device.get("type"), *(name.get("name") for name in names if isinstance(name, Mapping))]
                 if isinstance(target, Mapping) and isinstance(target.get("display"), str):
                     concepts.append({"text": target["display"]})
-            concepts = [c if isinstance(c, Mapping) else {"text": c} for c in concepts if c]
+            concepts = [c if isinstance(c, Mapping) else {"text": c} for c in concepts if isinstance(c, (Mapping, str)) and c]
             match = _device_row(concepts)
             if match is None:
                 continue

@@ -229,3 +229,21 @@ def test_serve_refuses_to_start_with_an_invalid_map(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("HEMOPTYSIS_CDS_CONCEPT_MAP_FILE", str(path))
     assert main(["serve"]) == 2
     assert "not starting: site ConceptMap" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ malformed input
+
+@pytest.mark.parametrize("mutate", [
+    lambda r: r[2].update(status={"coding": "x"}),           # an Observation status that is not a code
+    lambda r: r[2].update(component=True),                     # components that are not a list
+    lambda r: r[4].update(status=[]),                          # a DeviceUseStatement status that is a list
+    lambda r: r[4].update(device={"reference": ["Device/dev-1"]}),
+    lambda r: r[5].update(status={"a": 1}),                   # a MedicationAdministration status that is an object
+])
+def test_malformed_support_and_status_never_give_a_500(client, mutate):
+    resources = [f.hemoptysis(), f.spo2(80, when=f.ago(hours=1)), f.spo2(95), *device_use("HFNC"),
+                 e.administration("7512", "norepinephrine", hours_ago=1, status="in-progress")]
+    request = f.patient_view_request([f.patient(), *resources])
+    mutate(resources)  # the prefetch holds the same objects: the EHR sent them malformed
+    response = client.post(URL, json=request)
+    assert response.status_code == 200, response.json
