@@ -23,7 +23,9 @@ from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 from pydantic import ValidationError
 
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant, status_of
-from .inputs import EngineInputs, Rejected, _first_error, is_stale, reference_of, too_far_in_future
+from .inputs import (
+    EngineInputs, Rejected, _first_error, _medication_concept, is_stale, reference_of, too_far_in_future,
+)
 from .tables import LOINC, RXNORM, SNOMED, tables
 from .terminology import active as site_terminology
 
@@ -422,7 +424,7 @@ def _map_vasopressors(pool: ResourcePool, inputs: EngineInputs) -> None:
                 continue
             else:
                 rate_quantity = {}
-            match = _vasopressor_of(raw.get("medicationCodeableConcept"))
+            match = _vasopressor_of(_medication_concept(raw, pool))  # also a medicationReference (MIMIC, Epic)
             if match is None:
                 continue
             row, matched_by = match

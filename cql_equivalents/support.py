@@ -166,14 +166,15 @@ def _map_devices(pool: ResourcePool, inputs: EngineInputs) -> None:
 
 
 def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
-    """Procedures of support not already read as 'mechanical_ventilation' findings (NIV, high-flow, site codes)."""
+    """Procedures of support, by code or whole word: NIV, high-flow, and ventilation the findings' substring words
+    miss (MIMIC charts "Invasive Ventilation")."""
     from .findings import _time_of
     for raw in pool.of("Procedure"):
         if raw.get("status") not in ("in-progress", "completed"):
             continue
         match = _device_row([raw.get("code")] if isinstance(raw.get("code"), Mapping) else [])
-        if match is None or match[0]["key"] == "invasive_ventilation":
-            continue  # invasive ventilation comes from findings.toml (one reader per concept)
+        if match is None:
+            continue  # the same record read as the 'mechanical_ventilation' finding is listed once (support_in_use)
         row, matched_by = match
         at = _time_of(raw)
         if too_far_in_future(at, inputs.now) or not _in_force(row, at, inputs) or not _valid(raw, inputs):

@@ -247,3 +247,25 @@ def test_malformed_support_and_status_never_give_a_500(client, mutate):
     mutate(resources)  # the prefetch holds the same objects: the EHR sent them malformed
     response = client.post(URL, json=request)
     assert response.status_code == 200, response.json
+
+
+def test_mimic_style_records_are_read(client):
+    """As the MIMIC-IV demo charts them: 'Invasive Ventilation' under a local item code, and a norepinephrine
+    drip as a Medication referenced by the administration, with the rate in mcg/kg/min."""
+    ventilation = {"resourceType": "Procedure", "id": "vent-1", "status": "completed", "subject": {"reference": "Patient/pat-1"},
+                   "code": {"coding": [{"system": "http://mimic.mit.edu/fhir/mimic/CodeSystem/mimic-d-items",
+                                        "code": "225792", "display": "Invasive Ventilation"}]},
+                   "performedPeriod": {"start": f.ago(hours=5), "end": f.ago(hours=1)}}
+    cards = post(client, [f.hemoptysis(), f.spo2(97), *STABLE, ventilation])
+    assert first_topic(cards) == "massive-hemoptysis-escalation" and "`Procedure/vent-1`" in cards[0]["detail"]
+    medication = {"resourceType": "Medication", "id": "med-ne", "code": {"coding": [
+        {"system": "http://mimic.mit.edu/fhir/mimic/CodeSystem/mimic-medication-icu", "code": "221906",
+         "display": "Norepinephrine"}]}}
+    drip = e.administration("x", "x", hours_ago=1, rate=0.05, rate_unit="mcg/kg/min", status="in-progress")
+    del drip["medicationCodeableConcept"]
+    drip["medicationReference"] = {"reference": "Medication/med-ne"}
+    request = f.patient_view_request([f.patient(), f.hemoptysis(), f.spo2(97), *STABLE, drip])
+    request["prefetch"]["medicationAdministrations"]["entry"].append({"resource": medication})
+    response = client.post(URL, json=request)
+    assert first_topic(response.json["cards"]) == "massive-hemoptysis-escalation"
+    assert "norepinephrine" in response.json["cards"][0]["detail"]
