@@ -269,3 +269,24 @@ def test_mimic_style_records_are_read(client):
     response = client.post(URL, json=request)
     assert first_topic(response.json["cards"]) == "massive-hemoptysis-escalation"
     assert "norepinephrine" in response.json["cards"][0]["detail"]
+
+
+def test_the_decision_is_exposed_as_data_on_the_result():
+    """The card layout is rebuilt elsewhere: the engine's Severity carries the drivers as data."""
+    from datetime import datetime, timezone
+
+    from cql_equivalents.fhir_select import pool_from_values
+    from cql_equivalents.inputs import map_inputs
+    from cql_equivalents.severity import Level, classify
+    resources = [f.hemoptysis(), f.spo2(78, when=f.ago(hours=2), obs_id="spo2-old"), f.spo2(94, obs_id="spo2-now"),
+                 f.observation("3151-8", 4, "L/min", display="O2 flow", obs_id="flow"), *STABLE,
+                 *device_use("Home oxygen concentrator")]
+    inputs = map_inputs(pool_from_values(f.split_prefetch(resources)), datetime.now(timezone.utc))
+    severity = classify(inputs)
+    assert severity.level is Level.MASSIVE and severity.fired_by == "physiology"
+    driver = severity.drivers[0]
+    assert (driver.input, driver.value, driver.reference) == ("spo2", 78.0, "Observation/spo2-old")
+    assert driver.newest is not None and driver.newest.reference == "Observation/spo2-now"
+    assert any(item.key == "home_oxygen" and not item.compromise for item in severity.support)
+    # home oxygen set the Scale 2 cut-off, and 78 % is below it too
+    assert any("Scale 2" in text for text in severity.thresholds_adjusted)
