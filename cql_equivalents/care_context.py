@@ -55,7 +55,8 @@ def _positive(row: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
     if "positive_boolean" in row:
         return raw.get("valueBoolean") is row["positive_boolean"]
     wanted = {tuple(item.split("|", 1)) for item in row["positive"]}
-    return any((c.get("system"), c.get("code")) in wanted for c in codings(raw.get("valueCodeableConcept")))
+    return any(isinstance(c.get("code"), str) and isinstance(c.get("system"), str) and (c["system"], c["code"]) in wanted
+               for c in codings(raw.get("valueCodeableConcept")))  # a malformed coding is passed over, never a 500
 
 
 def _observation_facts(pool: ResourcePool, now: datetime) -> list[ContextFact]:
@@ -63,9 +64,10 @@ def _observation_facts(pool: ResourcePool, now: datetime) -> list[ContextFact]:
     for row in _table()["observation"]:
         newest: tuple[datetime, dict] | None = None
         for raw in pool.of("Observation"):
-            if raw.get("status") not in _COUNTS:
+            if not isinstance(raw.get("status"), str) or raw["status"] not in _COUNTS:
                 continue
-            if not any(c.get("system") == LOINC and c.get("code") == row["loinc"] for c in codings(raw.get("code"))):
+            if not any(c.get("system") == LOINC and c.get("code") == row["loinc"] for c in codings(raw.get("code"))
+                       if isinstance(c.get("code"), str)):
                 continue
             at = effective_time(raw)
             if at is None or at > now or now - at > timedelta(days=row["fresh_days"]):

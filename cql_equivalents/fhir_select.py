@@ -5,12 +5,14 @@ few resources it will read (by resource type, code and status) and validates onl
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 Classification = TypeVar("Classification")
+Candidate = TypeVar("Candidate")
+Read = TypeVar("Read")
 
 
 def concept_signature(concept: Any) -> tuple | None:
@@ -124,6 +126,17 @@ class ResourcePool:
         return {resource_type: len(items) for resource_type, items in sorted(self.by_type.items())}
 
 
+def first_valid(candidates: Iterable[Candidate], rank: Callable[[Candidate], Any],
+                read: Callable[[Candidate], Read | None]) -> Read | None:
+    """The best candidate by `rank` (smallest first) that `read` accepts: selection ranks plain dicts, and only
+    the chosen one is validated (by `read`); an invalid one falls back to the next."""
+    for candidate in sorted(candidates, key=rank):
+        value = read(candidate)
+        if value is not None:
+            return value
+    return None
+
+
 def _outcome_text(outcome: Mapping[str, Any]) -> str:
     texts = []
     for issue in outcome.get("issue") or ():
@@ -233,6 +246,13 @@ def effective_time(resource: Mapping[str, Any]) -> datetime | None:
             if moment:
                 return moment
     return None
+
+
+def status_of(resource: Mapping[str, Any]) -> str:
+    """A resource's `status` when it is a string, else "" (a malformed status matches no status set and is
+    rejected when the resource is validated; never an unhashable-type error)."""
+    status = resource.get("status")
+    return status if type(status) is str else ""
 
 
 def status_code(concept: Any) -> str | None:

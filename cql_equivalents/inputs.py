@@ -19,9 +19,11 @@ from fhir.resources.R4B.observation import Observation
 from pydantic import ValidationError
 
 from .fhir_select import (
-    ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
+    ResourcePool, codings, concept_text, effective_time, first_valid, parse_instant, status_code, status_of,
 )
-from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, tables
+from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, load, tables
+from .recency import is_recent_episode
+from .terminology import active as site_terminology
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
 # registered (no result yet) and unknown never count.
@@ -104,6 +106,15 @@ class EngineInputs:
     blood_source: list[Any] = field(default_factory=list)  # findings.SourceEvidence
     vasopressors: list[Any] = field(default_factory=list)  # findings.VasopressorUse
     age_years: int | None = None
+    # the worst valid value of an input within the episode window (support.toml [window]), by direction
+    # ("low" | "high"): what the triggers judge, while `observations` keeps the newest for the calculators
+    worst: dict[tuple[str, str], Observed] = field(default_factory=dict)
+    support: list[Any] = field(default_factory=list)  # support.SupportInUse read from devices and drugs
+    old_bleeding: list[str] = field(default_factory=list)  # hemoptysis Conditions outside the recency window
+
+    def extreme(self, name: str, direction: str) -> Observed | None:
+        """The worst value of the episode in this direction, else the newest."""
+        return self.worst.get((name, direction)) or self.observations.get(name)
 
     def findings_for(self, input_name: str) -> list[Any]:
         return [finding for finding in self.findings if finding.input == input_name]
@@ -142,6 +153,9 @@ def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
     _map_medications(pool, inputs)
     _map_administrations(pool, inputs)
     map_findings(pool, inputs)
+    from .support import map_support  # support reads findings (mechanical ventilation) and vasopressors
+    map_support(pool, inputs)
+    inputs.rejected = list(dict.fromkeys(inputs.rejected))  # a record read by two selections is named once
     return inputs
 
 
@@ -174,6 +188,12 @@ class _Candidate:
     at: datetime | None
     resource: dict
     component_code: str | None  # read the value from this component, not from Observation.value
+    note: str = ""  # "mapped from local code X" when the site ConceptMap named it
+
+
+def _components(resource: Mapping[str, Any]) -> list:
+    components = resource.get("component")
+    return components if type(components) is list else []  # malformed: no components, never a 500
 
 
 def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
@@ -186,27 +206,100 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[_Candidate]]:
             if code in table.loinc_to_input:
                 wanted.append((table.loinc_to_input[code], None))
             if code in table.panel_loinc:
-                for component in resource.get("component") or ():
+                for component in _components(resource):
                     for coding in codings(component.get("code") if isinstance(component, Mapping) else None):
                         name = table.component_loinc_to_input.get(coding.get("code"))
                         if coding.get("system") == LOINC and name:
                             wanted.append((name, coding["code"]))
         if not wanted:
             continue
-        at = effective_time(resource)
-        seen = set()
-        for name, component_code in wanted:
-            if name not in seen:
-                seen.add(name)
-                candidates.setdefault(name, []).append(_Candidate(name, at, resource, component_code))
+        _add_candidates(candidates, resource, wanted)
+    site = site_terminology()
+    if site:
+        def site_input(resource: dict):
+            mapped = site.concept_of(resource.get("code"), "observation")
+            return mapped if mapped and mapped.concept in table.observation_inputs else None
+
+        for resource, mapped in pool.classified("Observation", site_input):
+            if mapped:
+                _add_candidates(candidates, resource, [(mapped.concept, None)], mapped.note)
     return candidates
+
+
+def _add_candidates(candidates: dict[str, list[_Candidate]], resource: dict,
+                    wanted: list[tuple[str, str | None]], note: str = "") -> None:
+    at = effective_time(resource)
+    seen = set()  # a BP panel names SBP once per component coding: one candidate per input
+    for name, component_code in wanted:
+        if name not in seen:
+            seen.add(name)
+            candidates.setdefault(name, []).append(_Candidate(name, at, resource, component_code, note))
+
+
+def worst_directions() -> dict[str, tuple[str, ...]]:
+    """Which inputs are judged by their worst value in the episode, and in which direction: every input a
+    physiologic trigger (triggers.toml) or a support setting (support.toml) compares."""
+    directions: dict[str, list[str]] = {}
+    rows = [row for row in load("triggers")["trigger"] if row["kind"] == "physiology"]
+    for row in (*rows, *load("support")["setting"]):
+        direction = "low" if row["op"] in ("<=", "<") else "high"
+        directions.setdefault(row["input"], [])
+        if direction not in directions[row["input"]]:
+            directions[row["input"]].append(direction)
+    return {name: tuple(found) for name, found in directions.items()}
+
+
+def _raw_value(candidate: _Candidate) -> float | None:
+    """The candidate's number in the engine's unit, read from the plain dict (no validation): the ranking key."""
+    raw = candidate.resource
+    quantity = raw.get("valueQuantity")
+    if candidate.component_code:
+        quantity = None
+        for component in _components(raw):
+            if isinstance(component, Mapping) and any(
+                    c.get("code") == candidate.component_code for c in codings(component.get("code"))):
+                quantity = component.get("valueQuantity")
+                break
+    if not isinstance(quantity, Mapping) or type(quantity.get("value")) not in (int, float):
+        return None
+    unit = quantity.get("code") or quantity.get("unit")
+    factor, offset = tables().unit_factors.get((candidate.input, unit), (1.0, 0.0)) if isinstance(unit, str) else (1.0, 0.0)
+    return quantity["value"] * factor + offset
+
+
+def _map_worst(name: str, found: list[_Candidate], inputs: EngineInputs,
+               validated: dict[int, Observation | ValidationError]) -> None:
+    """The worst valid value of the episode window per direction, ranked on the raw value, validated lazily."""
+    hours = load("support")["window"]["worst_hours"]
+    start, end = inputs.now - timedelta(hours=hours), inputs.now + FUTURE_TOLERANCE
+    in_window = [c for c in found if c.at is not None and start <= c.at <= end]
+    if len(in_window) < 2:
+        return  # the newest is the only value of the episode
+    def read(candidate: _Candidate) -> Observed | None:
+        # a record both passes reject is named once (map_inputs removes repeats)
+        observed = _read_candidate(candidate, inputs, validated)
+        return observed if isinstance(observed, Observed) else None
+
+    for direction in worst_directions().get(name, ()):
+        sign = 1 if direction == "low" else -1
+
+        def rank(candidate: _Candidate, sign: int = sign) -> tuple:
+            value = _raw_value(candidate)
+            return (value is None, sign * value if value is not None else 0.0)
+
+        worst = first_valid(in_window, rank, read)
+        if worst is not None:
+            inputs.worst[(name, direction)] = worst
 
 
 def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     oldest = datetime.min.replace(tzinfo=inputs.now.tzinfo)
     specs = tables().observation_inputs
     validated: dict[int, Observation | ValidationError] = {}  # a BP panel feeds two inputs: validated once
+    judged_by_worst = worst_directions()
     for name, found in _observation_candidates(pool).items():
+        if name in judged_by_worst:
+            _map_worst(name, found, inputs, validated)
         found.sort(key=lambda candidate: candidate.at or oldest, reverse=True)
         for candidate in found:
             if too_far_in_future(candidate.at, inputs.now):
@@ -245,7 +338,7 @@ def _read_candidate(candidate: _Candidate, inputs: EngineInputs,
                     validated: dict[int, Observation | ValidationError]) -> Observed | None | object:
     raw = candidate.resource
     reference = reference_of(raw)
-    status = raw.get("status")
+    status = status_of(raw)
     if status not in OBSERVATION_STATUSES_THAT_COUNT:
         if status in ("entered-in-error", "cancelled"):
             return None  # never counts, and is not worth a line in the card
@@ -274,7 +367,11 @@ def _read_candidate(candidate: _Candidate, inputs: EngineInputs,
         why = f"data absent ({concept_text(absent.model_dump()) or 'no reason'})" if absent else "no numeric value"
         inputs.rejected.append(Rejected(reference, f"{spec.label}: {why}"))
         return None
-    return _convert(spec, float(quantity.value), quantity.code or quantity.unit, candidate.at, reference, inputs)
+    observed = _convert(spec, float(quantity.value), quantity.code or quantity.unit, candidate.at, reference, inputs)
+    if observed is not None and candidate.note:
+        observed = Observed(observed.input, observed.label, observed.value, observed.unit, observed.at,
+                            observed.reference, "; ".join(part for part in (candidate.note, observed.note) if part))
+    return observed
 
 
 def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: EngineInputs) -> Observed | None:
@@ -307,6 +404,9 @@ def _convert(spec, value: float, unit: str | None, at, reference: str, inputs: E
 
 def _condition_concept(concept: Any) -> tuple[ConditionConcept, str] | None:
     table = tables()
+    mapped = site_terminology().concept_of(concept, "condition")
+    if mapped:
+        return table.conditions_by_key[mapped.concept], mapped.note
     for coding in codings(concept):
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str):
@@ -340,6 +440,9 @@ def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
         clinical = status_code(raw.get("clinicalStatus"))
         if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
             continue  # resolved / inactive / remission
+        if concept.role == "bleeding" and not is_recent_episode(raw, pool, inputs.now):
+            inputs.old_bleeding.append(reference)  # an old problem-list entry: history, not this episode
+            continue
         try:
             Condition.model_validate(raw)
         except ValidationError as error:
@@ -393,7 +496,7 @@ def _medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:
 def _map_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type, model in (("MedicationStatement", MedicationStatement), ("MedicationRequest", MedicationRequest)):
         for raw in pool.of(resource_type):
-            status = raw.get("status")
+            status = status_of(raw)
             if status not in MEDICATION_STATUSES_ACTIVE or raw.get("doNotPerform") is True:
                 continue
             concept = _medication_concept(raw, pool)
@@ -420,7 +523,7 @@ def _quantity(value: Any) -> tuple[float | None, str]:
 def _map_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Doses actually given: the last-dose time and strength that andexanet and protamine dosing need."""
     for raw in pool.of("MedicationAdministration"):
-        if raw.get("status") not in ADMINISTRATION_STATUSES_GIVEN:
+        if status_of(raw) not in ADMINISTRATION_STATUSES_GIVEN:
             continue
         match = _agent_of(_medication_concept(raw, pool))
         if match is None:

@@ -13,6 +13,7 @@ from cql_equivalents.care_context import CareContext, PaediatricEmergency
 from cql_equivalents.engine import Assessment
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.severity import Level, Severity
+from cql_equivalents.support import on_support_at
 from cql_equivalents.tables import load, tables
 
 from . import card_kit as kit
@@ -89,9 +90,31 @@ def bleeding_text(severity: Severity) -> str:
 def fired_lines(severity: Severity) -> str:
     return "\n".join(
         f"- **{trigger.label}**: " + ", ".join(
-            f"{e.label} {kit.observed_text(e)}" + (f" ({e.note})" if e.note else "") + f" (`{e.reference}`, {kit.when(e.at)})"
+            (kit.plain(e.label) if trigger.kind == "support" else f"{e.label} {kit.observed_text(e)}")
+            + (f" ({e.note})" if e.note else "") + f" (`{e.reference}`, {kit.when(e.at)})"
             for e in trigger.evidence)
         for trigger in severity.triggers)
+
+
+def decided_by(severity: Severity, inputs: EngineInputs) -> str:
+    """Which values drove the decision, when, from which record, and on what support (issue 13 item 2)."""
+    lines = [f"- {kit.plain(d.label)}" + ("" if d.input.startswith("support:") else f" {d.value:g} {d.unit}".rstrip())
+             + f" at {kit.when(d.at)} (`{d.reference}`)"
+             + (f", taken on: {', '.join(d.on_support)}" if d.on_support and not d.input.startswith("support:") else "")
+             + (f"; newest {kit.observed_text(d.newest)} at {kit.when(d.newest.at)} (`{d.newest.reference}`"
+                + (f", on {', '.join(on_support_at(inputs, d.newest.at))}" if on_support_at(inputs, d.newest.at) else "")
+                + ")" if d.newest else "")
+             for d in severity.drivers]
+    adjusted = [f"- {kit.plain(item)}" for item in severity.thresholds_adjusted]
+    words = text()["decided_by"]
+    parts = []
+    if lines:
+        parts.append(words["drivers"] + "\n\n" + "\n".join(lines))
+    if adjusted:
+        parts.append(words["adjusted"] + "\n\n" + "\n".join(adjusted))
+    if any(t.kind == "support" for t in severity.triggers):
+        parts.append("_" + words["support"] + "_")
+    return "\n\n".join(parts)
 
 
 def modifier_lines(severity: Severity) -> str:
@@ -182,8 +205,11 @@ def escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessm
     by_volume = severity.fired_by == "volume"
     first = severity.triggers[0]
     trigger = (f"shock index {first.value:g}" if first.key == "shock_index"
+               else first.label if first.kind == "support"
                else kit.observed_text(first.evidence[0]) if first.kind == "volume"
                else f"{first.evidence[0].label} {kit.observed_text(first.evidence[0])}")
+    headline = {"volume": words["why_volume"], "support": words["why_support"]}.get(severity.fired_by,
+                                                                                   words["why_physiology"])
     limit = limit_label(context)
     if limit:
         summary = fit(words["limited_summary"], limit=limit)
@@ -192,13 +218,14 @@ def escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessm
     detail = kit.join(
         context_section(context, assessment),
         do_now(words["steps"], assessment),
-        why(f"{words['why_volume'] if by_volume else words['why_physiology']} Bleeding: {bleeding_text(severity)}.",
+        why(f"{headline} Bleeding: {bleeding_text(severity)}.",
             "Triggers that fired:\n\n" + fired_lines(severity) + "\n\n_" + words["no_cutoff"] + "_",
+            decided_by(severity, inputs),
             population_lines(assessment), modifier_lines(severity), localization_text(assessment), rules_text(assessment),
             calculator_lines(assessment), kit.values_table(inputs, (*PHYSIOLOGY, *LABS))),
         missing(inputs, (*PHYSIOLOGY, *LABS)),
-        sources(words["source"], text()["txa_source"], text()["definitive"]["target_source"] if role == "target" else "",
-                population_sources(assessment)),
+        sources(words["source"], *(trigger.source for trigger in severity.triggers), text()["txa_source"],
+                text()["definitive"]["target_source"] if role == "target" else "", population_sources(assessment)),
     )
     return kit.card(summary, "critical", detail, kit.source(base, "massive-hemoptysis-escalation"))
 
@@ -212,7 +239,7 @@ def first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessm
         do_now(words["steps"], assessment),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}"
             + (f" Not on record, so not excluded: {', '.join(not_on_record)}." if not_on_record else ""),
-            population_lines(assessment), volume_line(severity), localization_text(assessment),
+            population_lines(assessment), volume_line(severity), decided_by(severity, inputs), localization_text(assessment),
             rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
             calculator_lines(assessment), kit.values_table(inputs, (*PHYSIOLOGY, *LABS))),
         missing(inputs, (*PHYSIOLOGY, *LABS)),
@@ -232,7 +259,7 @@ def severe_card(severity: Severity, inputs: EngineInputs, base: str, assessment:
         context_section(context, assessment),
         do_now(words["steps"], assessment),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}", population_lines(assessment),
-            modifier_lines(severity), volume_line(severity),
+            modifier_lines(severity), volume_line(severity), decided_by(severity, inputs),
             localization_text(assessment), rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
             calculator_lines(assessment), kit.values_table(inputs, (*PHYSIOLOGY, *LABS))),
         missing(inputs, (*PHYSIOLOGY, *LABS)),

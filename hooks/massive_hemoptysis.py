@@ -10,6 +10,7 @@ from cql_equivalents.inputs import EngineInputs, map_inputs
 from cql_equivalents.reversal import ReversalPlan, need_label
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
+from cql_equivalents.terminology import active as site_terminology
 
 from . import answer_guard as guard
 from . import card_actions as actions
@@ -39,28 +40,38 @@ def _observation_codes(kind: str) -> str:
     if kind == "vitals":  # the local hemoptysis-volume code (no LOINC exists, clinical.md A1)
         volume = tables().bleeding["volume"]
         tokens += [f"{volume['local_system']}|{code}" for code in volume["local_codes"]]
+        # every flowsheet row the site ConceptMap names (vitals, labs, volume, device rows)
+        tokens += [f"{system}|{code}" for system, code in site_terminology().local_codes("observation")]
     else:  # results read as findings (type & screen, ANCA, anti-GBM) that have a LOINC code
         tokens += [f"http://loinc.org|{code}" for code in tables().finding_loinc if code not in codes]
         # pregnancy status and a DNR order (care_context.toml): they change how the escalation is carried out
         tokens += [f"http://loinc.org|{code}" for code in context_observation_codes() if code not in codes]
-    return ",".join(tokens)
+    return ",".join(dict.fromkeys(tokens))
 
 
-PREFETCH = {
-    "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}",
-    "vitals": "Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals") + "&_sort=-date&_count=50",
-    "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
-    # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
-    "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
-                                 "&_include=MedicationAdministration:medication",
-    "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
-    "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
-    "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",
-    "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
-}
+def prefetch_templates() -> dict[str, str]:
+    """The templates, with the codes the installed site ConceptMap names (rebuilt when a map is installed)."""
+    return {
+        "patient": "Patient/{{context.patientId}}",
+        "conditions": "Condition?patient={{context.patientId}}",
+        "vitals": "Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals") + "&_sort=-date&_count=50",
+        "labs": "Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
+        # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
+        "medicationStatements": "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+        "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+        "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
+                                     "&_include=MedicationAdministration:medication",
+        "procedures": "Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
+        "diagnosticReports": "DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
+        "imagingStudies": "ImagingStudy?patient={{context.patientId}}&_count=20",
+        "questionnaireResponses": "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
+        # respiratory support devices (support.toml): the Device each statement points to comes with it
+        "deviceUseStatements": "DeviceUseStatement?patient={{context.patientId}}&_include=DeviceUseStatement:device",
+        "deviceRequests": "DeviceRequest?patient={{context.patientId}}&_include=DeviceRequest:device",
+    }
+
+
+PREFETCH = prefetch_templates()
 
 def evaluate(evaluation: Evaluation) -> list[dict]:
     inputs = map_inputs(evaluation.pool, evaluation.now)
@@ -82,9 +93,12 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
         guard.declare(card, against)
         return actions.attach(card, evaluation, inputs, severity, plan, [*populations, *context.keys], recommend)
 
-    routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
+    if severity.level is Level.ROUTED_AWAY:
+        # the blood's source is managed elsewhere (GI / ENT): one card, info unless there is compromise
+        return [actionable(_frame_card(severity, inputs, base, assessment))]
+    routed = severity.level is Level.SOURCE_UNCLEAR
     if routed:
-        answer = [actionable(_frame_card(severity, inputs, base))]
+        answer = [actionable(_frame_card(severity, inputs, base, assessment))]
     else:
         # the bleeding card's definitive-control step describes every population matched, so it declares theirs
         answer = [actionable(cards.bleeding_card(severity, inputs, base, assessment, context),
@@ -123,14 +137,14 @@ def _trigger_short(severity: Severity) -> str:
     for trigger in severity.triggers:
         if trigger.key == "shock_index":
             parts.append(f"shock index {trigger.value:g}")
-        elif trigger.kind == "volume":
+        elif trigger.kind in ("volume", "support"):
             parts.append(trigger.label)
         else:
             parts.append(f"{trigger.evidence[0].label} {kit.observed_text(trigger.evidence[0])}")
     return ", ".join(dict.fromkeys(parts))
 
 
-def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _frame_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
     """FRAME gate (seed 004 phase 1): another source of blood routes away instead of escalating."""
     frame = severity.frame
     compromise = bool(severity.triggers)
@@ -158,9 +172,14 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
     if compromise:
         compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
                            "airway, oxygen, resuscitate, and call the team of the source now.")
-    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
+    agents = sorted({plan.agent for plan in assessment.reversal}) if assessment else []
+    agents_text = (f"**On {', '.join(agents)}**: hold it; the pathway of the source decides on reversal."
+                   if agents and severity.level is Level.ROUTED_AWAY else "")
+    # routed away: an info card (the service is not the pathway); unclear source: a warning to confirm it
+    indicator = "critical" if compromise else "info" if severity.level is Level.ROUTED_AWAY else "warning"
+    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text, agents_text,
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
-    return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
+    return kit.card(summary, indicator, detail, kit.source(base, topic))
 
 
 # ------------------------------------------------------------------------------------------ reversal cards

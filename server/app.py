@@ -12,7 +12,8 @@ from werkzeug.exceptions import HTTPException
 
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.tables import tables
-from hooks import SERVICES, answer_guard
+from cql_equivalents.terminology import load_site_terminology
+from hooks import SERVICES, answer_guard, install_site_terminology
 from hooks.service import Evaluation, LinkSettings
 
 from . import docs_page, prefetch
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     links = LinkSettings(settings.public_base_url, settings.engines_url, settings.smart_app_url,
                          settings.smart_app_label)
     tables()  # load and check the clinical tables at start, not on the first call
+    # the site's ConceptMap, checked in full now: an invalid map raises TerminologyError and the service does not start
+    install_site_terminology(load_site_terminology(settings.concept_map_file))
     verifier = build_verifier(settings, session)  # None in development mode
     audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))
     guard = CallGuard(verifier, audit, store, settings.public_base_url)

@@ -21,6 +21,12 @@ GUNICORN_JSON_LOGGING = {
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    from cql_equivalents.terminology import TerminologyError, load_site_terminology
+    try:  # checked here, before any worker starts: a map the engine cannot honour stops the service
+        load_site_terminology(settings.concept_map_file)
+    except TerminologyError as error:
+        print(f"hemoptysis-cds: not starting: {error}", file=sys.stderr, flush=True)
+        return 2
     if settings.log_format == "json":
         configure_logging(logging.INFO)  # JSON lines, scrubbed of tokens (server/logjson.py)
     else:

@@ -49,6 +49,9 @@ class Settings:
     jwks_cache_seconds: int = 300
     jwks_refresh_interval_seconds: int = 10  # an unknown kid refetches a client's jku at most this often
     log_format: str = "json"  # 'json' lines (production) or 'text'
+    # The site's FHIR R4 ConceptMap (JSON) from its local codes to the engine's concepts (README "Site
+    # terminology"); checked at start: an invalid map stops the service.
+    concept_map_file: str = ""
 
     AUTH_MODES = ("required", "development")
 

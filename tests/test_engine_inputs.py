@@ -138,6 +138,14 @@ def test_frame_gate_routes_away_instead_of_escalating(client, resources, topic, 
     by_topic = topics(cards)
     assert topic in by_topic and words in by_topic[topic]["detail"]
     assert "massive-hemoptysis-escalation" not in by_topic and "hemoptysis-first-line" not in by_topic
+    if topic == "hemoptysis-frame-route-away":  # routed away, no compromise: one info card, nothing else
+        assert [card["indicator"] for card in cards] == ["info"]
+
+
+def test_routed_away_with_compromise_is_still_one_critical_card(client):
+    cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(84), *STABLE])
+    assert [card["indicator"] for card in cards] == ["critical"]
+    assert "Physiologic compromise whatever the source" in cards[0]["detail"]
 
 
 def test_frame_gate_with_compromise_is_critical_but_not_the_bae_pathway(client):
@@ -154,10 +162,10 @@ def test_bedside_answer_hemoptysis_decides_over_old_features(client):
     assert "hemoptysis-frame-route-away" not in topics(cards) and "hemoptysis-source-unclear" not in topics(cards)
 
 
-def test_reversal_still_shown_when_blood_routes_away(client):
+def test_anticoagulant_named_on_the_single_card_when_blood_routes_away(client):
     cards = post(client, [f.condition("8765009", "Hematemesis"), f.spo2(97), *STABLE, f.inr(3.0), f.weight(70),
                           f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")])
-    assert topics(cards)["antithrombotic-reversal"]["summary"].startswith("Hold warfarin")
+    assert len(cards) == 1 and "**On warfarin**: hold it" in topics(cards)["hemoptysis-frame-route-away"]["detail"]
 
 
 # ------------------------------------------------------------------------------------------ severity modifiers
@@ -178,9 +186,10 @@ def test_terrain_or_cause_raises_a_non_massive_bleed_to_severe(client, modifier,
 
 
 def test_modifiers_are_listed_on_a_massive_bleed_without_changing_its_trigger(client):
-    cards = post(client, [f.hemoptysis(), f.spo2(88), *STABLE, f.condition("39871006", "Chronic respiratory failure")])
+    # chronic respiratory failure: SpO2 judged on NEWS2 Scale 2, so 80 % (<= 83) is the massive trigger
+    cards = post(client, [f.hemoptysis(), f.spo2(80), *STABLE, f.condition("39871006", "Chronic respiratory failure")])
     escalation = topics(cards)["massive-hemoptysis-escalation"]
-    assert "SpO2 88 %" in escalation["summary"] and "modifiers on record" in escalation["detail"]
+    assert "SpO2 80 %" in escalation["summary"] and "modifiers on record" in escalation["detail"]
 
 
 def test_quiescent_negative_cta_is_not_reassuring(client):

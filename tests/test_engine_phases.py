@@ -42,7 +42,8 @@ def report(client, resources) -> str:
 # phase, resources, expected advance, words in the phase row
 PHASES = [
     ("1 FRAME", MASSIVE, "met", "FRAME verdict: hemoptysis"),
-    ("1 FRAME", [f.condition("8765009", "Hematemesis"), f.spo2(97)], "not met", "FRAME verdict: route-away"),
+    # a routed-away answer is one info card (issue 13 item 8): the FRAME row is read on an unclear source
+    ("1 FRAME", [f.hemoptysis(), f.condition("8765009", "Hematemesis"), f.spo2(97)], "not met", "FRAME verdict: unclear"),
     ("2 ENTRY", [*MASSIVE, e.volume(80, "mL")], "met", "volume on record: single"),
     ("2 ENTRY", MASSIVE, "not met", "no volume / rate on record"),
     ("3 CONTEXT", [*MASSIVE, *FULL_CONTEXT], "met", "coagulation panel on record"),

@@ -12,7 +12,7 @@ from tests.conftest import FHIR_BASE
 URL = "/cds-services/massive-hemoptysis"
 # Resource types the service searches besides Patient, Condition and Observation (hooks/massive_hemoptysis.PREFETCH).
 OTHER_SEARCHED = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
-                  "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse")
+                  "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse", "DeviceUseStatement", "DeviceRequest")
 
 
 def massive_on_warfarin() -> list[dict]:
@@ -61,7 +61,8 @@ def _register_fhir_server(resources: list[dict]) -> None:
              "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest",
              "medicationAdministrations": "MedicationAdministration", "procedures": "Procedure",
              "diagnosticReports": "DiagnosticReport", "imagingStudies": "ImagingStudy",
-             "questionnaireResponses": "QuestionnaireResponse"}
+             "questionnaireResponses": "QuestionnaireResponse", "deviceUseStatements": "DeviceUseStatement",
+             "deviceRequests": "DeviceRequest"}
     for key, resource_type in paths.items():
         bundle = prefetch[key]
         if key in ("vitals", "labs"):
