@@ -83,7 +83,13 @@ _DEVELOPER_WORDS = [
 ]
 
 
+# a validator's message is for the EHR's integration team: the card names the field only
+_VALIDATOR_MESSAGE = re.compile(r"not valid FHIR R4 \((?:([\w.\[\]]+): )?[^)\n]*\)")
+
+
 def clinician_words(text: str) -> str:
+    text = _VALIDATOR_MESSAGE.sub(lambda m: "not a valid FHIR record" + (f" (field {m.group(1)})" if m.group(1) else ""),
+                                  text)
     for pattern, replacement in _DEVELOPER_WORDS:
         text = pattern.sub(replacement, text)
     return text

@@ -18,7 +18,7 @@ from tests import scenarios
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 URL = "/cds-services/massive-hemoptysis"
 DEVELOPER_WORDS = re.compile(r"clinical\.md|\.toml\b|\bphases? \d|not re-verified|validator|seed 00\d|cql_equivalents|"
-                             r"hooks/|Patient\.birthDate|engine report", re.IGNORECASE)
+                             r"hooks/|Patient\.birthDate|engine report|Input should|validation error|not valid FHIR R4", re.IGNORECASE)
 BLEEDING_TOPICS = {"massive-hemoptysis-escalation", "hemoptysis-first-line", "hemoptysis-severe-by-terrain",
                    "hemoptysis-missing-physiology", "hemoptysis-not-adult", "hemoptysis-frame-route-away",
                    "hemoptysis-source-unclear"}
@@ -77,3 +77,13 @@ def test_the_engine_report_is_a_documentation_link_without_patient_data(client):
     assert page.status_code == 200 and page.mimetype == "text/html"
     assert 'id="the-12-phases"' in page.get_data(as_text=True)
     assert "pat-1" not in link["url"] and "pat-1" not in page.get_data(as_text=True)
+
+
+def test_a_malformed_record_is_named_without_the_validator_message(client):
+    broken = f.spo2(86, obs_id="spo2-bad")
+    broken["issued"] = "yesterday"  # as a badly mapped interface sends it
+    request = f.patient_view_request([f.patient(), f.hemoptysis(), broken, f.respiratory_rate(18)])
+    cards = client.post(URL, json=request).json["cards"]
+    text = " ".join(card["detail"] for card in cards)
+    assert "`Observation/spo2-bad`: not a valid FHIR record (field issued)" in text
+    assert _problems(cards) == []

@@ -164,7 +164,7 @@ def test_invalid_resource_is_skipped_and_reported(client):
     assert response.status_code == 200
     card = response.json["cards"][0]
     assert card["indicator"] == "warning"
-    assert "`Observation/broken`: not valid FHIR R4 (subject" in card["detail"]
+    assert "`Observation/broken`: not a valid FHIR record (field subject" in card["detail"]
 
 
 def test_product_rxcui_and_atc_map_to_their_ingredient(client):
