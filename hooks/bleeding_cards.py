@@ -75,6 +75,12 @@ def context_section(context: CareContext | None, assessment: Assessment | None =
     return "\n".join(lines)
 
 
+def summary_extra(context: CareContext | None) -> str:
+    """An action the context adds to the summary (", obstetric team"), when its effect names one."""
+    actions = [effect["summary_action"] for effect in (context.effects if context else ()) if effect.get("summary_action")]
+    return "".join(f", {action}" for action in actions)
+
+
 def limit_label(context: CareContext | None) -> str:
     if context is None or not context.limits_escalation:
         return ""
@@ -214,7 +220,8 @@ def escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessm
     if limit:
         summary = fit(words["limited_summary"], limit=limit)
     else:
-        summary = fit(words["summary"], short=dict(words["short"])[role], kind=" by volume" if by_volume else "", trigger=trigger)
+        summary = fit(words["summary"], short=dict(words["short"])[role], kind=" by volume" if by_volume else "",
+                      trigger=trigger, extra=summary_extra(context))
     detail = kit.join(
         context_section(context, assessment),
         do_now(words["steps"], assessment),
@@ -245,7 +252,8 @@ def first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessm
         missing(inputs, (*PHYSIOLOGY, *LABS)),
         sources(words["source"], text()["txa_source"], population_sources(assessment)),
     )
-    return kit.card(fit(words["summary"]), "warning", detail, kit.source(base, "hemoptysis-first-line"))
+    return kit.card(fit(words["summary"], extra=summary_extra(context)), "warning", detail,
+                    kit.source(base, "hemoptysis-first-line"))
 
 
 def severe_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment,
