@@ -23,6 +23,9 @@ BLEEDING_TOPICS = {"massive-hemoptysis-escalation", "hemoptysis-first-line", "he
                    "hemoptysis-missing-physiology", "hemoptysis-not-adult", "hemoptysis-frame-route-away",
                    "hemoptysis-source-unclear"}
 ORDER = ["**Do now**", "**Why**", "**What is missing**", "**Sources**"]
+# action first: every patient-view summary opens with what to do
+ACTIONS = ("Airway first", "Oxygen", "ICU-level care", "Obtain", "Call", "Use", "Check", "Route", "Confirm",
+           "Reverse", "Hold", "Once the airway is safe", "Find")
 
 
 def _problems(cards: list[dict]) -> list[str]:
@@ -38,6 +41,8 @@ def _problems(cards: list[dict]) -> list[str]:
     for card, topic in zip(cards, topics):
         if len(card["summary"]) > 80:
             problems.append(f"{topic}: summary of {len(card['summary'])} characters")
+        if not card["summary"].startswith(ACTIONS):
+            problems.append(f"{topic}: summary does not start with the action: {card['summary']}")
         found = DEVELOPER_WORDS.search(card["summary"] + " " + card["detail"])
         if found:
             problems.append(f"{topic}: developer words '{found.group(0)}'")
