@@ -66,8 +66,8 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
 # Words for developers, not clinicians (issue 13 item 9): the project's reference file, table files, dossier
 # phase numbers and verification notes. Table sources keep them for reviewers; a card shows the citation only.
 _DEVELOPER_WORDS = [
-    (re.compile(r"\s*\(clinical\.md[^)]*\)"), ""),
-    (re.compile(r"(?:[;,]\s*)?(?:(?:figures? )?confirmed )?(?:in )?clinical\.md[^;,)]*"), ""),
+    (re.compile(r"\s*\(clinical\.md(?:[^()]|\([^()]*\))*\)"), ""),
+    (re.compile(r"(?:[;,]\s*)?(?:(?:figures? )?confirmed )?(?:in )?clinical\.md[^;,()]*(?:\([^)]*\))?"), ""),
     (re.compile(r"(?:data/)?[a-z_]+\.toml"), ""),
     (re.compile(r"seed 004(?:,)?(?: (?:pivot \d|phases? \d+(?:[-–]\d+)?(?:(?:, | and )\d+)*|special population [^;,()]+|"
                 r"entry point [\w ]+?|severity trigger \w+|surrogate))?"), "engine dossier "),
@@ -78,6 +78,8 @@ _DEVELOPER_WORDS = [
     (re.compile(r"\(\s*(?:[,;]\s*)+"), "("),
     (re.compile(r"(?:\s*[,;])+\s*\)"), ")"),
     (re.compile(r"\(\s*\)"), ""),
+    (re.compile(r"\s*\(seed\)"), ""),
+    (re.compile(r"(?<![\w*])_\s*_(?![\w*])"), ""),  # an italic citation left empty
     (re.compile(r" {2,}"), " "),
     (re.compile(r" ([,.;:)])"), r"\1"),
 ]

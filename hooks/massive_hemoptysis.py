@@ -219,7 +219,7 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
         f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
         for use in plan.uses)
     steps = "\n".join(
-        f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "") + f" _({line.source})_"
+        f"{index}. **{line.agent}**: {line.dose}" + (f". {line.note}" if line.note else "")
         for index, line in enumerate(plan.steps, start=1))
     needs = sorted({need for line in plan.steps for need in line.needs})
     when_text = ("**Massive hemoptysis is life-threatening bleeding: reverse now** (ACC 2020 ECDP: a reversal agent "
@@ -229,15 +229,20 @@ def _reversal_card(plan: ReversalPlan, severity: Severity, inputs: EngineInputs,
         "does not resolve.")
     agent_rules = tuple(r.key for r in assessment.rules if any(f"`{use.reference}`" in " ".join(r.because) for use in plan.uses)
                         or r.intervention in ("4F-PCC", "4F-PCC / andexanet"))
-    # do now -> why (the drug on record, its lab, the values used) -> what is missing
+    # do now -> why (the drug on record, its lab, the values used) -> what is missing -> sources
+    reversal_names = ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")
+    missing_parts = [("Obtain to complete the dose: " + ", ".join(need_label(n) for n in needs) + ".") if needs else "",
+                     kit.missing_line(inputs, reversal_names)]
     detail = kit.join(
-        when_text,
-        "**Reversal**\n\n" + steps,
+        "**Do now**\n\n" + when_text + "\n\n" + steps,
         f"**Why**\n\nActive {plan.class_label}:\n\n{uses}\n\nLab that tells its effect: {plan.lab_label}. "
         f"Value: {_lab_text(plan, inputs)}." + (f" {plan.lab_note}." if plan.lab_note else ""),
         rules_text(assessment, only=agent_rules) if agent_rules else "",
-        ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
-        kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
+        kit.values_table(inputs, reversal_names),
+        ("**What is missing**\n\n" + "\n\n".join(part for part in missing_parts if part))
+        if any(missing_parts) else "",
+        cards.sources("ACC 2020 Expert Consensus Decision Pathway on bleeding on oral anticoagulants (Tomaselli, "
+                      "JACC 2020)", *(line.source for line in plan.steps)),
     )
     card = kit.card(summary, "critical" if massive else "warning", detail, kit.source(base, "antithrombotic-reversal"))
     # a rule this card shows (e.g. 4F-PCC contraindicated in HIT) rules its order out, on this card and answer-wide

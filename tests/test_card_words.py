@@ -43,10 +43,12 @@ def _problems(cards: list[dict]) -> list[str]:
             problems.append(f"{topic}: summary of {len(card['summary'])} characters")
         if not card["summary"].startswith(ACTIONS):
             problems.append(f"{topic}: summary does not start with the action: {card['summary']}")
+        if card["detail"].count("(") != card["detail"].count(")"):  # e.g. a citation cut in half by a clean-up
+            problems.append(f"{topic}: unbalanced parentheses in the detail")
         found = DEVELOPER_WORDS.search(card["summary"] + " " + card["detail"])
         if found:
             problems.append(f"{topic}: developer words '{found.group(0)}'")
-        if topic in BLEEDING_TOPICS - {"hemoptysis-frame-route-away", "hemoptysis-source-unclear"}:
+        if topic in BLEEDING_TOPICS - {"hemoptysis-frame-route-away", "hemoptysis-source-unclear"} | {"antithrombotic-reversal"}:
             where = [card["detail"].find(heading) for heading in ORDER if heading in card["detail"]]
             if not card["detail"].startswith(("**Do now**", "**Pregnant**", "**Do-not-resuscitate", "**Palliative")) \
                     or where != sorted(where) or "**Do now**" not in card["detail"]:
