@@ -125,9 +125,14 @@ def condition_parts(vs: ValueSets) -> list[str]:
 
 def agent_parts(vs: ValueSets) -> list[str]:
     table = load("antithrombotics")
+    # the reviewed product -> ingredient table (rxnorm_products.toml): a product code names its agent in both engines
+    products: dict[str, list[str]] = {}
+    for product in load("rxnorm_products")["product"]:
+        products.setdefault(product["ingredient"], []).append(product["code"])
     exact, groups, words, agents = [], [], [], []
     for row in table["agent"]:
-        codes = [(RXNORM, c) for c in (*row.get("rxnorm_ingredient", ()), *row.get("rxnorm_products", ()))]
+        codes = [(RXNORM, c) for c in (*row.get("rxnorm_ingredient", ()), *row.get("rxnorm_products", ()),
+                                       *products.get(row["name"], ()))]
         codes += [(system, c) for c in row.get("atc", ()) for system in ATC]
         if codes:
             name = vs.add(f"{title(row['name'])} codes", f"agent-{row['name'].replace('_', '-')}", codes)

@@ -20,8 +20,7 @@ class RuleApplied:
     text: str
     because: tuple[str, ...]
     source: str
-    # orders.toml keys the rule advises against: no card of the answer offers them (nor points to them)
-    advised_against: tuple[str, ...] = ()
+    advises_against: tuple[str, ...] = ()  # orders (orders.toml keys) a card showing this rule rules out
 
 
 @cache
@@ -44,8 +43,7 @@ def applicable_rules(inputs: EngineInputs, populations: list[PopulationMatch], l
             continue  # e.g. "no routine platelets" is not said when a procedure is expected, or the count is low
         if because:
             applied.append(RuleApplied(rule["key"], rule["intervention"], rule["kind"], rule["text"],
-                                       tuple(dict.fromkeys(because)), rule["source"],
-                                       tuple(rule.get("advised_against", ()))))
+                                       tuple(dict.fromkeys(because)), rule["source"], tuple(rule.get("advises_against", ()))))
     return applied
 
 
@@ -65,6 +63,6 @@ def advised_against(rules: list[RuleApplied]) -> dict[str, RuleApplied]:
     """orders.toml key -> the rule that advises against it, for the rules that apply to this patient."""
     found: dict[str, RuleApplied] = {}
     for rule in rules:
-        for key in rule.advised_against:
+        for key in rule.advises_against:
             found.setdefault(key, rule)
     return found

@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from .fhir_select import codings, concept_text
+from .terminology import active as active_site_terminology
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, load, tables
 
 NDC = "http://hl7.org/fhir/sid/ndc"
@@ -57,6 +58,12 @@ def concept_words(concept: Any) -> str:
 def agent_of(concept: Any) -> tuple[Agent, str] | None:
     """The antithrombotic a medication CodeableConcept names, and how it was recognised (for the card)."""
     table, products = tables(), product_table()
+    mapped = active_site_terminology().concept_of(concept, "drug")  # the site's own drug codes (ConceptMap)
+    if mapped:
+        agent = next((agent for agent in (*table.rxnorm_to_agent.values(), *table.atc_to_agent.values(),
+                                          *(a for _, a in table.name_to_agent)) if agent.name == mapped.concept), None)
+        if agent is not None:
+            return agent, mapped.note
     for coding in codings(concept):
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str):

@@ -5,7 +5,7 @@ few resources it will read (by resource type, code and status) and validates onl
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -16,6 +16,8 @@ Classification = TypeVar("Classification")
 # Set by the request parser in place of a record that cannot be read as sent (repeated JSON member names); its
 # value says why. Not a FHIR element name (those are [A-Za-z0-9_]), so no real record carries it.
 UNREADABLE = "@unreadable"
+Candidate = TypeVar("Candidate")
+Read = TypeVar("Read")
 
 
 def concept_signature(concept: Any) -> tuple | None:
@@ -147,6 +149,17 @@ class ResourcePool:
 
     def count(self) -> dict[str, int]:
         return {resource_type: len(items) for resource_type, items in sorted(self.by_type.items())}
+
+
+def first_valid(candidates: Iterable[Candidate], rank: Callable[[Candidate], Any],
+                read: Callable[[Candidate], Read | None]) -> Read | None:
+    """The best candidate by `rank` (smallest first) that `read` accepts: selection ranks plain dicts, and only
+    the chosen one is validated (by `read`); an invalid one falls back to the next."""
+    for candidate in sorted(candidates, key=rank):
+        value = read(candidate)
+        if value is not None:
+            return value
+    return None
 
 
 def _outcome_text(outcome: Mapping[str, Any]) -> str:
@@ -308,6 +321,13 @@ def effective_time(resource: Mapping[str, Any]) -> datetime | None:
             if moment:
                 return moment
     return None
+
+
+def status_of(resource: Mapping[str, Any]) -> str:
+    """A resource's `status` when it is a string, else "" (a malformed status matches no status set and is
+    rejected when the resource is validated; never an unhashable-type error)."""
+    status = resource.get("status")
+    return status if type(status) is str else ""
 
 
 def status_code(concept: Any) -> str | None:

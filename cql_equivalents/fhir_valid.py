@@ -71,7 +71,7 @@ def validate(model: type[BaseModel], resource: Any) -> tuple[BaseModel | None, s
     validations += 1
     problem = json_problem(resource)
     if problem:
-        return None, f"not valid FHIR R4 JSON ({problem})"
+        return None, f"not valid FHIR JSON ({problem})"
     try:
         return model.model_validate(resource), ""
     except ValidationError as error:

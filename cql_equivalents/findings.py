@@ -20,12 +20,13 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
-from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant
+from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant, status_of
 from . import fhir_valid
 from .inputs import (
-    EngineInputs, Rejected, _phase, is_stale, reference_of, skipped_if_malformed, too_far_in_future,
+    EngineInputs, Rejected, _medication_concept, _phase, is_stale, reference_of, skipped_if_malformed, too_far_in_future,
 )
 from .tables import LOINC, RXNORM, SNOMED, tables
+from .terminology import active as site_terminology
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
            "ImagingStudy": ImagingStudy, "MedicationRequest": MedicationRequest,
@@ -79,6 +80,8 @@ class VasopressorUse:
     reference: str
     rate: float | None  # ug/kg/min when recorded in that unit
     matched_by: str
+    at: datetime | None = None
+    running: bool = True  # an in-progress administration or an active order; False: completed, given at `at`
 
 
 def _status(resource: Mapping[str, Any]) -> str:
@@ -119,6 +122,13 @@ _MATCH_ALSO_READS = ("procedureCode", "description", "medicationCodeableConcept"
 def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     table = tables()
     resource_type = resource.get("resourceType")
+    site = site_terminology()
+    for key in ("code", "procedureCode", "medicationCodeableConcept"):
+        mapped = site.concept_of(resource.get(key), "finding")
+        if mapped:
+            row = next(row for row in table.findings if row["key"] == mapped.concept)
+            if resource_type in row["resources"]:
+                return row, mapped.note
     for key in ("code", "procedureCode", "medicationCodeableConcept"):
         for coding in codings(resource.get(key)):
             code, system = coding.get("code"), coding.get("system")
@@ -144,13 +154,33 @@ def _match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
     return None
 
 
+# "no change in the cavity" still reports a cavity: an unchanged finding is not a negated one
+_NEGATION = re.compile(r"\b(?:no(?! (?:interval |significant )?change)|not|without|negative for|absence of|free of)\b")
+_CLAUSE_END = re.compile(r"[.;:\n]")
+
+
+def _affirmed(text: str, word: str) -> bool:
+    """The word occurs at least once outside a negated clause ("no cavitation" does not count)."""
+    start = text.find(word)
+    while start != -1:
+        clause = _CLAUSE_END.split(text[max(0, start - 40):start])[-1]
+        if not _NEGATION.search(clause):
+            return True
+        start = text.find(word, start + 1)
+    return False
+
+
 def _cues(text: str) -> tuple[str, ...]:
     found = []
     negative = any(word in text for word in tables().cues["negative_localization"]["words"])
     for key, cue in tables().cues.items():
         if key == "active_bleeding" and negative:
             continue  # "no active extravasation" is not active bleeding
-        if any(word in text for word in cue["words"]):
+        if key == "negative_localization":
+            matched = any(word in text for word in cue["words"])  # its words carry the negation themselves
+        else:
+            matched = any(_affirmed(text, word) for word in cue["words"])
+        if matched:
             found.append(key)
     return tuple(found)
 
@@ -176,6 +206,9 @@ def _result(resource: Mapping[str, Any]) -> str:
 def _report_text(resource: Mapping[str, Any]) -> str:
     text = _texts(resource, "conclusion", "conclusionCode", "description", "outcome", "note", "followUp",
                   "complication", "valueString", "valueCodeableConcept")
+    for series in resource.get("series") or ():  # ImagingStudy: what each series shows
+        if isinstance(series, Mapping):
+            text += " " + _texts(series, "description")
     for note in resource.get("note") or ():
         if isinstance(note, Mapping) and isinstance(note.get("text"), str):
             text += " " + note["text"].lower()
@@ -201,7 +234,7 @@ def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
             if match is None:
                 continue  # most resources: no context to enter
             with skipped_if_malformed(inputs, raw):
-                if _status(raw) in _NOT_DONE:
+                if status_of(raw) in _NOT_DONE:
                     continue
                 row, matched_by = match
                 reference = reference_of(raw)
@@ -239,13 +272,18 @@ def _kind_from_text(names: str) -> str | None:
     return None
 
 
-def _is_volume_observation(raw: Mapping[str, Any]) -> bool:
+def _is_volume_observation(raw: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(period kind named by the code or "", "mapped from local code X" or "") for a volume row, else None."""
     spec = tables().bleeding["volume"]
+    mapped = site_terminology().concept_of(raw.get("code"), "observation")
+    if mapped:
+        kinds = {row["concept"]: row["kind"] for row in tables().bleeding["volume_concept"]}
+        return (kinds[mapped.concept], mapped.note) if mapped.concept in kinds else None
     for coding in codings(raw.get("code")):
         if coding.get("system") == spec["local_system"] and coding.get("code") in spec["local_codes"]:
-            return True
+            return "", ""
     names = _texts(raw, "code")
-    return any(word in names for word in spec["words"])
+    return ("", "") if any(word in names for word in spec["words"]) else None
 
 
 def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None, reference: str, note: str) -> None:
@@ -269,7 +307,7 @@ def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
         if not is_volume:
             continue  # most Observations: no context to enter
         with skipped_if_malformed(inputs, raw):
-            if _status(raw) in _NOT_DONE:
+            if status_of(raw) in _NOT_DONE:
                 continue
             reference = reference_of(raw)
             observation, why = fhir_valid.validate(Observation, raw)
@@ -287,8 +325,9 @@ def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                                                            "(mL, mL/h or mL/d)"))
                 continue
             kind, factor = known
+            named_kind, mapped_note = is_volume
             if kind == "single":
-                kind = _kind_from_text(_texts(raw, "code")) or kind
+                kind = named_kind or _kind_from_text(_texts(raw, "code")) or kind
             ml = float(quantity.value) * factor
             period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else None
             if kind == "single" and period:  # a volume over a recorded period
@@ -296,7 +335,7 @@ def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
                 if start and end and end > start:
                     _add_period_volume(inputs, ml, start, end, reference)
                     continue
-            _add_volume(inputs, kind, ml, effective_time(raw), reference, "")
+            _add_volume(inputs, kind, ml, effective_time(raw), reference, mapped_note)
 
 
 def _add_period_volume(inputs: EngineInputs, ml: float, start: datetime, end: datetime, reference: str) -> None:
@@ -391,6 +430,9 @@ VASOPRESSOR_WINDOW = timedelta(hours=24)  # SOFA scores the worst value of the d
 def _vasopressor_of(concept: Any) -> tuple[dict, str] | None:
     from .tables import RXNORM, load
     rows = load("calculators")["vasopressor"]
+    mapped = site_terminology().concept_of(concept, "drug")
+    if mapped and any(row["name"] == mapped.concept for row in rows):
+        return next(row for row in rows if row["name"] == mapped.concept), mapped.note
     for coding in codings(concept):
         for row in rows:
             if coding.get("system") == RXNORM and coding.get("code") in row["rxnorm"]:
@@ -417,10 +459,11 @@ def _map_vasopressors(pool: ResourcePool, inputs: EngineInputs) -> None:
                     continue
                 else:
                     rate_quantity = {}
-                match = _vasopressor_of(raw.get("medicationCodeableConcept"))
+                match = _vasopressor_of(_medication_concept(raw, pool))  # also a medicationReference (MIMIC, Epic)
                 if match is None:
                     continue
                 row, matched_by = match
                 unit = rate_quantity.get("code") or rate_quantity.get("unit")
                 rate = rate_quantity.get("value") if unit in _RATE_UNITS else None
-                inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by))
+                inputs.vasopressors.append(VasopressorUse(row["name"], reference_of(raw), rate, matched_by,
+                                                          effective_time(raw), raw.get("status") != "completed"))

@@ -20,14 +20,16 @@ from fhir.resources.R4B.observation import Observation
 
 from . import fhir_valid
 from .fhir_select import (
-    ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
+    ResourcePool, codings, concept_text, effective_time, first_valid, parse_instant, status_code, status_of,
 )
 from . import drug_exposure as exposure
 from .drug_terms import agent_of, concept_words
 from .observation_reading import (
     FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, choose, newest_first, read_raw,
 )
-from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, tables
+from .recency import is_recent_episode
+from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, load, tables
+from .terminology import active as site_terminology
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
 # registered (no result yet) and unknown never count.
@@ -129,6 +131,11 @@ class EngineInputs:
     unusable_inputs: set[str] = field(default_factory=set)  # inputs with a candidate that was sent but rejected
     unreadable_keys: dict[str, str] = field(default_factory=dict)  # prefetch keys not read at all (key: why)
     truncated_keys: dict[str, str] = field(default_factory=dict)  # searches cut short by paging (key: what was read)
+    # the worst valid value of an input within the episode window (support.toml [window]), by direction
+    # ("low" | "high"): what the triggers judge, while `observations` keeps the newest for the calculators
+    worst: dict[tuple[str, str], Observed] = field(default_factory=dict)
+    support: list[Any] = field(default_factory=list)  # support.SupportInUse read from devices and drugs
+    old_bleeding: list[str] = field(default_factory=list)  # hemoptysis Conditions outside the recency window
     _shown: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def counted_only(self, input: str, kind: str) -> bool:
@@ -152,6 +159,10 @@ class EngineInputs:
                 return
             self._shown[key] = shown + 1
         self.rejected.append(Rejected(reference, reason, input))
+
+    def extreme(self, name: str, direction: str) -> Observed | None:
+        """The worst value of the episode in this direction, else the newest."""
+        return self.worst.get((name, direction)) or self.observations.get(name)
 
     def findings_for(self, input_name: str) -> list[Any]:
         return [finding for finding in self.findings if finding.input == input_name]
@@ -215,6 +226,9 @@ def map_inputs(pool: ResourcePool, now: datetime) -> EngineInputs:
     _phase(inputs, "administrations", lambda: _map_administrations(pool, inputs))
     _phase(inputs, "exposures", lambda: _map_exposures(pool, inputs))
     map_findings(pool, inputs)
+    from .support import map_support  # support reads findings (mechanical ventilation) and vasopressors
+    map_support(pool, inputs)
+    inputs.rejected = list(dict.fromkeys(inputs.rejected))  # a record read by two selections is named once
     return inputs
 
 
@@ -272,11 +286,71 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
                     if coding.get("system") == LOINC and name and name not in seen:
                         seen.add(name)
                         candidates.setdefault(name, []).append(Candidate(name, at, resource, code))
+    site = site_terminology()
+    if site:  # a site's own codes (ConceptMap): the card says "mapped from local code X"
+        def site_input(resource: dict):
+            mapped = site.concept_of(resource.get("code"), "observation")
+            return mapped if mapped and mapped.concept in table.observation_inputs else None
+
+        for resource, mapped in pool.classified("Observation", site_input):
+            if mapped:
+                candidates.setdefault(mapped.concept, []).append(
+                    Candidate(mapped.concept, effective_time(resource), resource, None, mapped.note))
     return candidates
 
 
 # How each input's candidates are ranked (the first valid one is used). Newest first unless a row says otherwise.
 OBSERVATION_RANKINGS: dict[str, Ranking] = {}
+
+
+def worst_directions() -> dict[str, tuple[str, ...]]:
+    """Which inputs are judged by their worst value in the episode, and in which direction: every input a
+    physiologic trigger (triggers.toml) or a support setting (support.toml) compares."""
+    directions: dict[str, list[str]] = {}
+    rows = [row for row in load("triggers")["trigger"] if row["kind"] == "physiology"]
+    for row in (*rows, *load("support")["setting"]):
+        direction = "low" if row["op"] in ("<=", "<") else "high"
+        directions.setdefault(row["input"], [])
+        if direction not in directions[row["input"]]:
+            directions[row["input"]].append(direction)
+    return {name: tuple(found) for name, found in directions.items()}
+
+
+def _observed(spec, reading) -> Observed:
+    candidate = reading.candidate
+    note = "; ".join(part for part in (candidate.note, reading.note) if part)
+    return Observed(spec.name, spec.label, reading.value, spec.unit, candidate.at, reference_of(candidate.resource), note)
+
+
+def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
+    for reading in passed_over:
+        if reading.kind and not inputs.counted_only(name, reading.kind):
+            inputs.reject(reference_of(reading.candidate.resource), reading.rejection, input=name, kind=reading.kind)
+
+
+def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int]) -> None:
+    """The worst valid value of the episode window per direction (support.toml [window], an engine choice):
+    ranked on the raw value (cheap), then the first valid one is validated, as for the newest."""
+    hours = load("support")["window"]["worst_hours"]
+    start, end = inputs.now - timedelta(hours=hours), inputs.now + FUTURE_TOLERANCE
+    in_window = [c for c in found if c.at is not None and start <= c.at <= end]
+    if len(in_window) < 2:
+        return  # the newest is the only value of the episode
+    readings = [read_raw(candidate, spec, inputs.now) for candidate in in_window]
+    usable = [reading for reading in readings if not reading.rejection and not reading.bound]
+    # a value of the episode that cannot be used (implausible, unknown unit...) could have been the worst: named
+    unused = [reading for reading in readings if reading.rejection and id(reading.candidate.resource) not in named]
+    named.update(id(reading.candidate.resource) for reading in unused)
+    _report_passed_over(inputs, name, unused)
+    for direction in worst_directions().get(name, ()):
+        sign = 1 if direction == "low" else -1
+        choice = choose(sorted(usable, key=lambda reading: sign * reading.value), validate)
+        # an invalid worst value is named, not dropped; a record the newest pass named already is not counted twice
+        fresh = [reading for reading in choice.passed_over if id(reading.candidate.resource) not in named]
+        named.update(id(reading.candidate.resource) for reading in fresh)
+        _report_passed_over(inputs, name, fresh)
+        if choice.chosen is not None:
+            inputs.worst[(name, direction)] = _observed(spec, choice.chosen)
 
 
 def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
@@ -289,13 +363,14 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
             found = validated[id(raw)] = fhir_valid.validate(Observation, raw)
         return found
 
+    judged_by_worst = worst_directions()
     for name, found in _observation_candidates(pool).items():
         spec = specs[name]
         rank = OBSERVATION_RANKINGS.get(name, newest_first)
         choice = choose(rank(found, lambda candidate: read_raw(candidate, spec, inputs.now)), validate)
-        for reading in choice.passed_over:
-            if reading.kind and not inputs.counted_only(name, reading.kind):
-                inputs.reject(reference_of(reading.candidate.resource), reading.rejection, input=name, kind=reading.kind)
+        _report_passed_over(inputs, name, choice.passed_over)
+        if name in judged_by_worst:
+            _map_worst(name, spec, found, inputs, validate, {id(r.candidate.resource) for r in choice.passed_over})
         reading = choice.chosen
         if reading is None:
             continue
@@ -305,8 +380,7 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
             inputs.reject(reference, f"{spec.label} is reported as '{reading.bound}': a bound, not a value the engine "
                                      "can use", input=name, kind="bound")
             continue
-        observed = Observed(spec.name, spec.label, reading.value, spec.unit, reading.candidate.at, reference,
-                            reading.note)
+        observed = _observed(spec, reading)
         if is_stale(observed.at, inputs.now, spec.fresh_hours):
             inputs.stale[name] = observed  # the newest valid value is stale: older ones are staler
         else:
@@ -317,6 +391,9 @@ def _map_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
 
 def _condition_concept(concept: Any) -> tuple[ConditionConcept, str] | None:
     table = tables()
+    mapped = site_terminology().concept_of(concept, "condition")
+    if mapped:
+        return table.conditions_by_key[mapped.concept], mapped.note
     for coding in codings(concept):
         system, code = coding.get("system"), coding.get("code")
         if not isinstance(code, str):
@@ -351,6 +428,9 @@ def _map_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
             clinical = status_code(raw.get("clinicalStatus"))
             if clinical is not None and clinical not in CONDITION_CLINICAL_ACTIVE:
                 continue  # resolved / inactive / remission
+            if concept.role == "bleeding" and not is_recent_episode(raw, pool, inputs.now):
+                inputs.old_bleeding.append(reference)  # an old problem-list entry: history, not this episode
+                continue
             model, why = fhir_valid.validate(Condition, raw)
             if model is None:
                 inputs.reject(reference, why, input=concept.key)

@@ -46,6 +46,7 @@ class Candidate(NamedTuple):  # a tuple: thousands are made per call, and a froz
     at: datetime | None
     resource: dict
     component_code: str | None  # read the value from this component, not from Observation.value
+    note: str = ""  # "mapped from local code X" when the site ConceptMap named it
 
 
 class Reading(NamedTuple):

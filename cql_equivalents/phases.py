@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from .frame import Verdict
+from .imaging_causes import imaging_causes
 from .inputs import EngineInputs
 from .localization import Localization
 from .populations import PopulationMatch
@@ -153,6 +154,7 @@ def _detect_recent_procedure(c: _Context) -> list[str]:
 def _detect_cavity_or_mass(c: _Context) -> list[str]:
     lines = [f"{f.label} report: excavated lesion (`{f.reference}`)" for f in c.inputs.findings
              if "excavated_lesion" in f.cues and not f.stale]
+    lines += [f"{cause.study} report: {cause.label} (`{cause.reference}`)" for cause in imaging_causes(c.inputs)]
     lines += [f"{f.concept.label} (`{f.reference}`)" for f in c.inputs.conditions_with_key(
         "lung_cancer", "aspergilloma", "hht_avm")]
     return lines

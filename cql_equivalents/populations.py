@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from .inputs import EngineInputs
-from .tables import load
+from .tables import load, tables
 
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
@@ -26,6 +26,7 @@ class PopulationMatch:
     steps: tuple[str, ...]
     evidence: tuple[str, ...]  # human lines naming each record that matched
     source: str
+    advises_against: tuple[str, ...] = ()  # orders (orders.toml keys) this population's path rules out
 
 
 @cache
@@ -36,6 +37,10 @@ def _population_table() -> dict[str, dict]:
 def _evidence(row: dict, inputs: EngineInputs) -> list[str]:
     lines = [f"{fact.concept.label} (`{fact.reference}`)" for fact in inputs.conditions
              if fact.concept.population == row["key"]]
+    cue_words = tables().cues
+    for cue in row.get("cues", ()):  # the same report cues, read in a condition's own words (e.g. R04.89 "diffuse alveolar haemorrhage")
+        lines += [f"{fact.concept.label}: the record says {cue.replace('_', ' ')} (`{fact.reference}`)"
+                  for fact in inputs.conditions if any(word in fact.text.lower() for word in cue_words[cue]["words"])]
     for finding in inputs.findings:
         if finding.stale:
             continue
@@ -61,5 +66,5 @@ def special_populations(inputs: EngineInputs) -> list[PopulationMatch]:
         evidence = _evidence(row, inputs)
         if evidence:
             matches.append(PopulationMatch(key, row["label"], row["summary"], row["bae"], row["sibling"], tuple(row["steps"]),
-                                           tuple(evidence), row["source"]))
+                                           tuple(evidence), row["source"], tuple(row.get("advises_against", ()))))
     return matches

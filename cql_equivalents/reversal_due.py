@@ -6,6 +6,9 @@ a reversal agent for life-threatening bleeding, or for major bleeding that does 
   reversal agent is offered as an order (4F-PCC, idarucizumab, aPCC, desmopressin are for life-threatening bleeding).
 - Blood from another source (the FRAME gate routed it away: epistaxis, hematemesis) without physiologic
   compromise: no reversal card; the FRAME card says to hold the agent and when reversal would be due.
+- Blood from another source, or of an unclear source, WITH physiologic compromise (hypoxia, distress, hypotension,
+  shock index): life-threatening bleeding whatever its source (ACC 2020: haemodynamic instability makes a bleed
+  major and life-threatening), so the reversal agents are offered as for massive hemoptysis.
 """
 from __future__ import annotations
 
@@ -21,8 +24,11 @@ def reversal_card_due(severity: Severity) -> bool:
 
 
 def reversal_agent_due(severity: Severity) -> bool:
-    """A reversal agent (an order) only for life-threatening bleeding: massive hemoptysis."""
-    return severity.level is Level.MASSIVE
+    """A reversal agent (an order) only for life-threatening bleeding: massive hemoptysis, or blood of another or
+    unclear source with physiologic compromise."""
+    if severity.level is Level.MASSIVE:
+        return True
+    return severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) and bool(severity.triggers)
 
 
 def hold_text(inputs: EngineInputs) -> str:

@@ -14,6 +14,7 @@ from enum import Enum
 
 from .frame import FrameResult, Verdict, frame_gate
 from .inputs import ConditionFact, EngineInputs, Observed
+from .support import Driver, SupportInUse, baseline_keys, compromise_support, drivers, support_in_use
 from .tables import load, tables
 
 PHYSIOLOGY_INPUTS = ("spo2", "respiratory_rate", "systolic_bp", "heart_rate")
@@ -34,7 +35,7 @@ class Level(str, Enum):
 @dataclass(frozen=True)
 class TriggerFired:
     key: str
-    kind: str  # physiology | volume
+    kind: str  # physiology | support | volume
     label: str
     value: float
     evidence: tuple[Observed, ...]
@@ -59,10 +60,15 @@ class Severity:
     frame: FrameResult | None = None
     modifiers: list[ModifierFired] = field(default_factory=list)
     volume_triggers_below: list[str] = field(default_factory=list)  # volume readings present, no surrogate met
+    # what drove the decision, as data: each fired trigger's value with its time, record and the support it was
+    # taken on; all support in use (incl. baseline home oxygen); the terrain-adjusted cut-offs that were applied
+    drivers: list[Driver] = field(default_factory=list)
+    support: list[SupportInUse] = field(default_factory=list)
+    thresholds_adjusted: list[str] = field(default_factory=list)
 
     @property
     def fired_by(self) -> str:
-        """Which kind of trigger made the bleed massive: physiology, volume, or '' (not massive)."""
+        """Which kind of trigger made the bleed massive: physiology, support, volume, or '' (not massive)."""
         return self.triggers[0].kind if self.level is Level.MASSIVE and self.triggers else ""
 
 
@@ -84,20 +90,39 @@ def _volume_value(inputs: EngineInputs, kind: str) -> tuple[float, tuple[Observe
     return reading.ml, (observed,)
 
 
-def fired_triggers(inputs: EngineInputs, kind: str = "physiology") -> list[TriggerFired]:
+def adjusted_trigger(trigger: dict, inputs: EngineInputs) -> tuple[dict, str]:
+    """The trigger row judged against the patient's terrain (triggers.toml threshold_override): CF volume, the
+    NEWS2 Scale 2 SpO2 of chronic respiratory failure. Returns the row to apply and why it was changed ("")."""
+    for row in load("triggers").get("threshold_override", ()):
+        if row["trigger"] != trigger["key"]:
+            continue
+        facts = inputs.conditions_with_key(*row["condition_keys"])
+        baseline = baseline_keys(inputs) & set(row["support_keys"])
+        if facts or baseline:
+            why = ", ".join([fact.reference for fact in facts] + [k.replace("_", " ") for k in sorted(baseline)])
+            return {**trigger, "op": row["op"], "value": row["value"], "label": row["label"],
+                    "source": row["source"]}, f"{row['label']} (because of {why})"
+    return trigger, ""
+
+
+def fired_triggers(inputs: EngineInputs, kind: str = "physiology", adjusted: list[str] | None = None) -> list[TriggerFired]:
     derived = {"shock_index": shock_index(inputs), "volume_single": _volume_value(inputs, "single"),
                "volume_hourly": _volume_value(inputs, "hourly"), "volume_daily": _volume_value(inputs, "daily")}
     fired = []
-    for trigger in tables().triggers:
-        if trigger["kind"] != kind:
+    for row in tables().triggers:
+        if row["kind"] != kind:
             continue
+        trigger, why = adjusted_trigger(row, inputs)
+        if why and adjusted is not None:
+            adjusted.append(why)
         name = trigger["input"]
         if name in derived:
             if derived[name] is None:
                 continue
             value, evidence = derived[name]
         else:
-            observed = inputs.observations.get(name)
+            # the worst value of the episode in the trigger's direction, not only the newest (support.toml)
+            observed = inputs.extreme(name, "low" if trigger["op"] in ("<=", "<") else "high")
             if observed is None:
                 continue
             value, evidence = observed.value, (observed,)
@@ -108,8 +133,10 @@ def fired_triggers(inputs: EngineInputs, kind: str = "physiology") -> list[Trigg
 
 def severity_modifiers(inputs: EngineInputs) -> list[ModifierFired]:
     fired = []
+    baseline = {item.key: item for item in inputs.support if item.kind == "baseline"}
     for row in load("triggers").get("modifier", ()):
         references = [fact.reference for fact in inputs.conditions_with_key(*row["condition_keys"])]
+        references += [baseline[key].reference for key in row.get("support_keys", ()) if key in baseline]
         if row["cue"]:
             references += [f.reference for f in inputs.findings if row["cue"] in f.cues and not f.stale]
         if references:
@@ -126,20 +153,34 @@ def classify(inputs: EngineInputs) -> Severity:
         return Severity(Level.NO_HEMOPTYSIS, missing_physiology=missing, frame=frame)
     if inputs.age_years is not None and inputs.age_years < load("triggers")["scope"]["adult_from_years"]:
         return Severity(Level.NOT_ADULT, bleeding, [], missing, frame)
-    physiology = fired_triggers(inputs, "physiology")
+    adjusted: list[str] = []
+    support = support_in_use(inputs)
+    # physiology, and the support that holds it (seed 004 pivot 2; Ibrahim ERJ 2008): both are compromise
+    physiology = fired_triggers(inputs, "physiology", adjusted) + support_triggers(inputs)
+
+    def result(level: Level, triggers: list[TriggerFired], modifiers=(), below=()) -> Severity:
+        return Severity(level, bleeding, triggers, missing, frame, list(modifiers), list(below),
+                        drivers(triggers, inputs), support, list(dict.fromkeys(adjusted)))
+
     if frame.verdict is Verdict.ROUTE_AWAY:
-        return Severity(Level.ROUTED_AWAY, bleeding, physiology, missing, frame)
+        return result(Level.ROUTED_AWAY, physiology)
     if frame.verdict is Verdict.UNCLEAR:
-        return Severity(Level.SOURCE_UNCLEAR, bleeding, physiology, missing, frame)
+        return result(Level.SOURCE_UNCLEAR, physiology)
     modifiers = severity_modifiers(inputs)
     if physiology:
-        return Severity(Level.MASSIVE, bleeding, physiology, missing, frame, modifiers)
-    volume = fired_triggers(inputs, "volume")
+        return result(Level.MASSIVE, physiology, modifiers)
+    volume = fired_triggers(inputs, "volume", adjusted)
     if volume:
-        return Severity(Level.MASSIVE, bleeding, volume, missing, frame, modifiers)
+        return result(Level.MASSIVE, volume, modifiers)
     below = [f"{reading.ml:g} mL ({reading.kind})" for reading in inputs.volumes.values()]
-    if all(name in missing for name in ("spo2", "respiratory_rate", "systolic_bp")):
-        return Severity(Level.UNDETERMINED, bleeding, [], missing, frame, modifiers, below)
+    if all(name in missing for name in ("spo2", "respiratory_rate", "systolic_bp")) and not support:
+        return result(Level.UNDETERMINED, [], modifiers, below)
     if modifiers:
-        return Severity(Level.SEVERE_BY_MODIFIER, bleeding, [], missing, frame, modifiers, below)
-    return Severity(Level.NON_MASSIVE, bleeding, [], missing, frame, modifiers, below)
+        return result(Level.SEVERE_BY_MODIFIER, [], modifiers, below)
+    return result(Level.NON_MASSIVE, [], modifiers, below)
+
+
+def support_triggers(inputs: EngineInputs) -> list[TriggerFired]:
+    """Each support in use that is compromise, as a trigger (support.toml)."""
+    return [TriggerFired(item.key, "support", f"on {item.label}", 1.0, (item.as_observed(),), item.source)
+            for item in compromise_support(inputs)]

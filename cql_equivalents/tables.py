@@ -78,6 +78,7 @@ class Tables:
     icd10_to_condition: dict[str, ConditionConcept] = field(default_factory=dict)
     icd10_prefix_to_condition: list[tuple[str, ConditionConcept]] = field(default_factory=list)
     words_to_condition: list[tuple[str, ConditionConcept]] = field(default_factory=list)
+    conditions_by_key: dict[str, ConditionConcept] = field(default_factory=dict)
     findings: list[dict] = field(default_factory=list)
     finding_loinc: dict[str, dict] = field(default_factory=dict)
     finding_snomed: dict[str, dict] = field(default_factory=dict)
@@ -135,6 +136,7 @@ def _build() -> Tables:
             key=row["key"], label=row["label"], role=row["role"], sibling=row.get("sibling", ""),
             population=row.get("population", ""), frame=row.get("frame", ""),
         )
+        tables.conditions_by_key[concept.key] = concept
         for word in row.get("words", ()):
             tables.words_to_condition.append((word.lower(), concept))
         for code in row.get("snomed", ()):

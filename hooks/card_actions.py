@@ -13,22 +13,27 @@ from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
 from cql_equivalents.reversal_due import reversal_agent_due
 from cql_equivalents.severity import Level, Severity
+from cql_equivalents.tables import load
 
+from . import answer_guard as guard
 from . import suggestions as offer
 from .service import Evaluation
 
 
-def populations_on_record(inputs: EngineInputs) -> set[str]:
-    """Special populations opened by the conditions on record (conditions.toml `population`)."""
-    return {fact.concept.population for fact in inputs.conditions if fact.concept.population}
+def _population_rows() -> dict[str, dict]:
+    return {row["key"]: row for row in load("populations")["population"]}
 
 
 def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: Severity,
            plan: PatientReversal | None = None, populations: Iterable[str] | None = None,
-           advised_against: Iterable[str] = (), haemostasis: HaemostaticPlan | None = None) -> dict:
+           advised_against: Iterable[str] = (), haemostasis: HaemostaticPlan | None = None,
+           recommend: bool = True) -> dict:
     """Add suggestions + selectionBehavior, overrideReasons and links to a card built by kit.card.
-    `populations`: the special-population keys the engine matched (default: those of the conditions on record).
-    `advised_against`: orders.toml keys a rule that applies advises against (contraindications.toml): never offered.
+    `populations`: the special-population keys the engine matched (Assessment.populations: the same evidence the
+    card text describes). Orders the card itself advises against (answer_guard.declare), that a matched population
+    rules out (populations.toml `advises_against`), or that a rule that applies advises against
+    (contraindications.toml, `advised_against`), are never offered. `recommend=False` (the record limits
+    escalation: DNR / palliative care) offers the orders without isRecommended: the clinician decides.
     `plan`: the patient's one reversal plan (reversal card); `haemostasis`: the haemostatic plan (its card)."""
     topic = card["source"]["topic"]["code"]
     spec = offer.order_table().offers.get(topic)
@@ -37,8 +42,9 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
             card["overrideReasons"] = offer.override_reasons("other")
             _add_links(card, offer.smart_link(evaluation.links, topic))
         return card
-    present = set(populations_on_record(inputs) if populations is None else populations)
-    withheld = {key for rule in spec.get("withhold", ()) if rule["population"] in present for key in rule["orders"]}
+    present = list(populations or ())  # special populations and care-context keys (pregnancy...)
+    rows = _population_rows()
+    withheld = guard.declared(card) | {key for name in present if name in rows for key in rows[name].get("advises_against", ())}
     withheld |= set(advised_against)
     massive = severity.level is Level.MASSIVE
     priority = spec["priority"] if (plan is None and haemostasis is None) or massive else "urgent"
@@ -61,11 +67,18 @@ def attach(card: dict, evaluation: Evaluation, inputs: EngineInputs, severity: S
         made += [_haemostasis_order(item_key, haemostasis, target, False) for item_key in haemostasis.alternatives
                  if item_key not in withheld]
     else:
-        made = [offer.order(key, target, True) for key in spec["recommended"] if key not in withheld]
-        made += [offer.order(key, target) for key in spec["also"] if key not in withheld]
+        extra = [row for row in spec.get("by_population", ()) if row["population"] in present]
+        recommended = [*spec["recommended"], *(key for row in extra for key in row["recommended"])]
+        also = [*spec["also"], *(key for row in extra for key in row["also"])]
+        recommended = [key for key in dict.fromkeys(recommended) if key not in withheld]
+        also = [key for key in dict.fromkeys(also) if key not in withheld and key not in recommended]
+        made = [offer.order(key, target, True if recommend else None) for key in recommended]
+        made += [offer.order(key, target) for key in also]
     card.update(offer.with_suggestions(made))
     card["overrideReasons"] = offer.override_reasons(spec["override"])
-    _add_links(card, [*([] if plan or haemostasis else [offer.dossier_link(evaluation.links)]),
+    # the engine report is no card: the bleeding card links to the documentation's phase section instead
+    _add_links(card, [*([] if plan or haemostasis else [offer.dossier_link(evaluation.links),
+                                                        offer.phases_link(evaluation.links)]),
                       *offer.smart_link(evaluation.links, topic)])
     return card
 
@@ -98,5 +111,5 @@ def _haemostasis_order(key: str, plan: HaemostaticPlan, target: offer.OrderTarge
     """Components for bleeding, recommended when it is life-threatening (sources: for bleeding, not numbers alone)."""
     detail = next((item.quantity_text for item in plan.off_target if item.row["order"] == key and item.quantity_text), "")
     if key in offer.order_table().services:
-        return offer.order_service(key, target, True if massive else None, detail)
-    return offer.order_medication(key, target, True if massive else None)
+        return guard.tag(offer.order_service(key, target, True if massive else None, detail), key)
+    return guard.tag(offer.order_medication(key, target, True if massive else None), key)

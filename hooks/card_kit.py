@@ -20,6 +20,7 @@ ENGINE_ID = "pulm.massive-hemoptysis.v1"
 
 
 def card(summary: str, indicator: str, detail: str, source: dict, **optional) -> dict:
+    summary, detail = clinician_words(summary), clinician_words(detail)
     if len(summary) >= SUMMARY_LIMIT:
         raise ValueError(f"card summary is {len(summary)} characters (limit < {SUMMARY_LIMIT}): {summary}")
     if indicator not in INDICATOR_ORDER:
@@ -64,6 +65,40 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
     return ordered(kept)
 
 
+# Words for developers, not clinicians (issue 13 item 9): the project's reference file, table files, dossier
+# phase numbers and verification notes. Table sources keep them for reviewers; a card shows the citation only.
+_DEVELOPER_WORDS = [
+    (re.compile(r"\s*\(clinical\.md(?:[^()]|\([^()]*\))*\)"), ""),
+    (re.compile(r"(?:[;,]\s*)?(?:(?:figures? )?confirmed )?(?:in )?clinical\.md[^;,()]*(?:\([^)]*\))?"), ""),
+    (re.compile(r"(?:data/)?[a-z_]+\.toml"), ""),
+    (re.compile(r"seed 004(?:,)?(?: (?:pivot \d|phases? \d+(?:[-–]\d+)?(?:(?:, | and )\d+)*|special population [^;,()]+|"
+                r"entry point [\w ]+?|severity trigger \w+|surrogate))?"), "engine dossier "),
+    (re.compile(r"seed 000,? ?(?:OIC-205-08-B)?"), "OIC-205-08-B"),
+    (re.compile(r"\s*\(figures? not re-verified\)|,\s*figures? not re-verified"), ""),
+    (re.compile(r"\bphases? \d+(?:[-–]\d+)?(?: and \d+)?\b"), ""),
+    (re.compile(r"engine dossier\s*/\s*"), "engine dossier "),
+    (re.compile(r"\(\s*(?:[,;]\s*)+"), "("),
+    (re.compile(r"(?:\s*[,;])+\s*\)"), ")"),
+    (re.compile(r"\(\s*\)"), ""),
+    (re.compile(r"\s*\(seed\)"), ""),
+    (re.compile(r"(?<![\w*])_\s*_(?![\w*])"), ""),  # an italic citation left empty
+    (re.compile(r" {2,}"), " "),
+    (re.compile(r" ([,.;:)])"), r"\1"),
+]
+
+
+# a validator's message is for the EHR's integration team: the card names the field only
+_VALIDATOR_MESSAGE = re.compile(r"not valid FHIR R4 \((?:([\w.\[\]]+): )?[^)\n]*\)")
+
+
+def clinician_words(text: str) -> str:
+    text = _VALIDATOR_MESSAGE.sub(lambda m: "not a valid FHIR record" + (f" (field {m.group(1)})" if m.group(1) else ""),
+                                  text)
+    for pattern, replacement in _DEVELOPER_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
 
@@ -82,38 +117,49 @@ def observed_text(observed: Observed) -> str:
     return f"{observed.value:g}{unit}"
 
 
-def values_section(inputs: EngineInputs, names: Iterable[str]) -> str:
-    rows, missing = [], []
-    specs = tables().observation_inputs
+def values_table(inputs: EngineInputs, names: Iterable[str]) -> str:
+    """The values a card used, each with its time and record."""
+    rows = []
     for name in names:
         observed = inputs.observations.get(name)
         if observed is None:
-            missing.append(specs[name].label)
             continue
         note = f" ({observed.note})" if observed.note else ""
         rows.append(f"| {observed.label} | {observed_text(observed)}{note} | {when(observed.at)} | `{observed.reference}` |")
+    return ("Values used:\n\n| Input | Value | Time | Record |\n|---|---|---|---|\n" + "\n".join(rows)) if rows else ""
+
+
+def missing_line(inputs: EngineInputs, names: Iterable[str]) -> str:
+    """What is missing, in one line: 'not on record' only for what was not sent (_missing_parts)."""
+    return " ".join(f"{heading}: {labels}." for heading, labels in _missing_parts(inputs, list(names)))
+
+
+def values_section(inputs: EngineInputs, names: Iterable[str]) -> str:
+    names = list(names)
+    table, missing = values_table(inputs, names), missing_line(inputs, names)
     parts = []
-    if rows:
-        parts.append("**Values used**\n\n| Input | Value | Time | Record |\n|---|---|---|---|\n" + "\n".join(rows))
-    parts += _missing_lines(inputs, [name for name in names if name not in inputs.observations])
+    if table:
+        parts.append(table.replace("Values used:", "**Values used**", 1))
+    parts += [f"**{heading}:** {labels}" for heading, labels in _missing_parts(inputs, names)]
     return "\n\n".join(parts)
 
 
-def _missing_lines(inputs: EngineInputs, names: list[str]) -> list[str]:
-    """'Not on record' only when nothing was sent: a value sent but rejected, or a prefetch key that could not be
-    read at all, is said so (the record may hold it)."""
+def _missing_parts(inputs: EngineInputs, names: list[str]) -> list[tuple[str, str]]:
+    """(heading, labels) of the inputs not used. 'Not on record' only when nothing was sent: a value sent but
+    rejected, or a prefetch key that could not be read at all, is said so (the record may hold it)."""
     specs = tables().observation_inputs
+    names = [name for name in names if name not in inputs.observations]
     unusable = [specs[name].label for name in names if name in inputs.unusable_inputs]
     absent = [specs[name].label for name in names if name not in inputs.unusable_inputs]
-    lines = []
+    parts = []
     if unusable:
-        lines.append("**Sent but not usable (see Records not used; obtain a valid value):** " + ", ".join(unusable))
+        parts.append(("Sent but not usable (see Records not used; obtain a valid value)", ", ".join(unusable)))
     if absent and inputs.unreadable_keys:
-        lines.append(f"**Not known: prefetch {', '.join(repr(key) for key in sorted(inputs.unreadable_keys))} could "
-                     "not be read, so these may be on record (obtain):** " + ", ".join(absent))
+        parts.append((f"Not known: prefetch {', '.join(repr(key) for key in sorted(inputs.unreadable_keys))} could "
+                      "not be read, so these may be on record (obtain)", ", ".join(absent)))
     elif absent:
-        lines.append("**Missing from the record (obtain):** " + ", ".join(absent))
-    return lines
+        parts.append(("Missing from the record (obtain)", ", ".join(absent)))
+    return parts
 
 
 REJECTED_LINES = 10

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from cql_equivalents.engine import Assessment
 from cql_equivalents.populations import PopulationMatch
-from cql_equivalents.severity import Level
 from cql_equivalents.tables import tables
 
 from . import card_kit as kit
@@ -26,13 +25,11 @@ def rules_text(assessment: Assessment, kinds: tuple[str, ...] = ("contraindicate
 # ------------------------------------------------------------------------------------------ special populations
 
 def card_populations(assessment: Assessment) -> list:
-    """Every population has its own card, except the anticoagulated one when reversal cards already cover it."""
-    shown = []
-    for match in assessment.populations:
-        if match.key == "anticoagulated_coagulopathic" and assessment.reversal:
-            continue
-        shown.append(match)
-    return shown
+    """Populations that are a decision of their own. The others are carried by the cards that act on them: a
+    changed target by the bleeding card's definitive-control step, a BAE-target path by the sibling-engine card,
+    an antithrombotic by the reversal cards. What is left: a coagulopathy with no agent to explain it."""
+    return [match for match in assessment.populations
+            if match.key == "anticoagulated_coagulopathic" and not assessment.reversal]
 
 
 def population_card(match: PopulationMatch, assessment: Assessment, base: str) -> dict:
@@ -52,9 +49,9 @@ def population_card(match: PopulationMatch, assessment: Assessment, base: str) -
         rules_text(assessment, only=only) if only else "",
         f"_Source: {match.source}_",
     )
-    indicator = "critical" if assessment.severity.level is Level.MASSIVE and match.bae != "target" else "warning"
     topic = population_topic(match.key)
-    return kit.card(summary, indicator, detail, kit.source(base, topic))
+    # one critical card for the bleeding: a population's own card is a further decision, never a second alarm
+    return kit.card(summary, "warning", detail, kit.source(base, topic))
 
 
 # ------------------------------------------------------------------------------------------ data quality, report
@@ -67,42 +64,17 @@ def data_quality_card(assessment: Assessment, base: str) -> dict | None:
     if not inputs.stale and not stale_findings:
         return None
     names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))
-    summary = f"Stale data not used as current: {names}; obtain again"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = "Stale data not used as current: obtain the values listed again"
+    summary = f"Obtain again: {names} (too old to use as current)"
+    if len(summary) > 80:
+        summary = "Obtain again the values listed: too old to use as current"
     specs = tables().observation_inputs
     lines = [f"- {o.label} {kit.observed_text(o)} at {kit.when(o.at)} (`{o.reference}`): older than "
              f"{specs[o.input].fresh_hours:g} h" for o in inputs.stale.values()]
     lines += [f"- {f.label} at {kit.when(f.at)} (`{f.reference}`): older than its window" for f in stale_findings]
     detail = kit.join(
-        "Each input has a freshness window (data/observations.toml, data/findings.toml; engine rules, the sources "
-        "are silent). A value older than its window is reported here and is not used as the current value.",
+        "Each input has a freshness window (engine rules: the sources are silent). A value older than its window "
+        "is listed here and is not used as the current value: obtain it again.",
         "\n".join(lines),
         kit.records_not_used(inputs),
     )
     return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-data-quality"))
-
-
-def report_card(assessment: Assessment, base: str) -> dict:
-    report = assessment.phases
-    current = report.current_phase
-    summary = ("Engine report: " + (f"phase {current.order} {current.key} not yet met" if current else "all readable phases met")
-               + "; calculators and missing inputs")
-    entries = "\n".join(f"- {'[x]' if e.met else '[ ]'} {e.label}" + (f": {'; '.join(e.evidence)}" if e.met else "")
-                        for e in report.entry_points)
-    phases = "\n".join(
-        f"| {p.order} {p.key} | {p.advance} | {', '.join(p.present) or '-'} | {', '.join(p.missing) or '-'} | {p.why} |"
-        for p in report.phases)
-    calcs = "\n".join(
-        f"| {c.name} | {'-' if c.value is None else f'{c.value:g}'} | {c.interpretation or '-'} | "
-        f"{', '.join(c.missing) or '-'} |" for c in assessment.calculations)
-    missing_required = [s.name for s in report.inputs.values() if s.required and s.status != "present"]
-    detail = kit.join(
-        "**Entry points** (seed 004)\n\n" + entries,
-        "**Phases** (seed 004: FRAME ... FOLLOWUP)\n\n| Phase | Advance | Inputs present | Missing | Why |\n"
-        "|---|---|---|---|---|\n" + phases,
-        ("**Required inputs missing or stale:** " + ", ".join(missing_required)) if missing_required else "",
-        "**Calculators** (computed where the data allow)\n\n| Calculator | Value | Reading | Missing |\n|---|---|---|---|\n"
-        + calcs,
-    )
-    return kit.card(summary, "info", detail, kit.source(base, "hemoptysis-engine-report"))

@@ -7,26 +7,31 @@ from cql_equivalents.haemostasis import SHOWN, HaemostaticPlan
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.severity import Level, Severity
 
+from . import bleeding_cards as cards
 from . import card_kit as kit
 from .engine_cards import rules_text
 
 TOPIC = "haemostatic-plan"
 
 
-def _summary(plan: HaemostaticPlan) -> str:
+def _summary(plan: HaemostaticPlan, massive: bool) -> str:
+    """Action first, within the summary limit (bleeding_cards.fit): what to give, then the values off target."""
     parts = [row["short"] for row, _ in plan.conditions if row["key"] != "sepsis"]
     parts += [f"{item.observed.label.split(' (')[0]} {item.observed.value:g}" for item in plan.off_target]
     parts = parts or [row["short"] for row, _ in plan.conditions]
     gives = {"platelets": "platelets", "fibrinogen": "fibrinogen", "pt": "plasma"}
-    what = ", ".join(gives[item.key] for item in plan.off_target) or "treat the cause, components for bleeding"
+    what = ", ".join(dict.fromkeys(gives[item.key] for item in plan.off_target))
     never = "".join(text for key, text in (("pcc_4f", "; no 4F-PCC"), ("txa_iv", "; no tranexamic acid"))
                     if key in plan.advised_against)
-    summary = f"Haemostatic plan ({', '.join(parts)}): {what} to the major-bleeding targets{never}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"Haemostatic plan ({', '.join(parts)}): {what}{never}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"Haemostatic plan: {what}{never}"
-    return summary[: kit.SUMMARY_LIMIT - 1]
+    fields = dict(what=what, parts=", ".join(parts), never=never)
+    if not what:
+        return cards.fit(["Treat the cause ({parts}); components for bleeding only{never}",
+                          "Treat the cause; components for bleeding only{never}",
+                          "Treat the cause; components for bleeding only"], **fields)
+    if massive:
+        return cards.fit(["Give {what} now ({parts}){never}", "Give {what} now{never}", "Give {what} now"], **fields)
+    return cards.fit(["Give {what} if bleeding is major ({parts}){never}", "Give {what} if bleeding is major{never}",
+                      "Give {what} if bleeding is major"], **fields)
 
 
 def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineInputs, base: str,
@@ -40,12 +45,11 @@ def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineIn
         lines.append(f"- **{item.observed.label} {kit.observed_text(item.observed)}** (`{item.observed.reference}`, "
                      f"{kit.when(item.observed.at)}) {row['op']} {row['threshold']:g}{' ' + row['unit'] if row['unit'] else ''}: "
                      f"{row['target']}. "
-                     f"Give {row['give']}{amount}.{choice} _({row['source']})_")
+                     f"Give {row['give']}{amount}.{choice}")
     conditions = []
     for row, references in plan.conditions:
         steps = "\n".join(f"{i}. {step}" for i, step in enumerate(row["steps"], start=1))
-        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{steps}\n\n"
-                          f"_({row['source']})_")
+        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{steps}")
     against = ""
     if plan.advised_against:
         against = "**Not offered on any card:** " + "; ".join(
@@ -56,15 +60,16 @@ def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineIn
             "**Components are for bleeding, not for numbers alone** (BSH 2009; Wada 2013): give them if the bleeding "
             "is major or a procedure is planned; re-check the values.")
     detail = kit.join(
-        "**Haemostatic targets** (Rossaint 2023, European guideline on major bleeding and coagulopathy, PMID "
-        "36859355, extrapolated from trauma to major hemoptysis: engine choice)\n\n" + ("\n".join(lines) or
-                                                                                     "- no value off target"),
+        "**Do now**\n\n" + when + "\n\n" + ("\n".join(lines) or "- no value off target"),
         *conditions,
-        when,
-        ("**Not applied:** " + "; ".join(plan.skipped)) if plan.skipped else "",
+        "**Why**\n\nHaemostatic targets of the European guideline on major bleeding and coagulopathy (Rossaint "
+        "2023), extrapolated from trauma to major hemoptysis (engine choice)."
+        + (("\n\nNot applied: " + "; ".join(plan.skipped)) if plan.skipped else ""),
         against,
         rules_text(assessment, kinds=("contraindicated", "not-indicated"),
                    only=tuple(rule.key for rule in plan.advised_against.values())) if plan.advised_against else "",
         kit.values_section(inputs, SHOWN),
+        cards.sources("Rossaint R et al. Crit Care 2023 (PMID 36859355)",
+                      *(item.row["source"] for item in plan.off_target), *(row["source"] for row, _ in plan.conditions)),
     )
-    return kit.card(_summary(plan), "critical" if massive else "warning", detail, kit.source(base, TOPIC))
+    return kit.card(_summary(plan, massive), "critical" if massive else "warning", detail, kit.source(base, TOPIC))

@@ -4,22 +4,27 @@ Clinical logic lives in cql_equivalents/; this module turns its results into CDS
 """
 from __future__ import annotations
 
-from cql_equivalents.causes import CauseGroup
+from cql_equivalents.care_context import care_context, context_observation_codes, paediatric_airway_emergency
 from cql_equivalents.engine import Assessment, assess
 from cql_equivalents.inputs import EngineInputs, map_inputs
 from cql_equivalents import formulary
-from cql_equivalents.patient_reversal import patient_reversal
+from cql_equivalents.haemostasis import HaemostaticPlan
+from cql_equivalents.patient_reversal import PatientReversal, patient_reversal
 from cql_equivalents.reversal_due import hold_text, reversal_card_due
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
+from cql_equivalents.terminology import active as site_terminology
 
+from . import answer_guard as guard
 from . import card_actions as actions
 from . import card_kit as kit
-from .engine_cards import card_populations, data_quality_card, population_card, report_card, rules_text
-from .prefetch_keys import optional, required
-from .unreadable_cards import unreadable_bleeding_card
+from . import bleeding_cards as cards
+from .cause_cards import causes_card
+from .engine_cards import card_populations, data_quality_card, population_card, rules_text
 from .haemostasis_card import haemostasis_card
+from .prefetch_keys import optional, required
 from .reversal_card import reversal_card
+from .unreadable_cards import unreadable_bleeding_card
 from .service import CdsService, Evaluation
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
@@ -43,55 +48,58 @@ def _observation_codes(kind: str) -> str:
     if kind == "vitals":  # the local hemoptysis-volume code (no LOINC exists, clinical.md A1)
         volume = tables().bleeding["volume"]
         tokens += [f"{volume['local_system']}|{code}" for code in volume["local_codes"]]
+        # every flowsheet row the site ConceptMap names (vitals, labs, volume, device rows)
+        tokens += [f"{system}|{code}" for system, code in site_terminology().local_codes("observation")]
     else:  # results read as findings (type & screen, ANCA, anti-GBM) that have a LOINC code
         tokens += [f"http://loinc.org|{code}" for code in tables().finding_loinc if code not in codes]
-    return ",".join(tokens)
+        # pregnancy status and a DNR order (care_context.toml): they change how the escalation is carried out
+        tokens += [f"http://loinc.org|{code}" for code in context_observation_codes() if code not in codes]
+    return ",".join(dict.fromkeys(tokens))
 
 
-# Each key with what happens when its data cannot be had (hooks/prefetch_keys.py): the Patient (age gate: adult
-# doses must not reach a child) and the Conditions (hemoptysis is the frame of every card) are required; without
-# any other key the cards are still made and say which data are missing.
-PREFETCH = {
-    "patient": required("Patient/{{context.patientId}}", "the age gate: adult thresholds and doses"),
-    "conditions": required("Condition?patient={{context.patientId}}", "hemoptysis on record, the frame of every card"),
-    "vitals": optional("Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals")
-                       + "&_sort=-date&_count=50", "vital signs (SpO2, respiratory rate, blood pressure, heart rate)"),
-    "labs": optional("Observation?patient={{context.patientId}}&code=" + _observation_codes("labs") + "&_sort=-date&_count=50",
-                     "laboratory results (INR, hemoglobin, platelets, fibrinogen)"),
-    # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
-    "medicationStatements": optional("MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
-                                     "medication statements (anticoagulants and antiplatelet agents)"),
-    "medicationRequests": optional("MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-                                   "medication orders (anticoagulants and antiplatelet agents)"),
-    "medicationAdministrations": optional(
-        "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
-        "&_include=MedicationAdministration:medication", "medication administrations (reversal already given)"),
-    "procedures": optional("Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
-                           "procedures (embolisation, bronchoscopy)"),
-    "diagnosticReports": optional("DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
-                                  "imaging and bronchoscopy reports (localisation)"),
-    "imagingStudies": optional("ImagingStudy?patient={{context.patientId}}&_count=20", "imaging studies (localisation)"),
-    "questionnaireResponses": optional("QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
-                                       "the hemoptysis intake questionnaire (volume, blood source)"),
-}
+def prefetch_templates() -> dict[str, str]:
+    """The templates, with the codes the installed site ConceptMap names (rebuilt when a map is installed). Each key
+    says what happens when its data cannot be had (hooks/prefetch_keys.py): the Patient (age gate: adult doses must
+    not reach a child) and the Conditions (hemoptysis is the frame of every card) are required; without any other
+    key the cards are still made and say which data are missing."""
+    return {
+        "patient": required("Patient/{{context.patientId}}", "the age gate: adult thresholds and doses"),
+        "conditions": required("Condition?patient={{context.patientId}}",
+                               "hemoptysis on record, the frame of every card"),
+        "vitals": optional("Observation?patient={{context.patientId}}&code=" + _observation_codes("vitals")
+                           + "&_sort=-date&_count=50", "vital signs (SpO2, respiratory rate, blood pressure, heart rate)"),
+        "labs": optional("Observation?patient={{context.patientId}}&code=" + _observation_codes("labs")
+                         + "&_sort=-date&_count=50", "laboratory results (INR, hemoglobin, platelets, fibrinogen)"),
+        # _include brings the Medication a medicationReference points to (otherwise the drug cannot be known)
+        "medicationStatements": optional(
+            "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication",
+            "medication statements (anticoagulants and antiplatelet agents)"),
+        "medicationRequests": optional(
+            "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+            "medication orders (anticoagulants and antiplatelet agents)"),
+        "medicationAdministrations": optional(
+            "MedicationAdministration?patient={{context.patientId}}&_sort=-effective-time&_count=50"
+            "&_include=MedicationAdministration:medication",
+            "medication administrations (reversal already given)"),
+        "procedures": optional("Procedure?patient={{context.patientId}}&_sort=-date&_count=50",
+                               "procedures (embolisation, bronchoscopy)"),
+        "diagnosticReports": optional("DiagnosticReport?patient={{context.patientId}}&_sort=-date&_count=50",
+                                      "imaging and bronchoscopy reports (localisation)"),
+        "imagingStudies": optional("ImagingStudy?patient={{context.patientId}}&_count=20",
+                                   "imaging studies (localisation)"),
+        "questionnaireResponses": optional(
+            "QuestionnaireResponse?patient={{context.patientId}}&_sort=-authored&_count=20",
+            "the hemoptysis intake questionnaire (volume, blood source)"),
+        # respiratory support devices (support.toml): the Device each statement points to comes with it
+        "deviceUseStatements": optional(
+            "DeviceUseStatement?patient={{context.patientId}}&_include=DeviceUseStatement:device",
+            "respiratory support devices in use (high-flow oxygen, ventilation)"),
+        "deviceRequests": optional("DeviceRequest?patient={{context.patientId}}&_include=DeviceRequest:device",
+                                   "respiratory support ordered (high-flow oxygen, ventilation)"),
+    }
 
-# Seed 004 phase 9 and clinical.md D: the trials used nebulised TXA 500 mg TID (Wand 2018, non-massive) and
-# IV 500 mg TID as comparator (Gopinath 2023); the dossier's "IV 1 g" has no hemoptysis RCT behind it.
-TXA_TEXT = (
-    "tranexamic acid: nebulised 500 mg three times daily (Wand, Chest 2018, PMID 30321510: resolution 96 % vs 50 %; "
-    "Gopinath, Chest 2023, PMID 36410494: fewer BAE than IV); IV 500 mg three times daily was the trial comparator. "
-    "The dossier's IV 1 g has no hemoptysis RCT behind it (clinical.md D)"
-)
 
-
-def _txa_text(assessment: Assessment) -> str:
-    """TXA_TEXT, unless a rule that applies advises against tranexamic acid (DIC): the text must not advise
-    what the card does not offer (contraindications.toml `advised_against`)."""
-    rule = (assessment.advised_against or {}).get("txa_iv") or (assessment.advised_against or {}).get("txa_nebulised")
-    if rule is None:
-        return TXA_TEXT
-    return f"tranexamic acid is not offered ({rule.kind}; because {', '.join(rule.because)}): {rule.text}"
-
+PREFETCH = prefetch_templates()
 
 def evaluate(evaluation: Evaluation) -> list[dict]:
     inputs = map_inputs(evaluation.pool, evaluation.now)
@@ -103,54 +111,77 @@ def evaluate(evaluation: Evaluation) -> list[dict]:
         unreadable = unreadable_bleeding_card(inputs, base)
         return [actions.attach(unreadable, evaluation, inputs, severity)] if unreadable else []
     if severity.level is Level.NOT_ADULT:
-        return kit.with_data_not_read(  # adult thresholds and doses must not reach a child
-            [actions.attach(_not_adult_card(severity, inputs, base), evaluation, inputs, severity)], inputs)
-    against = tuple(assessment.advised_against or ())  # no card of the answer offers these (contraindications.toml)
-    cards = [actions.attach(_severity_card(severity, inputs, base, assessment), evaluation, inputs, severity,
-                            advised_against=against)]
+        # adult thresholds, doses and orders must not reach a child: the card declares every order against
+        card = cards.not_adult_card(severity, inputs, base, paediatric_airway_emergency(inputs))
+        return kit.with_data_not_read(
+            [actions.attach(guard.declare(card, cards.not_adult_declares()), evaluation, inputs, severity)], inputs)
+    context = care_context(inputs, evaluation.pool)
+    populations = [match.key for match in assessment.populations]
+    ruled_out = [key for match in assessment.populations for key in match.advises_against]
+    rules_against = tuple(assessment.advised_against or ())  # contraindication rules that apply (DIC, HIT...)
+
+    def actionable(card: dict, plan: PatientReversal | None = None, against: tuple[str, ...] = (),
+                   recommend: bool = True, haemostasis: HaemostaticPlan | None = None) -> dict:
+        guard.declare(card, against)
+        return actions.attach(card, evaluation, inputs, severity, plan, [*populations, *context.keys],
+                              advised_against=rules_against, haemostasis=haemostasis, recommend=recommend)
+
     # one patient, one reversal plan (issue 14), cut to what the site's formulary stocks
     plans = [formulary.stocked(plan, evaluation.formulary) for plan in assessment.reversal] \
         if reversal_card_due(severity) else []
     reversal = patient_reversal(inputs, plans)
-    if reversal is not None:
-        cards.append(actions.attach(reversal_card(reversal, severity, inputs, base, assessment),
-                                    evaluation, inputs, severity, reversal, advised_against=against))
-    if assessment.haemostasis is not None:
-        cards.append(actions.attach(haemostasis_card(assessment.haemostasis, severity, inputs, base, assessment),
-                                    evaluation, inputs, severity, advised_against=against,
-                                    haemostasis=assessment.haemostasis))
-    routed = severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR)
-    causes = assessment.causes
-    if causes and not routed:
-        cards.append(actions.attach(_causes_card(causes, evaluation, inputs), evaluation, inputs, severity))
+
+    def reversal_and_haemostasis() -> list[dict]:
+        made = []
+        if reversal is not None:
+            records = [f"`{use.reference}`" for plan in reversal.plans for use in plan.uses]
+            made.append(actionable(reversal_card(reversal, severity, inputs, base, assessment), reversal,
+                                   against=tuple(_rules_against(assessment, *records))))
+        if assessment.haemostasis is not None:
+            made.append(actionable(haemostasis_card(assessment.haemostasis, severity, inputs, base, assessment),
+                                   against=tuple(assessment.haemostasis.advised_against),
+                                   haemostasis=assessment.haemostasis))
+        return made
+
+    if severity.level is Level.ROUTED_AWAY:
+        # the blood's source is managed elsewhere (GI / ENT): one card, info unless there is compromise. With
+        # compromise the bleeding is life-threatening whatever its source: its reversal comes too (ACC 2020)
+        answer = [actionable(_frame_card(severity, inputs, base, assessment))]
+        if severity.triggers:
+            answer += reversal_and_haemostasis()
+        return kit.tidy(kit.with_data_not_read(answer, inputs))
+    routed = severity.level is Level.SOURCE_UNCLEAR
+    if routed:
+        answer = [actionable(_frame_card(severity, inputs, base, assessment))]
+    else:
+        # the bleeding card's definitive-control step describes every population matched, so it declares theirs
+        answer = [actionable(cards.bleeding_card(severity, inputs, base, assessment, context),
+                             against=(*ruled_out, *_rules_against(assessment)),
+                             recommend=not context.limits_escalation)]
+    answer += reversal_and_haemostasis()
     if not routed:
-        cards += [actions.attach(population_card(match, assessment, base), evaluation, inputs, severity,
-                                 advised_against=against) for match in card_populations(assessment)]
+        causes = causes_card(assessment, evaluation)
+        if causes:
+            answer.append(actionable(causes))
+        answer += [actionable(population_card(match, assessment, base), against=(*match.advises_against,))
+                   for match in card_populations(assessment)]
     stale = data_quality_card(assessment, base)
     if stale:
-        cards.append(stale)
-    cards.append(report_card(assessment, base))
-    return kit.tidy(kit.with_data_not_read(cards, inputs))
+        answer.append(stale)
+    return kit.tidy(kit.with_data_not_read(answer, inputs))
 
 
-# ------------------------------------------------------------------------------------------ severity cards
+def _rules_against(assessment: Assessment, *because: str) -> list[str]:
+    """Orders ruled out by the contraindication rules a card shows (all of them, or those whose reasons
+    mention one of `because`)."""
+    return [key for rule in assessment.rules
+            if not because or any(item in " ".join(rule.because) for item in because) for key in rule.advises_against]
+
+
+# ------------------------------------------------------------------------------------------ FRAME gate
 
 def _bleeding_text(severity: Severity) -> str:
-    evidence = severity.frame.hemoptysis if severity.frame else []
-    return "; ".join(f"{item.label} (`{item.reference}`)" for item in evidence) or "hemoptysis"
-
-
-def _severity_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
-    assessment = assessment or assess(inputs)
-    if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR):
-        return _frame_card(severity, inputs, base)
-    if severity.level is Level.MASSIVE:
-        return _escalation_card(severity, inputs, base, assessment)
-    if severity.level is Level.UNDETERMINED:
-        return _undetermined_card(severity, inputs, base, assessment)
-    if severity.level is Level.SEVERE_BY_MODIFIER:
-        return _severe_by_modifier_card(severity, inputs, base, assessment)
-    return _first_line_card(severity, inputs, base, assessment)
+    return cards.bleeding_text(severity)
 
 
 def _trigger_short(severity: Severity) -> str:
@@ -158,220 +189,24 @@ def _trigger_short(severity: Severity) -> str:
     for trigger in severity.triggers:
         if trigger.key == "shock_index":
             parts.append(f"shock index {trigger.value:g}")
-        elif trigger.kind == "volume":
+        elif trigger.kind in ("volume", "support"):
             parts.append(trigger.label)
         else:
             parts.append(f"{trigger.evidence[0].label} {kit.observed_text(trigger.evidence[0])}")
     return ", ".join(dict.fromkeys(parts))
 
 
-def _fired_lines(severity: Severity) -> str:
-    return "\n".join(
-        f"- **{trigger.label}**: " + ", ".join(
-            f"{e.label} {kit.observed_text(e)}" + (f" ({e.note})" if e.note else "") + f" (`{e.reference}`, {kit.when(e.at)})"
-            for e in trigger.evidence)
-        + f" ({trigger.source})"
-        for trigger in severity.triggers)
-
-
-def _modifier_text(severity: Severity) -> str:
-    if not severity.modifiers:
-        return ""
-    return ("**Severity modifiers** (seed 000, OIC-205-08-B: severity = abundance + terrain + cause)\n\n" + "\n".join(
-        f"- {m.label}: " + ", ".join(f"`{r}`" for r in m.references) + f" ({m.source})" for m in severity.modifiers))
-
-
-def _definitive_control_step(assessment: Assessment) -> str:
-    """Step 3 of the escalation: BAE, unless a special population changes the target."""
-    roles = {match.bae: match for match in assessment.populations}
-    if "not-target" in roles:
-        return ("3. **Not a bronchial artery embolisation target**: " + roles["not-target"].label + " on record. "
-                "Pulse methylprednisolone with cyclophosphamide or rituximab (± plasma exchange case by case): see "
-                "its card.\n")
-    if "pa-targeted" in roles:
-        return ("3. **Pulmonary-artery source suspected** (" + roles["pa-targeted"].label + "): PA-targeted "
-                "embolisation (coil / balloon), not bronchial artery embolisation; see its card.\n")
-    return ("3. **Bronchial artery embolisation** is the definitive first-line control (immediate control about 85-90 %, "
-            "PMID 18210312, figure not re-verified).\n")
-
-
-def _localization_text(assessment: Assessment) -> str:
-    loc = assessment.localization
-    if not loc.studies:
-        return ("**Localisation**: no CT angiography, bronchoscopy or chest X-ray on record. Bronchial arteries are the "
-                "source in about 90 % (Kathuria 2020); the yield of CTA and bronchoscopy is higher during active "
-                "bleeding.")
-    lines = [f"- {study.label} (`{study.reference}`, {kit.when(study.at)})"
-             + (f": {', '.join(c.replace('_', ' ') for c in study.cues)}" if study.cues else "")
-             for study in loc.studies]
-    notes = []
-    if loc.side:
-        notes.append(f"side named in the reports: **{loc.side}** (position the bleeding side down)")
-    if loc.beds:
-        notes.append(f"bleeding bed named: {', '.join(loc.beds)}")
-    if loc.repeat_during_active_bleeding:
-        notes.append("**a negative study in a quiet interval does not exclude a bronchial source**: repeat CTA / "
-                     "bronchoscopy during active bleeding; negatives from the same quiet interval are not independent "
-                     "(do not add them up) (seed 004 phase 5; Charya 2021 PMID 34527355)")
-    return "**Localisation** (seed 004 pivot 3)\n\n" + "\n".join(lines) + ("\n\n" + "; ".join(notes) + "." if notes else "")
-
-
-def _stale_text(inputs: EngineInputs, names) -> str:
-    stale = [inputs.stale[name] for name in names if name in inputs.stale]
-    if not stale:
-        return ""
-    specs = tables().observation_inputs
-    return "**Stale, not used as current (obtain again):** " + ", ".join(
-        f"{o.label} {kit.observed_text(o)} at {kit.when(o.at)} (`{o.reference}`, older than "
-        f"{specs[o.input].fresh_hours:g} h)" for o in stale)
-
-
-def _escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
-    assessment = assessment or assess(inputs)
-    triggers = _trigger_short(severity)
-    by_volume = severity.fired_by == "volume"
-    kind = "by volume" if by_volume else ""
-    roles = {match.bae for match in assessment.populations}
-    tail = ("ICU, immunosuppression (not a BAE target)" if "not-target" in roles else
-            "ICU, IR for PA-targeted embolisation" if "pa-targeted" in roles else "ICU, IR for embolisation")
-    summary = f"Massive hemoptysis {kind} ({triggers}): airway first, bleeding side down, {tail}".replace("  ", " ")
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"Massive hemoptysis: airway first, bleeding side down, {tail}"
-    if by_volume:
-        headline = (f"**Life-threatening hemoptysis by volume**: {_bleeding_text(severity)}. No physiologic trigger is "
-                    "on record; a volume surrogate fired, a secondary trigger (seed 004 pivot 2: physiology over volume). "
-                    "Anatomic dead space is about 150 mL: a small volume can asphyxiate (Charya 2021, PMID 34527355).")
-    else:
-        headline = (f"**Life-threatening hemoptysis by physiology**: {_bleeding_text(severity)}. The killer is "
-                    "asphyxiation, not exsanguination (Earwood, Am Fam Physician 2015, PMID 25955625); physiology "
-                    "defines massive, whatever the volume (Charya 2021, PMID 34527355).")
-    detail = kit.join(
-        headline,
-        "**Triggers that fired**\n\n" + _fired_lines(severity) + "\n\n_No hemoptysis-specific SpO2, RR or BP cut-off "
-        "exists in the guidelines; the NEWS2 red band (RCP 2017) and the shock index are used._",
-        _modifier_text(severity),
-        "**Do now** (Charya 2021, PMID 34527355)\n\n"
-        "1. **Airway first**: bleeding side down (lateral decubitus), high-flow oxygen, large-bore suction; selective "
-        "intubation / lung isolation (large single-lumen tube into the good lung, bronchial blocker or double-lumen "
-        "tube). Do not delay airway control for imaging.\n"
-        "2. **ICU** is mandatory; engage interventional radiology, thoracic surgery and interventional pulmonology "
-        "together.\n"
-        + _definitive_control_step(assessment) +
-        "4. **CT angiography of the chest** once the airway is safe: localises side and vessel (bronchial about 90 %) "
-        "and maps BAE. Its yield is higher during active bleeding: a negative study in a quiet interval does not "
-        "exclude a bronchial source.\n"
-        "5. **Reverse anticoagulation / coagulopathy** (see the reversal card if one is shown); " + _txa_text(assessment)
-        + ".\n"
-        "6. Type and crossmatch, haemoglobin, coagulation panel; prepare massive transfusion.",
-        _localization_text(assessment),
-        rules_text(assessment),
-        kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
-        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
-        kit.records_not_used(inputs),
-    )
-    return kit.card(summary, "critical", detail, kit.source(base, "massive-hemoptysis-escalation"))
-
-
-def _volume_below_text(severity: Severity) -> str:
-    if not severity.volume_triggers_below:
-        return ("**Volume**: no hemoptysis volume or rate on record (seed 004 input hemoptysis_volume_rate): quantify "
-                "it (single expectoration, mL/h, mL/24 h).")
-    return ("**Volume on record, below every surrogate** (>= 150 mL single expectoration, > 100 mL/h, > 500 mL/24 h): "
-            + ", ".join(severity.volume_triggers_below) + ".")
-
-
-def _first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
-    assessment = assessment or assess(inputs)
-    summary = "Hemoptysis, no massive trigger on record: oxygen, monitoring, tranexamic acid, urgent CT angiography for the cause"
-    missing = [tables().observation_inputs[name].label for name in severity.missing_physiology]
-    detail = kit.join(
-        f"**Hemoptysis without a physiologic trigger on record**: {_bleeding_text(severity)}. None of hypoxia "
-        "(SpO2 <= 91 %), respiratory distress (RR >= 25 or <= 8 /min), hypotension (SBP <= 90 mmHg) or shock index "
-        ">= 1.0 is present (NEWS2 red band, RCP 2017; Koch 2019)."
-        + (f" Not on record, so not excluded: {', '.join(missing)}." if missing else ""),
-        _volume_below_text(severity),
-        "**First line, whatever the severity** (seed 000, OIC-205-08-B)\n\n"
-        "1. Oxygen and monitoring; re-check SpO2, RR, BP and the volume expectorated: escalate if a trigger appears.\n"
-        "2. Vasoconstrictor / antifibrinolytic: " + _txa_text(assessment) + "; IV terlipressin is the seed's other option.\n"
-        "3. **Urgent aetiological work-up with CT angiography of the chest**, in parallel with treatment; treat the "
-        "cause urgently if it carries a risk of severe recurrence (e.g. an excavated lesion).\n"
-        "4. If bleeding persists: discuss bronchial artery embolisation, or surgery depending on the cause.",
-        _localization_text(assessment),
-        rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
-        kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
-        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
-        kit.records_not_used(inputs),
-    )
-    return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-first-line"))
-
-
-def _severe_by_modifier_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment) -> dict:
-    labels = ", ".join(m.label.split(" (")[0] for m in severity.modifiers)
-    summary = f"Hemoptysis with {labels}: severe by terrain/cause; intensive-care sector, embolisation considered early"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = "Hemoptysis severe by terrain / cause: intensive-care sector, embolisation considered from the outset"
-    detail = kit.join(
-        f"**Hemoptysis without a physiologic or volume trigger**: {_bleeding_text(severity)}. It is not massive, but "
-        "severity is abundance plus terrain plus cause (seed 000, OIC-205-08-B), and this record carries a modifier.",
-        _modifier_text(severity),
-        _volume_below_text(severity),
-        "**Severe hemoptysis** (seed 000, OIC-205-08-B)\n\n"
-        "1. Manage in an intensive-care sector of a centre offering arterial embolisation and thoracic surgery.\n"
-        "2. Oxygen, monitoring, vasoconstrictor / antifibrinolytic: " + _txa_text(assessment) + ".\n"
-        "3. Arterial embolisation considered from the outset; urgent CT angiography of the chest for the cause.\n"
-        "4. Escalate at once to the airway-first pathway if hypoxia, distress or hypotension appears.",
-        _localization_text(assessment),
-        rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
-        kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
-        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
-        kit.records_not_used(inputs),
-    )
-    return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-severe-by-terrain"))
-
-
-def _undetermined_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
-    summary = "Hemoptysis on record but no SpO2, respiratory rate or BP: massive hemoptysis not excluded; obtain vitals now"
-    detail = kit.join(
-        f"**Hemoptysis**: {_bleeding_text(severity)}. Massive hemoptysis is defined by physiology (Charya 2021, "
-        "PMID 34527355), and the record holds none of SpO2, respiratory rate or systolic BP (current), so it can be "
-        "neither confirmed nor excluded.",
-        _volume_below_text(severity),
-        _modifier_text(severity),
-        "**Obtain now**: SpO2, respiratory rate, blood pressure and heart rate; the volume expectorated. If hypoxic, "
-        "in respiratory distress or hypotensive: airway first, bleeding side down, ICU, interventional radiology for "
-        "bronchial artery embolisation.",
-        "**Meanwhile, first line** (seed 000): oxygen and monitoring, " + _txa_text(assessment or assess(inputs))
-        + ", urgent CT angiography for "
-        "the cause.",
-        kit.values_section(inputs, (*PHYSIOLOGY, *LABS)),
-        _stale_text(inputs, (*PHYSIOLOGY, *LABS)),
-        kit.records_not_used(inputs),
-    )
-    return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-missing-physiology"))
-
-
-def _not_adult_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
-    summary = (f"Hemoptysis in a patient aged {inputs.age_years}: this adult engine does not apply; "
-               "use the paediatric pathway")
-    detail = kit.join(
-        f"**Hemoptysis**: {_bleeding_text(severity)}. The patient is {inputs.age_years} years old (`Patient.birthDate`).",
-        "This service is built for adults (seed 004: acute airway emergency, adult; clinical.md: adults only). Its "
-        "physiologic triggers (NEWS2 red band, shock index) and every dose it gives (4F-PCC, andexanet, protamine, "
-        "desmopressin, tranexamic acid) are adult ones, so none is shown. Assess with the paediatric team and its "
-        "own early-warning score and dosing.",
-        kit.values_section(inputs, PHYSIOLOGY),
-    )
-    return kit.card(summary, "warning", detail, kit.source(base, "hemoptysis-not-adult"))
-
-
-def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
+def _frame_card(severity: Severity, inputs: EngineInputs, base: str, assessment: Assessment | None = None) -> dict:
     """FRAME gate (seed 004 phase 1): another source of blood routes away instead of escalating."""
     frame = severity.frame
     compromise = bool(severity.triggers)
     routes = "; ".join(frame.routes) or "the pathway of the blood's source"
     alternatives = sorted({e.points_to for e in frame.alternatives})
     if severity.level is Level.ROUTED_AWAY:
-        summary = f"Blood source points to {' / '.join(alternatives)}, not hemoptysis: route to {frame.routes[0].split(' (')[0]}"
+        route = frame.routes[0].split(" (")[0]
+        summary = cards.fit(["Route to {route}: the blood points to {alt}, not hemoptysis", "Route to {route}: not hemoptysis",
+                             "Route to {team}: not hemoptysis", "Route to the pathway of the source: not hemoptysis"],
+                            route=route, team=route.split(" of ")[0], alt=" / ".join(alternatives))
         topic = "hemoptysis-frame-route-away"
         headline = (f"**FRAME gate: not true hemoptysis.** The record points to {' / '.join(alternatives)}"
                     + (" (decided by the intake questionnaire)" if frame.decided_by_answer else "")
@@ -379,51 +214,27 @@ def _frame_card(severity: Severity, inputs: EngineInputs, base: str) -> dict:
                     "apply; misclassification sends the patient to the wrong pathway (seed 004 phase 1; Earwood 2015, "
                     "PMID 25955625).")
     else:
-        summary = f"Blood source unclear (hemoptysis vs {' / '.join(alternatives)}): confirm the source before escalating"
+        summary = cards.fit(["Confirm the blood's source now: hemoptysis or {alt}?", "Confirm the blood's source now"],
+                            alt=" / ".join(alternatives))
         topic = "hemoptysis-source-unclear"
         headline = ("**FRAME gate: the source of the blood is unclear.** The record holds features of true hemoptysis "
                     f"and of {' / '.join(alternatives)}. Confirm at the bedside (cough vs vomiting, frothy bright red vs "
                     "dark / coffee-ground, nasopharyngeal inspection) and record it in the intake questionnaire "
                     "(item blood-source) before the hemoptysis pathway escalates (Earwood 2015, PMID 25955625).")
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = summary[: kit.SUMMARY_LIMIT - 1]
     evidence = "\n".join(f"- {e.label} -> {e.points_to} (`{e.reference}`)" for e in (*frame.hemoptysis, *frame.alternatives))
     compromise_text = ""
     if compromise:
         compromise_text = ("**Physiologic compromise whatever the source**: " + _trigger_short(severity) + ". Protect the "
                            "airway, oxygen, resuscitate, and call the team of the source now.")
-    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text,
-                      "" if reversal_card_due(severity) else hold_text(inputs),
+    # no reversal card: hold each antithrombotic on board, and say when reversal would be due (ACC 2020)
+    agents_text = "" if reversal_card_due(severity) else hold_text(inputs)
+    # routed away: an info card (the service is not the pathway); unclear source: a warning to confirm it
+    indicator = "critical" if compromise else "info" if severity.level is Level.ROUTED_AWAY else "warning"
+    detail = kit.join(headline, "**Evidence read**\n\n" + evidence, compromise_text, agents_text,
                       kit.values_section(inputs, PHYSIOLOGY), kit.records_not_used(inputs))
-    return kit.card(summary, "critical" if compromise else "warning", detail, kit.source(base, topic))
+    return kit.card(summary, indicator, detail, kit.source(base, topic))
 
 
-# ------------------------------------------------------------------------------------------ sibling engines
-
-def _causes_card(groups: list[CauseGroup], evaluation: Evaluation, inputs: EngineInputs) -> dict:
-    engine_base = evaluation.links.engine_base_url
-    labels = [label for group in groups for label in group.labels]
-    summary = f"Underlying cause on record ({', '.join(labels)}): treat it with its own engine once the airway is secure"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = "Underlying causes on record: treat each with its own engine once the airway is secure"
-    lines, links = [], []
-    for group in groups:
-        records = ", ".join(f"`{fact.reference}`" for fact in group.facts)
-        if group.engine:
-            lines.append(f"- **{', '.join(group.labels)}** ({records}) -> `{group.engine_id}`: {group.engine['handoff']}")
-            links.append({"label": f"{group.engine['title']} ({group.engine_id})",
-                          "url": f"{engine_base}/{group.engine_id}", "type": "absolute"})
-        else:
-            lines.append(f"- **{', '.join(group.labels)}** ({records}): the dossier names no sibling engine for it")
-    links.append({"label": "Massive hemoptysis engine dossier", "url": f"{evaluation.links.public_base_url}/docs/engine",
-                  "type": "absolute"})
-    detail = kit.join(
-        "Once the airway is secured, definitive management goes back to the engine of the underlying disease "
-        "(seed 004, phases 6 and 12).",
-        "\n".join(lines),
-    )
-    return kit.card(summary, "info", detail, kit.source(evaluation.links.public_base_url, "sibling-engines"),
-                    links=links)
 
 
 SERVICE = CdsService(

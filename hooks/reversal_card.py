@@ -3,14 +3,19 @@ its dose and its orders; a product shared by two agents (desmopressin for two an
 once. Clinical content comes from cql_equivalents/reversal.py and patient_reversal.py."""
 from __future__ import annotations
 
+import re
+
 from cql_equivalents import formulary
 from cql_equivalents.engine import Assessment
 from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
 from cql_equivalents.reversal import WITHHELD, ReversalPlan, need_label
+from cql_equivalents.reversal_due import ACC_2020, reversal_agent_due
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
+from . import answer_guard as guard
+from . import bleeding_cards as cards
 from . import card_kit as kit
 from .engine_cards import rules_text
 
@@ -41,44 +46,46 @@ def _class_summary(plan: ReversalPlan, massive: bool, short: bool = False) -> st
     return formulary.stocked_summary(summary, plan)  # only what the site stocks
 
 
-def _summary(reversal: PatientReversal, severity: Severity, massive: bool) -> str:
+def _summary(reversal: PatientReversal, severity: Severity, now: bool) -> str:
+    """Action first, within the summary limit: the first variant that fits (bleeding_cards.fit). `now`: a
+    reversal agent is due (life-threatening bleeding, reversal_due)."""
     plans = reversal.plans
     first = plans[0]
-    lab_short = f", {first.lab.label} {kit.observed_text(first.lab)}" if first.lab else ""
-    bleeding = "Bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "Hemoptysis"
+    lab = f" ({first.lab.label} {kit.observed_text(first.lab)})" if first.lab else ""
+    bleeding = "bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "hemoptysis"
     agents = " + ".join(reversal.agents)
     by_class = {plan.drug_class: plan for plan in reversed(plans)}  # two antiplatelets: one summary
     later = [by_class[drug_class] for drug_class in dict.fromkeys(plan.drug_class for plan in plans[1:])
              if drug_class != first.drug_class]
-    what = "; then ".join([_class_summary(first, massive)] + [_class_summary(plan, massive, True) for plan in later])
-    if reversal.stent is not None:  # cardiology before stopping: no "hold it" in the summary
-        prefix = f"Reverse {agents} now" if massive else f"{bleeding} on {agents}"
-        short = "; then ".join(_class_summary(plan, massive, True) for plan in [first, *later])
-        short = short if massive else f"if life-threatening {short}"
-        summary = f"{prefix} after a recent coronary stent: cardiology before stopping; {short}"
-        return summary if len(summary) < kit.SUMMARY_LIMIT else summary[: kit.SUMMARY_LIMIT - 1]
+    what = "; then ".join([_class_summary(first, now)] + [_class_summary(plan, now, True) for plan in later])
+    short = "; then ".join(_class_summary(plan, now, True) for plan in [first, *later])
+    head = short.split(";")[0]
+    # "(4F-PCC contraindicated)" said shorter, so that the product ruled out stays in the summary
+    brief = re.sub(r" \(([^()]*) contraindicated\)", r"; no \1", what)
+    fields = dict(agents=agents, what=what, short=short, head=head, lab=lab, bleeding=bleeding, brief=brief)
+    if reversal.stent is not None:  # cardiology before stopping: no "hold it" first
+        return cards.fit(["Call cardiology before stopping {agents} (recent stent); {short}",
+                          "Call cardiology before stopping {agents} (recent stent); {head}",
+                          "Call cardiology before stopping {agents}: recent coronary stent"], **fields)
     if all(any(line.none_due for line in plan.steps) for plan in plans):  # nothing left to reverse on record
-        summary = f"{bleeding} on {agents}{' (massive)' if massive else ''}{lab_short}: {what}"
-    elif massive:
-        summary = f"Reverse {agents} now (massive hemoptysis{lab_short}): {what}"
-    else:
-        summary = f"{bleeding} on {agents}{lab_short}: hold it; if bleeding is life-threatening give {what}"
-    if len(summary) >= kit.SUMMARY_LIMIT:
-        summary = f"{'Reverse' if massive else bleeding + ' on'} {agents}: {what}"
-    if len(summary) >= kit.SUMMARY_LIMIT and len(plans) > 1:
-        summary = (f"{f'Reverse {agents} now' if massive else f'{bleeding} on {agents}'}: one plan, "
-                   f"{_class_summary(first, massive)} first")
-    return summary[: kit.SUMMARY_LIMIT - 1]
+        return cards.fit(["Hold {agents}{lab}: {what}", "Hold {agents}: {what}", "Hold {agents}: {head}",
+                          "Hold {agents}: no reversal dose due"], **fields)
+    if now:
+        return cards.fit(["Reverse {agents} now{lab}: {what}", "Reverse {agents} now: {what}",
+                          "Reverse {agents} now: {brief}", "Reverse {agents} now: {short}",
+                          "Reverse {agents} now: {head}", "Reverse {agents} now"],
+                         **fields)
+    return cards.fit(["Hold {agents}{lab}; if {bleeding} turns life-threatening: {what}",
+                      "Hold {agents}; if {bleeding} turns life-threatening: {what}",
+                      "Hold {agents}; if {bleeding} turns life-threatening: {brief}",
+                      "Hold {agents}; if {bleeding} turns life-threatening: {short}",
+                      "Hold {agents}; if {bleeding} turns life-threatening: {head}",
+                      "Hold {agents}; reverse if {bleeding} turns life-threatening"], **fields)
 
 
-def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, inputs: EngineInputs,
-                   written: dict[tuple[str, str], str]) -> str:
-    """One agent's lab and steps; a step already written for an earlier agent (same product, same text) is
+def _steps(index: int, plan: ReversalPlan, reversal: PatientReversal, written: dict[tuple[str, str], str]) -> str:
+    """One agent's reversal steps; a step already written for an earlier agent (same product, same text) is
     referred to, not repeated (`written`: (step, dose text) -> the agent it was written under)."""
-    uses = "\n".join(
-        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
-        + (f"; counted because {use.basis}" if use.basis else "")
-        for use in plan.uses)
     steps = []
     for number, line in enumerate(plan.steps, start=1):
         shared = next((order for order in reversal.orders if order.line.order and order.line.order == line.order
@@ -92,52 +99,61 @@ def _agent_section(index: int, plan: ReversalPlan, reversal: PatientReversal, in
             continue
         written.setdefault((line.agent, line.dose), plan.agent)
         covers = f" (one dose for {' and '.join(shared.agents)}; ordered once)" if shared is not None else ""
-        steps.append(f"{number}. **{line.agent}**: {line.dose}{covers}" + (f". {line.note}" if line.note else "")
-                     + f" _({line.source})_")
+        steps.append(f"{number}. **{line.agent}**: {line.dose}{covers}" + (f". {line.note}" if line.note else ""))
+    return f"**{index}. {plan.agent}** ({plan.class_label})\n\n" + "\n".join(steps)
+
+
+def _why(plan: ReversalPlan, inputs: EngineInputs) -> str:
+    """The records that put the agent on board (and why a record that is not active counts) and its lab."""
+    uses = "\n".join(
+        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
+        + (f"; counted because {use.basis}" if use.basis else "")
+        for use in plan.uses)
     lab_note = f" {plan.lab_note}." if plan.lab_note else ""
-    return kit.join(
-        f"**{index}. {plan.agent}** ({plan.class_label})\n\n{uses}",
-        f"**Lab that tells its effect**: {plan.lab_label}. Value: {_lab_text(plan, inputs)}.{lab_note}",
-        "**Reversal**\n\n" + "\n".join(steps),
-    )
-
-
-def _agent_sections(reversal: PatientReversal, inputs: EngineInputs) -> list[str]:
-    written: dict[tuple[str, str], str] = {}
-    return [_agent_section(index, plan, reversal, inputs, written) for index, plan in enumerate(reversal.plans, start=1)]
+    return (f"{plan.agent} on record:\n\n{uses}\n\nLab that tells its effect: {plan.lab_label}. "
+            f"Value: {_lab_text(plan, inputs)}.{lab_note}")
 
 
 def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineInputs, base: str,
                   assessment: Assessment) -> dict:
-    massive = severity.level is Level.MASSIVE
-    when_text = ("**Massive hemoptysis is life-threatening bleeding: reverse now** (ACC 2020 ECDP: a reversal agent "
-                 "for life-threatening bleeding).") if massive else (
-        "**When to reverse** (ACC 2020 ECDP): stop the drug; give a reversal agent if bleeding becomes "
-        "life-threatening, or if major bleeding (haemodynamic instability, Hb drop >= 2 g/dL, >= 2 units RBC) "
-        "does not resolve.")
+    now = reversal_agent_due(severity)
+    if now:
+        when_text = ("Life-threatening bleeding: reverse now (a reversal agent for life-threatening bleeding, "
+                     f"{ACC_2020}).")
+    else:
+        when_text = ("Stop the drug; give a reversal agent if bleeding becomes life-threatening, or if major "
+                     "bleeding (haemodynamic instability, Hb drop >= 2 g/dL, >= 2 units RBC) does not resolve "
+                     f"({ACC_2020}).")
     order_text = ""
     if len(reversal.plans) > 1:
-        order_text = ("**One plan for " + " + ".join(reversal.agents) + "**, in order of urgency (the anticoagulant's "
-                      "specific reversal first, antiplatelet measures last: engine order, data/reversal.toml "
-                      "`urgency`); each product is ordered once.")
+        order_text = ("One plan for " + " + ".join(reversal.agents) + ", in order of urgency (the anticoagulant's "
+                      "specific reversal first, antiplatelet measures last; engine choice); each product is ordered "
+                      "once.")
     stent_text = ""
     if reversal.stent is not None:
         stent = reversal.stent
         when = f"{stent.days_ago} days ago" if stent.days_ago is not None else "date not recorded"
-        stent_text = (f"**{stent.label} on record** (`{stent.reference}`, {when}). {stent.rule['text']} "
-                      f"_({stent.rule['source']})_")
+        stent_text = f"{stent.label} on record (`{stent.reference}`, {when}): {stent.rule['text']}"
     needs = sorted({need for plan in reversal.plans for line in plan.steps for need in line.needs})
     references = {f"`{use.reference}`" for plan in reversal.plans for use in plan.uses}
     agent_rules = tuple(r.key for r in assessment.rules if any(ref in " ".join(r.because) for ref in references)
                         or r.intervention in ("4F-PCC", "4F-PCC / andexanet"))
+    reversal_names = ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")
+    written: dict[tuple[str, str], str] = {}
+    missing = [("Obtain to complete the dose: " + ", ".join(need_label(n) for n in needs) + ".") if needs else "",
+               kit.missing_line(inputs, reversal_names)]
     detail = kit.join(
-        stent_text,
-        order_text,
-        *_agent_sections(reversal, inputs),
-        when_text,
-        ("**Obtain to complete the dose:** " + ", ".join(need_label(n) for n in needs)) if needs else "",
+        "**Do now**\n\n" + "\n\n".join(part for part in (stent_text, when_text, order_text) if part),
+        *(_steps(index, plan, reversal, written) for index, plan in enumerate(reversal.plans, start=1)),
+        "**Why**\n\n" + "\n\n".join(_why(plan, inputs) for plan in reversal.plans),
         rules_text(assessment, only=agent_rules) if agent_rules else "",
-        kit.values_section(inputs, ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")),
+        kit.values_table(inputs, reversal_names),
+        ("**What is missing**\n\n" + "\n\n".join(part for part in missing if part)) if any(missing) else "",
+        cards.sources("ACC 2020 Expert Consensus Decision Pathway on bleeding on oral anticoagulants (Tomaselli, "
+                      "JACC 2020)", *(reversal.stent.rule["source"] for _ in [0] if reversal.stent is not None),
+                      *(line.source for plan in reversal.plans for line in plan.steps)),
     )
-    return kit.card(_summary(reversal, severity, massive), "critical" if massive else "warning", detail,
+    card = kit.card(_summary(reversal, severity, now), "critical" if now else "warning", detail,
                     kit.source(base, TOPIC))
+    # a rule this card shows (e.g. 4F-PCC contraindicated in HIT) rules its order out, on this card and answer-wide
+    return guard.declare(card, [key for rule in assessment.rules if rule.key in agent_rules for key in rule.advises_against])

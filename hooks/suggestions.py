@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from cql_equivalents.patient_reversal import OrderLine
 from cql_equivalents.tables import RXNORM, SNOMED, load
 
+from .answer_guard import tag
 from .service import LinkSettings
 
 log = logging.getLogger("hemoptysis_cds")
@@ -134,7 +135,8 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     if row.get("rxnorm"):
         concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
     unit_display = row.get("unit_display", row["unit"])
-    timing = f" {row['per_day']} times daily" if row.get("per_day") else " once"
+    timing = (" once" if not row.get("per_day") else " once daily" if row["per_day"] == 1
+              else f" {row['per_day']} times daily") + (f" for {row['days']} days" if row.get("days") else "")
     if row.get("dose_low") is not None:  # a dose range from the source (fibrinogen concentrate 3-4 g)
         amount = f"{_amount(row['dose_low'])}-{_amount(row['dose_high'])}"
         dose_and_rate: dict[str, Any] = {"doseRange": {
@@ -154,6 +156,8 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     }
     if row.get("per_day"):
         dosage["timing"] = {"repeat": {"frequency": row["per_day"], "period": 1, "periodUnit": "d"}}
+        if row.get("days"):  # a course of a fixed number of days
+            dosage["timing"]["repeat"]["count"] = row["per_day"] * row["days"]
     else:
         dosage["timing"] = {"repeat": {"count": 1}}
     resource = {"resourceType": "MedicationRequest", **_common(target, row["source"]),
@@ -243,10 +247,11 @@ def create(resource: dict, description: str, label: str, recommended: bool | Non
 
 
 def order(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
-    """A ServiceRequest or fixed-dose MedicationRequest suggestion, by its orders.toml key."""
+    """A ServiceRequest or fixed-dose MedicationRequest suggestion, by its orders.toml key (named on the
+    suggestion, so the answer guard can tell which order it is)."""
     if key in order_table().services:
-        return order_service(key, target, recommended)
-    return order_medication(key, target, recommended)
+        return tag(order_service(key, target, recommended), key)
+    return tag(order_medication(key, target, recommended), key)
 
 
 def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
@@ -275,8 +280,8 @@ def reversal_orders(orders: Iterable[OrderLine], target: OrderTarget, recommende
             dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
             resource = medication_request(line.order, target, line.quantity, dose)
         covers = f" (for {' and '.join(item.agents)})" if len(item.agents) > 1 else ""
-        made.append(create(resource, f"Order {line.agent}{covers}: {line.dose} ({line.source})",
-                           f"{row['label']} {dose}", recommended))
+        made.append(tag(create(resource, f"Order {line.agent}{covers}: {line.dose} ({line.source})",
+                               f"{row['label']} {dose}", recommended), line.order))
     return [order for order in made if order]
 
 
@@ -323,3 +328,9 @@ def smart_link(links: LinkSettings, topic: str) -> list[dict]:
 def dossier_link(links: LinkSettings) -> dict:
     return {"label": "Massive hemoptysis engine dossier", "url": f"{links.public_base_url}/docs/engine",
             "type": "absolute"}
+
+
+def phases_link(links: LinkSettings) -> dict:
+    """How the engine decides (its phases, entry points and calculators): documentation, no patient data."""
+    return {"label": "How the engine decides: phases and calculators",
+            "url": f"{links.public_base_url}/docs/engine#the-12-phases", "type": "absolute"}

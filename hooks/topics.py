@@ -26,6 +26,8 @@ _FIXED = {
                                   "before escalating"),
     "antithrombotic-reversal": ("massive-hemoptysis", "An anticoagulant or antiplatelet on record: the lab that "
                                 "tells its effect, the reversal agent and its computed dose"),
+    "haemostatic-plan": ("massive-hemoptysis", "Bleeding with low platelets, low fibrinogen, a raised INR or DIC: "
+                         "the targets and the blood components to order"),
     "sibling-engines": ("massive-hemoptysis", "Links to the sibling engines for the underlying cause"),
     "hemoptysis-data-quality": ("massive-hemoptysis", "Stale or unusable data the engine could not rely on"),
     "hemoptysis-record-unreadable": ("massive-hemoptysis", "A bleeding record that cannot be read: hemoptysis "

@@ -25,7 +25,7 @@ def unreadable_bleeding_card(inputs: EngineInputs, base: str) -> dict | None:
     if not unread:
         return None
     label = labels[unread[0].input]
-    summary = "A hemoptysis record was sent but cannot be read: hemoptysis not assessed; check the record"
+    summary = "Check the hemoptysis record: it cannot be read, so bleeding is not assessed"
     detail = kit.join(
         f"**{label.capitalize()} on record, not readable**: "
         + "; ".join(f"`{item.reference}`: {item.reason}" for item in unread[:5])

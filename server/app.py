@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.formulary import load_formulary
 from cql_equivalents.tables import tables
-from hooks import SERVICES
+from cql_equivalents.terminology import load_site_terminology
+from hooks import SERVICES, answer_guard, install_site_terminology
 from hooks.service import Evaluation, LinkSettings
 
 from . import feedback_bounds, metrics as metrics_module, prefetch
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
                          settings.smart_app_label)
     tables()  # load and check the clinical tables at start, not on the first call
     formulary = load_formulary(settings.formulary_file)  # a bad site file stops the service here, with its reason
+    # the site's ConceptMap, checked in full now: an invalid map raises TerminologyError and the service does not start
+    install_site_terminology(load_site_terminology(settings.concept_map_file))
     verifier = build_verifier(settings, session)  # None in development mode
     audit = AuditTrail(store.engine, load_audit_key(settings.audit_key, settings.audit_key_file))
     guard = CallGuard(verifier, audit, store, settings.public_base_url)
@@ -186,7 +189,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links,
                                 formulary)
         with timed("engine", service.id):
-            cards = service.evaluate(evaluation)
+            cards = answer_guard.enforce(service.evaluate(evaluation))  # no card offers what another advises against
         answer: dict = {"cards": cards}
         note = None if cards else data_not_read(evaluation.pool)
         if note:

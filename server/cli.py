@@ -38,6 +38,12 @@ def serve_settings(args: argparse.Namespace, env=None) -> Settings:
 
 def _serve(args: argparse.Namespace) -> int:
     settings = serve_settings(args)
+    from cql_equivalents.terminology import TerminologyError, load_site_terminology
+    try:  # checked here, before any worker starts: a map the engine cannot honour stops the service
+        load_site_terminology(settings.concept_map_file)
+    except TerminologyError as error:
+        print(f"hemoptysis-cds: not starting: {error}", file=sys.stderr, flush=True)
+        return 2
     if settings.log_format == "json":
         configure_logging(logging.INFO)  # JSON lines, scrubbed of tokens (server/logjson.py)
     else:

@@ -64,6 +64,9 @@ class Settings:
     gallery_dir: str = ""
     # TOML naming the reversal products the site stocks (README "Formulary"); empty: the default formulary
     formulary_file: str = ""
+    # The site's FHIR R4 ConceptMap (JSON) from its local codes to the engine's concepts (README "Site
+    # terminology"); checked at start: an invalid map stops the service.
+    concept_map_file: str = ""
 
     AUTH_MODES = ("required", "development")
 

@@ -26,9 +26,22 @@ _DOC_LINK = re.compile(r'href="([a-z0-9-]+)\.md(#[^"]*)?"')
 _INDICATOR_LABEL = {"critical": "Critical", "warning": "Warning", "info": "Info"}
 
 
+_HEADING_TAG = re.compile(r"<h([2-4])>(.*?)</h\1>", re.S)  # sections (h2-h4): the page title keeps its plain <h1>
+
+
+def heading_anchor(heading: str) -> str:
+    """The anchor of a heading: its words before any parenthesis, lower case, joined by hyphens
+    ("The 12 phases (`dossier.toml`)" -> "the-12-phases"), so a card can link to one section."""
+    words = re.sub(r"[^a-z0-9 ]", "", re.sub(r"<[^>]+>", "", heading).split(" (")[0].lower())
+    return "-".join(words.split())
+
+
 def render_markdown(text: str) -> str:
-    """Markdown as HTML; links between the docs (`cards.md`) point at their pages (`/docs/cards`)."""
-    return _DOC_LINK.sub(lambda m: f'href="/docs/{m.group(1)}{m.group(2) or ""}"', _markdown.render(text))
+    """Markdown as HTML, each heading with its anchor; links between the docs (`cards.md`) point at their pages
+    (`/docs/cards`)."""
+    rendered = _HEADING_TAG.sub(lambda m: f'<h{m.group(1)} id="{heading_anchor(m.group(2))}">{m.group(2)}</h{m.group(1)}>',
+                                _markdown.render(text))
+    return _DOC_LINK.sub(lambda m: f'href="/docs/{m.group(1)}{m.group(2) or ""}"', rendered)
 
 
 def _wants_json() -> bool:

@@ -31,6 +31,9 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
+EXAMPLE_CONCEPT_MAP = Path(__file__).resolve().parent.parent / "deploy" / "site-concept-map.example.json"
+
+
 def in_process_settings(database_dir: Path) -> Settings:
     """Settings for an in-process replay: built from this fixed map, never from the caller's environment, so a
     golden does not depend on who replays it. Development auth (no JWT); no FHIR server may be called back."""
@@ -41,6 +44,8 @@ def in_process_settings(database_dir: Path) -> Settings:
         "HEMOPTYSIS_CDS_PUBLIC_BASE_URL": "http://127.0.0.1:8080",
         "HEMOPTYSIS_CDS_FHIR_ALLOWED_SERVERS": "",
         "HEMOPTYSIS_CDS_AUDIT_KEY_FILE": f"{database_dir}/audit.key",  # keys of a throw-away audit trail
+        # the example site ConceptMap: the site-terminology fixtures chart with its local codes
+        "HEMOPTYSIS_CDS_CONCEPT_MAP_FILE": str(EXAMPLE_CONCEPT_MAP),
     })
 
 

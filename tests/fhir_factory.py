@@ -148,11 +148,12 @@ def split_prefetch(resources: list[dict]) -> dict:
     vital_codes |= set(tables().bleeding["volume"]["local_codes"])
     keys = {"patient": None, "conditions": [], "vitals": [], "labs": [], "medicationStatements": [],
             "medicationRequests": [], "medicationAdministrations": [], "procedures": [], "diagnosticReports": [],
-            "imagingStudies": [], "questionnaireResponses": []}
+            "imagingStudies": [], "questionnaireResponses": [], "deviceUseStatements": [], "deviceRequests": []}
     by_type = {"Condition": "conditions", "MedicationStatement": "medicationStatements",
                "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations",
                "Procedure": "procedures", "DiagnosticReport": "diagnosticReports", "ImagingStudy": "imagingStudies",
-               "QuestionnaireResponse": "questionnaireResponses"}
+               "QuestionnaireResponse": "questionnaireResponses", "DeviceUseStatement": "deviceUseStatements",
+               "Device": "deviceUseStatements", "DeviceRequest": "deviceRequests"}
     for resource in resources:
         kind = resource["resourceType"]
         if kind == "Patient":

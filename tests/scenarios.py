@@ -65,6 +65,9 @@ PATIENT_VIEW = {
     "massive, thrombolytic by ATC group": lambda: _massive_on("B01AD02", "alteplase", ATC),
     "massive, other antithrombotic by ATC group": lambda: _massive_on("B01AX99", "other antithrombotic", ATC),
     "massive, heparin group by ATC": lambda: _massive_on("B01AB99", "a heparin", ATC),
+    "massive, warfarin, heparin-induced thrombocytopenia on record (4F-PCC contraindicated)": lambda: [
+        *_massive_on("11289", "warfarin"),
+        f.condition("x-hit", "Heparin-induced thrombocytopenia", system="http://hospital.example.org/problems")],
     "massive, two agents (warfarin + aspirin)": lambda: [*_massive_on("11289", "warfarin"), _on("1191", "aspirin")],
     "non-massive, aspirin": non_massive_on_aspirin,
     "non-massive, terrain": lambda: [f.patient(), f.hemoptysis(), *CALM_VITALS(),

@@ -22,7 +22,7 @@ MASSIVE = [f.spo2(86), f.respiratory_rate(26), f.heart_rate(110), f.blood_pressu
 STABLE = [f.spo2(97), f.respiratory_rate(16), f.heart_rate(80), f.blood_pressure(130, 80)]
 WARFARIN = ("855332", "Warfarin Sodium 5 MG Oral Tablet")
 # clinical.md A2: the RxNorm codes confirmed (✔) for the orders the service can propose
-CONFIRMED_ORDER_RXCUIS = {"10691", "8308", "3251"}
+CONFIRMED_ORDER_RXCUIS = {"10691", "8308", "3251", "6902"}  # clinical.md A2 ✔ (6902: methylprednisolone)
 
 
 def cards(client, resources, condition=None) -> dict[str, dict]:
@@ -382,7 +382,7 @@ def test_a_malformed_record_that_is_not_active_never_gives_a_500(client, bad):
     response = client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), *MASSIVE, f.inr(2.8), broken]))
     assert response.status_code == 200
     if "status" not in bad:
-        assert any("`MedicationRequest/broken`: not valid FHIR R4" in card["detail"] for card in response.json["cards"])
+        assert any("`MedicationRequest/broken`: not a valid FHIR record" in card["detail"] for card in response.json["cards"])
 
 
 def test_a_malformed_administration_status_never_gives_a_500(client):

@@ -148,11 +148,16 @@ def test_has_bled_items(resources, parts):
     assert any("labile INR" in m for m in result.missing)
 
 
-def test_has_bled_high_risk_and_the_report_card(client):
+def test_a_high_score_supports_the_bleeding_card_and_a_low_one_never_reassures(client):
     resources = [f.patient(birth_date="1950-01-01"), f.hemoptysis(), f.condition("230690007", "Stroke"),
                  f.medication_statement("1191", "aspirin"), f.spo2(97), f.respiratory_rate(16), f.blood_pressure(130, 80)]
     assert calc.has_bled(inputs_of(*resources)).value == 4
     response = client.post("/cds-services/massive-hemoptysis", json=f.patient_view_request(resources))
-    report = next(c for c in response.json["cards"] if c["source"]["topic"]["code"] == "hemoptysis-engine-report")
-    assert "| HAS-BLED | 4 | high bleeding risk" in report["detail"]
-    assert "| NEWS2 | " in report["detail"] and "| SOFA (partial) |" in report["detail"]
+    topics = [c["source"]["topic"]["code"] for c in response.json["cards"]]
+    assert "hemoptysis-engine-report" not in topics  # the report is the documentation's, behind a link
+    bleeding = response.json["cards"][0]
+    assert bleeding["source"]["topic"]["code"] == "hemoptysis-first-line"
+    assert "HAS-BLED 4: high bleeding risk" in bleeding["detail"]
+    assert calc.news2(inputs_of(*resources)).interpretation.startswith("low risk")
+    every_detail = " ".join(c["detail"] for c in response.json["cards"])
+    assert "- NEWS2" not in every_detail and "low risk" not in every_detail

@@ -1,7 +1,16 @@
-"""The 12-phase report and the 5 entry points, table-driven with FHIR inputs, through the real HTTP app."""
+"""The 12-phase report and the 5 entry points, table-driven with FHIR inputs read as a hook request's prefetch.
+
+The report is no longer a card (issue 13: clinicians read the engine documentation's phase section through a
+link); the engine still computes it, and these tests read it from the engine as the old card printed it."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
+
+from cql_equivalents.engine import assess
+from cql_equivalents.fhir_select import pool_from_values
+from cql_equivalents.inputs import map_inputs
 
 from tests import engine_factory as e
 from tests import fhir_factory as f
@@ -19,16 +28,22 @@ FULL_CONTEXT = [f.inr(1.1), f.lab("14979-9", 30, "s", display="aPTT"), f.lab("77
 
 
 def report(client, resources) -> str:
-    response = client.post(URL, json=f.patient_view_request([f.patient(), *resources]))
-    assert response.status_code == 200, response.json
-    cards = {card["source"]["topic"]["code"]: card for card in response.json["cards"]}
-    return cards["hemoptysis-engine-report"]["detail"]
+    """The phase report of the record, one line per entry point and per phase, in the old card's layout."""
+    request = f.patient_view_request([f.patient(), *resources])
+    assessment = assess(map_inputs(pool_from_values(request["prefetch"]), datetime.now(timezone.utc)))
+    report = assessment.phases
+    entries = [f"- {'[x]' if entry.met else '[ ]'} {entry.label}" + (f": {'; '.join(entry.evidence)}" if entry.met else "")
+               for entry in report.entry_points]
+    phases = [f"| {p.order} {p.key} | {p.advance} | {', '.join(p.present) or '-'} | {', '.join(p.missing) or '-'} | {p.why} |"
+              for p in report.phases]
+    return "\n".join([*entries, *phases])
 
 
 # phase, resources, expected advance, words in the phase row
 PHASES = [
     ("1 FRAME", MASSIVE, "met", "FRAME verdict: hemoptysis"),
-    ("1 FRAME", [f.condition("8765009", "Hematemesis"), f.spo2(97)], "not met", "FRAME verdict: route-away"),
+    # a routed-away answer is one info card (issue 13 item 8): the FRAME row is read on an unclear source
+    ("1 FRAME", [f.hemoptysis(), f.condition("8765009", "Hematemesis"), f.spo2(97)], "not met", "FRAME verdict: unclear"),
     ("2 ENTRY", [*MASSIVE, e.volume(80, "mL")], "met", "volume on record: single"),
     ("2 ENTRY", MASSIVE, "not met", "no volume / rate on record"),
     ("3 CONTEXT", [*MASSIVE, *FULL_CONTEXT], "met", "coagulation panel on record"),

@@ -19,50 +19,50 @@ def cards_for(client, resources):
 
 # population topic, FHIR resources that open it, words its card must carry, words the escalation step 3 carries
 POPULATIONS = [
-    ("special-population-dah-vasculitis",
+    ("massive-hemoptysis-escalation",
      [f.condition("195353004", "Wegener's granulomatosis")],
-     ["NOT a bronchial artery embolisation target", "rituximab 375 mg/m2", "PEXIVAS", "RxNorm 6902"],
+     ["Not a bronchial artery embolisation target", "rituximab 375 mg/m2", "PEXIVAS", "methylprednisolone 1,000 mg IV"],
      "Not a bronchial artery embolisation target"),
-    ("special-population-dah-vasculitis",
+    ("massive-hemoptysis-escalation",
      [e.coded_lab("6969-0", "Myeloperoxidase Ab", "POS", obs_id="mpo")],
-     ["MPO-ANCA positive (`Observation/mpo`)", "NOT a bronchial artery embolisation target"],
+     ["MPO-ANCA positive (`Observation/mpo`)", "Not a bronchial artery embolisation target"],
      "Not a bronchial artery embolisation target"),
-    ("special-population-dah-vasculitis",
+    ("massive-hemoptysis-escalation",
      [e.report("CT angiography chest", "Diffuse alveolar hemorrhage pattern, bilateral ground-glass", report_id="cta")],
      ["report mentions diffuse alveolar", "`DiagnosticReport/cta`"],
      "Not a bronchial artery embolisation target"),
-    ("special-population-cf-bronchiectasis",
+    ("sibling-engines",
      [f.condition("190905008", "Cystic fibrosis")],
      ["airway clearance", "pulm.bronchiectasis.core.v1", "67.5 % at 1 year"],
      "Bronchial artery embolisation** is the definitive first-line control"),
-    ("special-population-post-tb-mycetoma",
+    ("sibling-engines",
      [f.condition("B44.1", "Aspergilloma", system=f.ICD10CM)],
      ["rebled after BAE in 51.2 %", "Rasmussen aneurysm", "pulm.tuberculosis.v1"],
      "Bronchial artery embolisation** is the definitive first-line control"),
-    ("special-population-post-tb-mycetoma",
+    ("sibling-engines",
      [f.condition("x", "Post-tuberculosis lung disease", system="http://example.org/local")],
      ["post-tuberculosis lung disease", "anti-tuberculous or antifungal"],
      "Bronchial artery embolisation** is the definitive first-line control"),
-    ("special-population-post-tb-mycetoma",
+    ("sibling-engines",
      [e.text_observation("Xpert MTB/RIF Ultra", "MTB detected, rifampicin resistance not detected", obs_id="xpert")],
      ["Xpert MTB/RIF positive (`Observation/xpert`)", "airborne precautions"],
      "Bronchial artery embolisation** is the definitive first-line control"),
-    ("special-population-malignancy",
+    ("sibling-engines",
      [f.condition("254632001", "Small cell carcinoma of lung")],
      ["palliative radiotherapy", "onc.lung-cancer.core.v1"],
      "Bronchial artery embolisation** is the definitive first-line control"),
-    ("special-population-iatrogenic-pa-rupture",
+    ("massive-hemoptysis-escalation",
      [e.procedure("Insertion of Swan-Ganz catheter", when=f.ago(hours=5), proc_id="swan")],
      ["pulmonary artery (Swan-Ganz) catheter (`Procedure/swan`)", "balloon tamponade", "PA-targeted embolisation"],
-     "Pulmonary-artery source suspected"),
-    ("special-population-iatrogenic-pa-rupture",
+     "**Pulmonary-artery source**"),
+    ("massive-hemoptysis-escalation",
      [e.procedure("Transbronchial lung biopsy", when=f.ago(days=2))],
      ["transbronchial biopsy / lung procedure", "PA-targeted"],
-     "Pulmonary-artery source suspected"),
-    ("special-population-pulmonary-artery-source",
+     "**Pulmonary-artery source**"),
+    ("massive-hemoptysis-escalation",
      [f.condition("21877004", "Hereditary hemorrhagic telangiectasia")],
-     ["PA-targeted embolisation, not bronchial artery embolisation"],
-     "Pulmonary-artery source suspected"),
+     ["PA-targeted embolisation (coil / balloon), not bronchial artery embolisation"],
+     "**Pulmonary-artery source**"),
     ("special-population-anticoagulated-coagulopathic",
      [f.inr(1.9)],
      ["INR 1.9 >= 1.4", "No hemoptysis-specific platelet or fibrinogen target exists"],
@@ -90,11 +90,12 @@ def test_old_swan_ganz_is_not_recent(client):
     assert "special-population-iatrogenic-pa-rupture" not in topics
 
 
-def test_population_card_is_critical_when_the_target_changes_in_massive_bleeding(client):
+def test_one_critical_card_for_the_bleeding_whatever_the_population(client):
     dah = cards_for(client, [*VITALS_MASSIVE, f.condition("239928004", "Microscopic polyangiitis")])
-    assert dah["special-population-dah-vasculitis"]["indicator"] == "critical"
+    assert [topic for topic, card in dah.items() if card["indicator"] == "critical"] == ["massive-hemoptysis-escalation"]
+    assert "Not a bronchial artery embolisation target" in dah["massive-hemoptysis-escalation"]["detail"]
     cf = cards_for(client, [*VITALS_STABLE, f.condition("190905008", "Cystic fibrosis")])
-    assert cf["special-population-cf-bronchiectasis"]["indicator"] == "warning"
+    assert "airway clearance" in cf["sibling-engines"]["detail"] and cf["sibling-engines"]["indicator"] == "info"
 
 
 # rule key, resources, card topic carrying it, words
@@ -114,7 +115,7 @@ RULES = [
      "not-indicated: protamine"),
     ("andexanet_edoxaban", [f.medication_statement("1599538", "edoxaban")], "antithrombotic-reversal",
      "Edoxaban is not in the US andexanet label"),
-    ("dah_not_bae", [f.condition("195353004", "Wegener's granulomatosis")], "special-population-dah-vasculitis",
+    ("dah_not_bae", [f.condition("195353004", "Wegener's granulomatosis")], "massive-hemoptysis-escalation",
      "not-indicated: bronchial artery embolisation"),
     ("airway_before_imaging", [], "massive-hemoptysis-escalation", "sequence: CT angiography before airway control"),
 ]
@@ -141,14 +142,15 @@ def test_no_routine_platelets_only_when_no_procedure_is_expected(client):
 def test_tb_result_reading(client, text, opens):
     name = "AFB smear" if "acid" in text else "Xpert MTB/RIF"
     topics = cards_for(client, [*VITALS_STABLE, e.text_observation(name, text)])
-    assert ("special-population-post-tb-mycetoma" in topics) is opens
+    assert ("sibling-engines" in topics and "post-TB" in topics["sibling-engines"]["detail"]) is opens
 
 
 @pytest.mark.parametrize("resources, tail", [
-    ([], "ICU, IR for embolisation"),
-    ([f.condition("195353004", "Wegener's granulomatosis")], "ICU, immunosuppression (not a BAE target)"),
-    ([f.condition("21877004", "Hereditary hemorrhagic telangiectasia")], "ICU, IR for PA-targeted embolisation"),
+    ([], "Airway first, ICU, embolisation: massive"),
+    ([f.condition("195353004", "Wegener's granulomatosis")], "Airway first, ICU, pulse steroid, not BAE: massive"),
+    ([f.condition("21877004", "Hereditary hemorrhagic telangiectasia")], "Airway first, ICU, PA-targeted embolisation: massive"),
 ])
 def test_escalation_summary_names_the_right_definitive_control(client, resources, tail):
     topics = cards_for(client, [*VITALS_MASSIVE, *resources])
-    assert topics["massive-hemoptysis-escalation"]["summary"].endswith(tail)
+    summary = topics["massive-hemoptysis-escalation"]["summary"]
+    assert summary.startswith(tail) and len(summary) <= 80

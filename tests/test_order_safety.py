@@ -99,7 +99,7 @@ def test_published_style_draft_that_is_not_valid_r4_is_still_checked(client):
     draft["dosageInstruction"] = [{"doseAndRate": {"doseQuantity": {"value": 5, "unit": "mg"}}}]
     [card] = _cards(client, [f.patient(), f.hemoptysis()], [draft], bundle_type=None)
     assert card["indicator"] == "critical"
-    assert "The draft is not valid FHIR R4 (dosageInstruction" in card["detail"]
+    assert "The draft is not a valid FHIR record (field dosageInstruction" in card["detail"]
 
 
 def test_draft_medication_by_reference_inside_the_bundle(client):

@@ -13,7 +13,7 @@ from hooks.service import Evaluation, LinkSettings
 from hooks.suggestions import order_table
 
 # clinical.md A2 ✔ RxNorm ingredients; anything else must be sent as text
-CONFIRMED_RXNORM = {"10691", "8308", "3251"}
+CONFIRMED_RXNORM = {"10691", "8308", "3251", "6902"}
 UCUM_FOR_STEP_UNIT = {"U": "[iU]", "ug": "ug", "mg": "mg", "g": "g"}
 
 
@@ -24,8 +24,10 @@ def test_offers_name_existing_orders_and_override_sets():
         assert set(spec["recommended"]) | set(spec["also"]) <= orders, topic
         assert spec["override"] in table.override_sets, topic
         assert spec["source"], topic
-        for rule in spec.get("withhold", ()):
-            assert set(rule["orders"]) <= orders and rule["source"], topic
+        for row in spec.get("by_population", ()):
+            assert set(row["recommended"]) | set(row["also"]) <= orders and row["source"], topic
+            assert row["population"] in ({p["key"] for p in load("populations")["population"]}
+                                         | {e["context"] for e in load("care_context")["effect"]}), topic
     for kind in ("draft-antithrombotic", "draft-txa", "other"):
         assert table.override_sets[kind]
 

@@ -43,7 +43,7 @@ def test_engine_documentation_is_rendered(client):
     html = client.get("/docs/engine").get_data(as_text=True)
     assert "<h1>The massive-hemoptysis engine" in html
     assert "<table>" in html and "| --- |" not in html  # Markdown tables became HTML tables
-    assert "<h2>Special populations" in html
+    assert "<h2 id=\"special-populations\">Special populations" in html  # each section has its anchor
     # a link to another document opens its page, not a repository file
     cards_page = client.get("/docs/cards")
     assert cards_page.status_code == 200 and "<h1>Cards an EHR can act on</h1>" in cards_page.get_data(as_text=True)

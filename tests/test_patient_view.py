@@ -12,7 +12,7 @@ from tests.conftest import FHIR_BASE
 URL = "/cds-services/massive-hemoptysis"
 # Resource types the service searches besides Patient, Condition and Observation (hooks/massive_hemoptysis.PREFETCH).
 OTHER_SEARCHED = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
-                  "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse")
+                  "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse", "DeviceUseStatement", "DeviceRequest")
 
 
 def massive_on_warfarin() -> list[dict]:
@@ -61,7 +61,8 @@ def _register_fhir_server(resources: list[dict]) -> None:
              "medicationStatements": "MedicationStatement", "medicationRequests": "MedicationRequest",
              "medicationAdministrations": "MedicationAdministration", "procedures": "Procedure",
              "diagnosticReports": "DiagnosticReport", "imagingStudies": "ImagingStudy",
-             "questionnaireResponses": "QuestionnaireResponse"}
+             "questionnaireResponses": "QuestionnaireResponse", "deviceUseStatements": "DeviceUseStatement",
+             "deviceRequests": "DeviceRequest"}
     for key, resource_type in paths.items():
         bundle = prefetch[key]
         if key in ("vitals", "labs"):
@@ -117,9 +118,9 @@ def test_non_massive_gets_first_line_card_and_hold_reversal(client):
 def test_hemoptysis_without_vitals_says_what_to_obtain(client):
     resources = [f.patient(), f.hemoptysis()]
     cards = client.post(URL, json=f.patient_view_request(resources)).json["cards"]
-    assert [c["source"]["topic"]["code"] for c in cards] == ["hemoptysis-missing-physiology", "hemoptysis-engine-report"]
-    assert "not excluded" in cards[0]["summary"] and "obtain vitals" in cards[0]["summary"]
-    assert "**Missing from the record (obtain):** SpO2, Respiratory rate, Heart rate, Systolic BP" in cards[0]["detail"]
+    assert [c["source"]["topic"]["code"] for c in cards] == ["hemoptysis-missing-physiology"]
+    assert "not excluded" in cards[0]["summary"] and cards[0]["summary"].startswith("Obtain SpO2, RR and BP")
+    assert "Missing from the record (obtain): SpO2, Respiratory rate, Heart rate, Systolic BP" in cards[0]["detail"]
 
 
 def test_hypotension_alone_is_massive(client):
@@ -163,7 +164,7 @@ def test_invalid_resource_is_skipped_and_reported(client):
     assert response.status_code == 200
     card = response.json["cards"][0]
     assert card["indicator"] == "warning"
-    assert "`Observation/broken`: not valid FHIR R4 (subject" in card["detail"]
+    assert "`Observation/broken`: not a valid FHIR record (field subject" in card["detail"]
 
 
 def test_product_rxcui_and_atc_map_to_their_ingredient(client):

@@ -125,4 +125,4 @@ def test_a_ranking_other_than_newest_first_validates_its_choice_and_falls_back(c
              f.spo2(88, obs_id="spo2-next", when=f.ago(minutes=60))]
     detail = _post(client, f.patient_view_request(chart))["cards"][0]["detail"]
     assert "| SpO2 | 88 % |" in detail and "`Observation/spo2-next`" in detail
-    assert "`Observation/spo2-lowest`: not valid FHIR R4 JSON (subject is null" in detail
+    assert "`Observation/spo2-lowest`: not valid FHIR JSON (subject is null" in detail

@@ -79,7 +79,7 @@ def test_deep_extension_nesting_is_rejected_not_a_recursion_error(client):
     body = f.patient_view_request(_chart())
     _by_id(body, "vitals", "spo2-1")["extension"] = [extension]
     cards = _post(client, body)["cards"]
-    assert "`Observation/spo2-1`: not valid FHIR R4 JSON (nested deeper than 32 levels" in json.dumps(cards)
+    assert "`Observation/spo2-1`: not valid FHIR JSON (nested deeper than 32 levels" in json.dumps(cards)
 
 
 @responses.activate

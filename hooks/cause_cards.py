@@ -1,0 +1,76 @@
+"""The sibling-engine card: each underlying cause on record (a coded condition, a cause seen only on imaging,
+or a special population whose definitive control is BAE) with the engine that manages it once the airway is
+secured, and the population's own path. One card for the decision "who treats the cause"."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cql_equivalents.engine import Assessment
+from cql_equivalents.imaging_causes import imaging_causes
+from cql_equivalents.tables import tables
+
+from . import card_kit as kit
+from .bleeding_cards import fit, sources, text
+from .service import Evaluation
+
+
+@dataclass
+class _Cause:
+    engine_id: str
+    labels: list[str] = field(default_factory=list)
+    records: list[str] = field(default_factory=list)
+
+
+def _causes(assessment: Assessment) -> list[_Cause]:
+    by_engine: dict[str, _Cause] = {}
+
+    def add(engine_id: str, label: str, record: str) -> None:
+        cause = by_engine.setdefault(engine_id or f"none:{label}", _Cause(engine_id))
+        if label not in cause.labels:
+            cause.labels.append(label)
+        if record not in cause.records:
+            cause.records.append(record)
+
+    for group in assessment.causes:
+        for fact in group.facts:
+            add(group.engine_id, fact.concept.label, f"`{fact.reference}`")
+    for found in imaging_causes(assessment.inputs):
+        for engine_id in found.engines:
+            add(engine_id, f"{found.label} ({found.study})", f"`{found.reference}`, {kit.when(found.at)}")
+    return sorted(by_engine.values(), key=lambda cause: (cause.engine_id == "", cause.engine_id))
+
+
+def causes_card(assessment: Assessment, evaluation: Evaluation) -> dict | None:
+    causes = _causes(assessment)
+    paths = [match for match in assessment.populations if match.bae == "target" and match.sibling]
+    if not causes and not paths:
+        return None
+    words = text()["causes"]
+    engines = tables().sibling_engines
+    for match in paths:  # a population opened by results (e.g. positive Xpert) names its engine too
+        if not any(cause.engine_id == match.sibling for cause in causes):
+            causes.append(_Cause(match.sibling, [match.label], []))
+    labels = list(dict.fromkeys(label.split(" (")[0] for cause in causes for label in cause.labels))
+    lines, links = [], []
+    for cause in causes:
+        records = f" ({', '.join(cause.records)})" if cause.records else ""
+        engine = engines.get(cause.engine_id)
+        if engine:
+            lines.append(f"- **{', '.join(cause.labels)}**{records} -> {engine['title']}: {engine['handoff']}")
+            links.append({"label": f"{engine['title']} ({cause.engine_id})",
+                          "url": f"{evaluation.links.engine_base_url}/{cause.engine_id}", "type": "absolute"})
+        else:
+            lines.append(f"- **{', '.join(cause.labels)}**{records}: {words['no_engine']}")
+    path_text = "\n\n".join(f"**{match.label}** (" + "; ".join(match.evidence) + ")\n\n"
+                            + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)) for match in paths)
+    links.append({"label": "Massive hemoptysis engine dossier", "url": f"{evaluation.links.public_base_url}/docs/engine",
+                  "type": "absolute"})
+    detail = kit.join(
+        f"**Do now**\n\n{words['do_now']}",
+        "**Why**\n\n" + "\n".join(lines),
+        path_text,
+        sources(words["source"], *(match.source for match in paths)),
+    )
+    variants = words["summary"] if any(cause.engine_id for cause in causes) else words["summary_no_engine"]
+    return kit.card(fit(variants, labels=", ".join(labels)), "info", detail,
+                    kit.source(evaluation.links.public_base_url, "sibling-engines"), links=links)

@@ -1,0 +1,131 @@
+"""Issue 13, cards and orders: the rules behind the bedside fixtures, on records the fixtures do not hold.
+DAH / PA-source evidence wherever it is charted, context that changes the plan (pregnancy, DNR, a child's airway
+emergency), causes seen only on imaging, and negated report words. Through the real HTTP app."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests import engine_factory as e
+from tests import fhir_factory as f
+
+URL = "/cds-services/massive-hemoptysis"
+MASSIVE = [f.spo2(86), f.respiratory_rate(28), f.heart_rate(110), f.blood_pressure(124, 70)]
+CALM = [f.spo2(97), f.respiratory_rate(16), f.heart_rate(80), f.blood_pressure(130, 80)]
+BAE = "Interventional radiology: bronchial artery embolisation"
+PA = "Interventional radiology: pulmonary angiography, PA-targeted embolisation"
+
+
+def answer(client, resources, birth_date: str = "1961-04-02") -> list[dict]:
+    response = client.post(URL, json=f.patient_view_request([f.patient(birth_date=birth_date), f.hemoptysis(), *resources]))
+    assert response.status_code == 200, response.json
+    return response.json["cards"]
+
+
+def offered(cards: list[dict]) -> dict[str, bool | None]:
+    return {s["label"]: s.get("isRecommended") for card in cards for s in card.get("suggestions", ())}
+
+
+def status_observation(code: str, display: str, *, when: str, **value) -> dict:
+    return {"resourceType": "Observation", "id": f"obs-{code}-{when[:13]}", "status": "final",
+            "code": {"coding": [{"system": "http://loinc.org", "code": code, "display": display}]},
+            "subject": {"reference": "Patient/pat-1"}, "effectiveDateTime": when, **value}
+
+
+# ------------------------------------------------------------------------------------------ DAH / PA source
+
+@pytest.mark.parametrize("evidence, instead", [
+    (f.condition("M32.14", "Glomerular disease in systemic lupus erythematosus", system=f.ICD10CM), "Methylprednisolone"),
+    (f.condition("R04.89", "Diffuse alveolar hemorrhage", system=f.ICD10CM), "Methylprednisolone"),
+    (f.condition("x-1", "Diffuse alveolar haemorrhage", system="http://hospital.example.org/problems"), "Methylprednisolone"),
+    (e.coded_lab("6968-2", "Proteinase 3 Ab", "POS"), "Vasculitis team"),
+    (e.coded_lab("31254-6", "Glomerular basement membrane Ab", "POS"), "Plasma exchange"),
+    (e.report("CT chest", "Bilateral ground glass in keeping with alveolar haemorrhage"), "Methylprednisolone"),
+    (f.condition("x-2", "Rasmussen aneurysm, left upper lobe", system="http://hospital.example.org/problems"), PA),
+    (e.procedure("Transbronchial lung biopsy", when=f.ago(days=2)), PA),
+    (e.report("CT angiography chest", "Pulmonary artery pseudoaneurysm in the right lower lobe"), PA),
+])
+def test_dah_or_a_pa_source_never_offers_bae_and_offers_what_the_dossier_says(client, evidence, instead):
+    cards = answer(client, [*MASSIVE, evidence])
+    orders = offered(cards)
+    assert BAE not in orders
+    assert any(label.startswith(instead) for label in orders), orders
+    assert "ir_bae" in cards[0]["extension"]["hemoptysis-cds.advises-against"]
+
+
+def test_anti_gbm_plasma_exchange_is_recommended_never_not_routinely(client):
+    cards = answer(client, [*MASSIVE, f.condition("M31.0", "Goodpasture syndrome", system=f.ICD10CM)])
+    assert offered(cards)["Plasma exchange (apheresis team)"] is True
+    text = " ".join(card["detail"] for card in cards)
+    assert "KDIGO 2021" in text and "not routinely" not in text
+
+
+@pytest.mark.parametrize("conclusion, dah", [
+    ("No evidence of diffuse alveolar haemorrhage. Right upper lobe bronchiectasis.", False),
+    ("No change in the diffuse alveolar haemorrhage pattern.", True),
+])
+def test_a_negated_report_word_does_not_count(client, conclusion, dah):
+    orders = offered(answer(client, [*MASSIVE, e.report("CT chest", conclusion)]))
+    assert (BAE not in orders) is dah
+
+
+# ------------------------------------------------------------------------------------------ care context
+
+def test_pregnancy_from_a_condition_calls_the_obstetric_team(client):
+    cards = answer(client, [*MASSIVE, f.condition("Z33.1", "Pregnant state, incidental", system=f.ICD10CM)])
+    assert cards[0]["detail"].startswith("**Pregnant**") and "obstetric team" in cards[0]["summary"]
+    assert offered(cards)["Obstetric team review now (pregnant patient)"] is True
+    assert "Warfarin crosses the placenta" not in cards[0]["detail"]  # no warfarin on record: no warfarin caution
+
+
+def test_a_newer_not_pregnant_status_outweighs_an_older_pregnant_one(client):
+    older = status_observation("82810-3", "Pregnancy status", when=f.ago(days=30), valueCodeableConcept={
+        "coding": [{"system": "http://snomed.info/sct", "code": "77386006"}]})
+    newer = status_observation("82810-3", "Pregnancy status", when=f.ago(days=1), valueCodeableConcept={
+        "coding": [{"system": "http://snomed.info/sct", "code": "60001007"}]})
+    assert not answer(client, [*MASSIVE, older, newer])[0]["detail"].startswith("**Pregnant**")
+    assert answer(client, [*MASSIVE, older])[0]["detail"].startswith("**Pregnant**")
+
+
+@pytest.mark.parametrize("record, limits", [
+    (status_observation("81351-9", "DNR order in place", when=f.ago(days=3), valueBoolean=True), True),
+    (status_observation("81351-9", "DNR order in place", when=f.ago(days=3), valueBoolean=False), False),
+    (f.condition("x-3", "Comfort care only", system="http://hospital.example.org/problems"), True),
+])
+def test_a_limit_of_treatment_is_said_first_and_no_order_is_pushed(client, record, limits):
+    cards = answer(client, [*MASSIVE, record])
+    assert cards[0]["summary"].startswith("Check goals of care") is limits
+    assert any(flag is True for flag in offered(cards).values()) is not limits
+
+
+@pytest.mark.parametrize("resources, critical", [
+    ([f.spo2(84), f.respiratory_rate(30)], True),
+    ([f.spo2(96), e.procedure("Endotracheal intubation", when=f.ago(hours=1))], True),
+    ([f.spo2(96), f.respiratory_rate(22)], False),
+])
+def test_a_child_in_an_airway_emergency_gets_a_critical_card_without_adult_orders(client, resources, critical):
+    born = (datetime.now(timezone.utc) - timedelta(days=365 * 15 + 30)).strftime("%Y-%m-%d")
+    cards = answer(client, [*resources, f.inr(3.0), f.weight(50),
+                            f.medication_statement("855332", "Warfarin Sodium 5 MG Oral Tablet")], birth_date=born)
+    assert [card["source"]["topic"]["code"] for card in cards] == ["hemoptysis-not-adult"]
+    assert (cards[0]["indicator"] == "critical") is critical and offered(cards) == {}
+    assert "U/kg" not in cards[0]["detail"] and "paediatric" in cards[0]["summary"]
+
+
+# ------------------------------------------------------------------------------------------ imaging-only causes
+
+@pytest.mark.parametrize("conclusion, engine", [
+    ("Thick-walled cavitary lesion of the right apex", "pulm.tuberculosis.v1"),
+    ("Fungus ball within an old cavity", "pulm.abpa.v1"),
+    ("3 cm spiculated mass of the left lower lobe", "onc.lung-cancer.core.v1"),
+])
+def test_a_cause_seen_only_on_imaging_opens_its_engine(client, conclusion, engine):
+    cards = answer(client, [*CALM, e.report("CT chest", conclusion, report_id="ct-1")])
+    siblings = next(card for card in cards if card["source"]["topic"]["code"] == "sibling-engines")
+    assert any(link["url"].endswith(engine) for link in siblings["links"]) and "`DiagnosticReport/ct-1`" in siblings["detail"]
+
+
+def test_no_cavitation_opens_nothing(client):
+    cards = answer(client, [*CALM, e.report("CT chest", "No cavitation. No mass. Mild emphysema.")])
+    assert "sibling-engines" not in [card["source"]["topic"]["code"] for card in cards]
