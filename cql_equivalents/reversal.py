@@ -330,6 +330,9 @@ def reversal_plans(inputs: EngineInputs, context: PlanContext | None = None) -> 
             else:
                 line = _RULES[rule](step, inputs)
             line = replace(line, product=step.get("product", ""))
+            for product, words in step.get("if_withheld", {}).items():
+                if product in context.advised_against:  # the step's words follow the product ruled out
+                    line = replace(line, **{key: words[key] for key in ("agent", "dose", "note") if key in words})
             if line.product in context.advised_against:  # e.g. 4F-PCC in DIC / HIT: never offered, never pointed to
                 line = _withheld(line, context.advised_against[line.product])
             plan.steps.append(line)

@@ -110,6 +110,9 @@ def test_no_card_points_to_4f_pcc_in_dic_or_hit(client, condition, drug):
         assert "4F-PCC" not in card["summary"] or "contraindicated" in card["summary"] or "no 4F-PCC" in card["summary"]
     reversal = by_topic(cards)["antithrombotic-reversal"][0]
     assert "**not given: contraindicated**" in reversal["detail"]
+    # no step still points to the product ruled out (the VKA plan's vitamin K and plasma steps)
+    for words in ("given with the PCC", "only if PCC unavailable", "prefers 4F-PCC over FFP"):
+        assert words not in reversal["detail"]
 
 
 def test_dic_withholds_tranexamic_acid_everywhere(client):
