@@ -16,8 +16,6 @@ Classification = TypeVar("Classification")
 # Set by the request parser in place of a record that cannot be read as sent (repeated JSON member names); its
 # value says why. Not a FHIR element name (those are [A-Za-z0-9_]), so no real record carries it.
 UNREADABLE = "@unreadable"
-Candidate = TypeVar("Candidate")
-Read = TypeVar("Read")
 
 
 def concept_signature(concept: Any) -> tuple | None:
@@ -149,17 +147,6 @@ class ResourcePool:
 
     def count(self) -> dict[str, int]:
         return {resource_type: len(items) for resource_type, items in sorted(self.by_type.items())}
-
-
-def first_valid(candidates: Iterable[Candidate], rank: Callable[[Candidate], Any],
-                read: Callable[[Candidate], Read | None]) -> Read | None:
-    """The best candidate by `rank` (smallest first) that `read` accepts: selection ranks plain dicts, and only
-    the chosen one is validated (by `read`); an invalid one falls back to the next."""
-    for candidate in sorted(candidates, key=rank):
-        value = read(candidate)
-        if value is not None:
-            return value
-    return None
 
 
 def _outcome_text(outcome: Mapping[str, Any]) -> str:

@@ -20,7 +20,7 @@ from fhir.resources.R4B.observation import Observation
 
 from . import fhir_valid
 from .fhir_select import (
-    ResourcePool, codings, concept_text, effective_time, first_valid, parse_instant, status_code, status_of,
+    ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
 )
 from . import drug_exposure as exposure
 from .drug_terms import agent_of, concept_words
@@ -28,7 +28,7 @@ from .observation_reading import (
     FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, choose, newest_first, read_raw,
 )
 from .recency import is_recent_episode
-from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, ConditionConcept, load, tables
+from .tables import ICD10_SYSTEMS, LOINC, SNOMED, Agent, ConditionConcept, load, tables
 from .terminology import active as site_terminology
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,

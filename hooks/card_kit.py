@@ -145,7 +145,7 @@ def missing_line(inputs: EngineInputs, names: Iterable[str]) -> str:
 
 def values_section(inputs: EngineInputs, names: Iterable[str]) -> str:
     names = list(names)
-    table, missing = values_table(inputs, names), missing_line(inputs, names)
+    table = values_table(inputs, names)
     parts = []
     if table:
         parts.append(table.replace("Values used:", "**Values used**", 1))

@@ -20,7 +20,7 @@ from . import card_actions as actions
 from . import card_kit as kit
 from . import bleeding_cards as cards
 from .cause_cards import causes_card
-from .engine_cards import card_populations, data_quality_card, population_card, rules_text
+from .engine_cards import card_populations, data_quality_card, population_card
 from .haemostasis_card import haemostasis_card
 from .prefetch_keys import optional, required
 from .reversal_card import reversal_card

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from contextlib import nullcontext
 from datetime import datetime, timezone
 
