@@ -198,7 +198,9 @@ def python_constants() -> list[str]:
     """Statuses, windows, tolerances and lists that live as named constants in the Python modules (not in a table):
     read from there, so the CQL cannot drift from them."""
     sys.path.insert(0, str(ROOT))
-    from cql_equivalents import findings, inputs, localization
+    from cql_equivalents import localization
+    from cql_equivalents.observation_reading import FUTURE_TOLERANCE
+    from cql_equivalents.readers import conditions, medications, observations, questionnaires, reports, vasopressors
     from cql_equivalents.tables import tables
 
     def minutes(delta) -> str:
@@ -206,20 +208,20 @@ def python_constants() -> list[str]:
 
     unitless = [name for name, spec in tables().observation_inputs.items() if spec.unitless_ok]
     return ["// cql_equivalents/inputs.py and findings.py constants\n"
-            f"define \"Observation Statuses That Count\": {strings(sorted(inputs.OBSERVATION_STATUSES_THAT_COUNT))}\n"
-            f"define \"Medication Statuses Active\": {strings(sorted(inputs.MEDICATION_STATUSES_ACTIVE))}\n"
-            f"define \"Condition Clinical Active\": {strings(sorted(inputs.CONDITION_CLINICAL_ACTIVE))}\n"
-            f"define \"Condition Verification Excluded\": {strings(sorted(inputs.CONDITION_VERIFICATION_EXCLUDED))}\n"
-            f"define \"Administration Statuses Given\": {strings(sorted(inputs.ADMINISTRATION_STATUSES_GIVEN))}\n"
-            f"define \"Administration Lookback Minutes\": {minutes(inputs.ADMINISTRATION_LOOKBACK)}\n"
-            f"define \"Future Tolerance Minutes\": {minutes(inputs.FUTURE_TOLERANCE)}\n"
+            f"define \"Observation Statuses That Count\": {strings(sorted(observations.OBSERVATION_STATUSES_THAT_COUNT))}\n"
+            f"define \"Medication Statuses Active\": {strings(sorted(medications.MEDICATION_STATUSES_ACTIVE))}\n"
+            f"define \"Condition Clinical Active\": {strings(sorted(conditions.CONDITION_CLINICAL_ACTIVE))}\n"
+            f"define \"Condition Verification Excluded\": {strings(sorted(conditions.CONDITION_VERIFICATION_EXCLUDED))}\n"
+            f"define \"Administration Statuses Given\": {strings(sorted(medications.ADMINISTRATION_STATUSES_GIVEN))}\n"
+            f"define \"Administration Lookback Minutes\": {minutes(medications.ADMINISTRATION_LOOKBACK)}\n"
+            f"define \"Future Tolerance Minutes\": {minutes(FUTURE_TOLERANCE)}\n"
             f"define \"Unitless Inputs\": {strings(unitless)}\n"
-            f"define \"Vasopressor Window Minutes\": {minutes(findings.VASOPRESSOR_WINDOW)}\n"
-            f"define \"Vasopressor Rate Units\": {strings(sorted(findings._RATE_UNITS))}\n"
-            f"define \"Finding Statuses Not Done\": {strings(sorted(findings._NOT_DONE))}\n"
-            f"define \"Questionnaire Statuses Read\": {strings(sorted(findings.QUESTIONNAIRE_STATUSES_READ))}\n"
+            f"define \"Vasopressor Window Minutes\": {minutes(vasopressors.VASOPRESSOR_WINDOW)}\n"
+            f"define \"Vasopressor Rate Units\": {strings(sorted(vasopressors.RATE_UNITS))}\n"
+            f"define \"Finding Statuses Not Done\": {strings(sorted(reports.NOT_DONE))}\n"
+            f"define \"Questionnaire Statuses Read\": {strings(sorted(questionnaires.QUESTIONNAIRE_STATUSES_READ))}\n"
             f"define \"Localizing Studies\": {strings(localization.LOCALIZING_STUDIES)}\n"
-            "define \"Bleeding Beds\": { " + ", ".join(f"Tuple {{ cue: {s(k)}, bed: {s(v)} }}" for k, v in localization._BEDS.items())
+            "define \"Bleeding Beds\": { " + ", ".join(f"Tuple {{ cue: {s(k)}, bed: {s(v)} }}" for k, v in localization.BEDS.items())
             + " }\n"]
 
 
@@ -280,7 +282,7 @@ def bleeding_parts() -> list[str]:
 
 def finding_parts() -> list[str]:
     sys.path.insert(0, str(ROOT))
-    from cql_equivalents import findings
+    from cql_equivalents.readers import reports
     rows = []
     for r in load("findings")["finding"]:
         rows.append(f"  Tuple {{ key: {s(r['key'])}, label: {s(r['label'])}, resources: {strings(r['resources'])}, "
@@ -289,10 +291,10 @@ def finding_parts() -> list[str]:
                     f"freshHours: {d(r['fresh_hours'])} }}")
     return ["// findings.toml `finding` rows (table order: the first row whose words match wins), and findings.py constants\n"
             "define \"Finding Rows\":\n  {\n" + ",\n".join(rows) + "\n  }\n"
-            f"define \"Positive Interpretations\": {strings(sorted(findings._POSITIVE_INTERPRETATIONS))}\n"
-            f"define \"Negative Interpretations\": {strings(sorted(findings._NEGATIVE_INTERPRETATIONS))}\n"
-            f"define \"Negative Result Words\": {strings(findings._NEGATIVE_WORDS)}\n"
-            f"define \"Positive Result Words\": {strings(findings._POSITIVE_WORDS)}\n"]
+            f"define \"Positive Interpretations\": {strings(sorted(reports.POSITIVE_INTERPRETATIONS))}\n"
+            f"define \"Negative Interpretations\": {strings(sorted(reports.NEGATIVE_INTERPRETATIONS))}\n"
+            f"define \"Negative Result Words\": {strings(reports.NEGATIVE_WORDS)}\n"
+            f"define \"Positive Result Words\": {strings(reports.POSITIVE_WORDS)}\n"]
 
 
 def rule_parts() -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .severity import shock_index as _shock_index
 from .tables import load
 

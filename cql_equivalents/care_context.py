@@ -13,7 +13,8 @@ from functools import cache
 from typing import Any
 
 from .fhir_select import ResourcePool, codings, effective_time
-from .inputs import EngineInputs, reference_of
+from .model import EngineInputs
+from .readers.record import reference_of
 from .tables import LOINC, load
 
 _COUNTS = frozenset({"final", "amended", "corrected", "preliminary"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .inputs import ConditionFact, EngineInputs
+from .model import ConditionFact, EngineInputs
 from .tables import tables
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .populations import PopulationMatch
 from .tables import load
 

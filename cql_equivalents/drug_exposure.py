@@ -1,6 +1,6 @@
 """Is an antithrombotic's effect plausibly present? Reverse on the drug's effect, not on the order's status.
 
-An active statement or order makes the patient "on" the agent (inputs.py). This module adds the records that are
+An active statement or order makes the patient "on" the agent (readers/medications.py). This module adds the records that are
 not active but whose effect may still be there: an order on hold, a statement or order stopped recently. It
 decides from the lab that measures the agent (the INR for a VKA: the only confirmed threshold) and from the time
 since the last dose (MedicationAdministration, MedicationStatement.effective, the order's dosing period), within

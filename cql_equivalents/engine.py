@@ -8,7 +8,7 @@ from .calculators import Calculation, all_calculations
 from .causes import CauseGroup, underlying_causes
 from .contraindications import RuleApplied, advised_against, applicable_rules
 from .haemostasis import HaemostaticPlan, haemostatic_plan, platelet_target
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .localization import Localization, localize
 from .phases import PhaseReport, phase_report
 from .populations import PopulationMatch, special_populations

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .findings import SourceEvidence
-from .inputs import EngineInputs
+from .model import SourceEvidence
+from .model import EngineInputs
 
 # Where blood from another source is managed (seed 004 FRAME: "routes to the wrong engine (GI bleed / ENT)").
 # The dossier names no engine id for either, so the route is named, not linked.

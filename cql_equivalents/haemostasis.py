@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from .contraindications import RuleApplied
-from .inputs import EngineInputs, Observed
+from .model import EngineInputs, Observed
 from .tables import load
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .inputs import ADMINISTRATION_STATUSES_ENDING, DoseGiven, EngineInputs
+from .readers.medications import ADMINISTRATION_STATUSES_ENDING
+from .model import DoseGiven, EngineInputs
 
 UNITS = frozenset({"U", "[iU]", "[IU]", "IU", "units", "unit"})
 UNITS_PER_HOUR = frozenset({"U/h", "[iU]/h", "[IU]/h", "IU/h", "units/h", "U/hr"})

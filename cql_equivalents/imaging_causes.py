@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .tables import load
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .findings import Finding
-from .inputs import EngineInputs
+from .model import Finding
+from .model import EngineInputs
 
 LOCALIZING_STUDIES = ("cxr", "ct_angiography_chest", "bronchoscopy")  # a plain CT chest names lesions, not the bleeding vessel
-_BEDS = {"pulmonary_artery_source": "pulmonary artery", "bronchial_artery_source": "bronchial / systemic",
+BEDS = {"pulmonary_artery_source": "pulmonary artery", "bronchial_artery_source": "bronchial / systemic",
          "diffuse_alveolar": "diffuse (DAH pattern)"}
 
 
@@ -38,7 +38,7 @@ class Localization:
     @property
     def repeat_during_active_bleeding(self) -> bool:
         # a diffuse (DAH) pattern explains a negative search for a bleeding vessel: no repeat is asked for
-        return bool(self.quiescent_negatives) and not self.localized and _BEDS["diffuse_alveolar"] not in self.beds
+        return bool(self.quiescent_negatives) and not self.localized and BEDS["diffuse_alveolar"] not in self.beds
 
 
 def localize(inputs: EngineInputs) -> Localization:
@@ -50,7 +50,7 @@ def localize(inputs: EngineInputs) -> Localization:
         for cue, side in (("lateral_right", "right"), ("lateral_left", "left")):
             if cue in finding.cues and side not in result.sides:
                 result.sides.append(side)
-        for cue, bed in _BEDS.items():
+        for cue, bed in BEDS.items():
             if cue in finding.cues and bed not in result.beds:
                 result.beds.append(bed)
         if "active_bleeding" in finding.cues:

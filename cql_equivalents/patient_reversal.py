@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .reversal import DoseLine, ReversalPlan
 from .tables import load
 

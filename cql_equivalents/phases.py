@@ -12,7 +12,7 @@ from functools import cache
 
 from .frame import Verdict
 from .imaging_causes import imaging_causes
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .localization import Localization
 from .populations import PopulationMatch
 from .severity import Level, Severity

@@ -10,7 +10,7 @@ import operator
 from dataclasses import dataclass
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .tables import load, tables
 
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from .heparin_infusion import UNITS, heparin_in_window
-from .inputs import ADMINISTRATION_STATUSES_ENDING, DoseGiven, EngineInputs, MedicationUse, Observed
+from .readers.medications import ADMINISTRATION_STATUSES_ENDING
+from .model import DoseGiven, EngineInputs, MedicationUse, Observed
 from .tables import tables
 
 # "Eliquis 5 MG Oral Tablet" -> 5: the product strength, used only when no administered dose is recorded.

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .frame import FrameResult, Verdict, frame_gate
-from .inputs import ConditionFact, EngineInputs, Observed
-from .support import Driver, SupportInUse, baseline_keys, compromise_support, drivers, support_in_use
+from .model import ConditionFact, EngineInputs, Observed, SupportInUse
+from .support import baseline_keys, compromise_support, drivers, support_in_use
 from .tables import load, tables
 
 PHYSIOLOGY_INPUTS = ("spo2", "respiratory_rate", "systolic_bp", "heart_rate")
@@ -62,7 +62,7 @@ class Severity:
     volume_triggers_below: list[str] = field(default_factory=list)  # volume readings present, no surrogate met
     # what drove the decision, as data: each fired trigger's value with its time, record and the support it was
     # taken on; all support in use (incl. baseline home oxygen); the terrain-adjusted cut-offs that were applied
-    drivers: list[Driver] = field(default_factory=list)
+    drivers: list[Observed] = field(default_factory=list)
     support: list[SupportInUse] = field(default_factory=list)
     thresholds_adjusted: list[str] = field(default_factory=list)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from cql_equivalents.haemostasis import HaemostaticPlan
-from cql_equivalents.inputs import EngineInputs
+from cql_equivalents.model import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
 from cql_equivalents.reversal_due import reversal_agent_due
 from cql_equivalents.severity import Level, Severity

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import orjson
 
-from cql_equivalents.inputs import EngineInputs, Observed
+from cql_equivalents.model import EngineInputs, Observed
 from cql_equivalents.tables import tables
 
 from .topics import TOPIC_SYSTEM

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cql_equivalents.engine import Assessment
 from cql_equivalents.haemostasis import SHOWN, HaemostaticPlan
-from cql_equivalents.inputs import EngineInputs
+from cql_equivalents.model import EngineInputs
 from cql_equivalents.severity import Level, Severity
 
 from . import bleeding_cards as cards

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from cql_equivalents.care_context import care_context, context_observation_codes, paediatric_airway_emergency
 from cql_equivalents.engine import Assessment, assess
-from cql_equivalents.inputs import EngineInputs, map_inputs
+from cql_equivalents.model import EngineInputs
+from cql_equivalents.readers import map_inputs
 from cql_equivalents import formulary
 from cql_equivalents.haemostasis import HaemostaticPlan
 from cql_equivalents.patient_reversal import PatientReversal, patient_reversal

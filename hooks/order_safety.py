@@ -15,11 +15,14 @@ from typing import Any
 
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
+from cql_equivalents.concept_match import coded_words, match_concept
 from cql_equivalents.drug_exposure import flush_reason
-from cql_equivalents.drug_terms import concept_words
-from cql_equivalents.fhir_select import ResourcePool, codings, concept_text, pool_from_values
+from cql_equivalents.drug_terms import agent_of, concept_words
+from cql_equivalents.fhir_select import ResourcePool, concept_text, pool_from_values
 from cql_equivalents import fhir_valid
-from cql_equivalents.inputs import ConditionFact, _agent_of, _medication_concept, map_inputs
+from cql_equivalents.model import ConditionFact
+from cql_equivalents.readers import map_inputs
+from cql_equivalents.readers.record import medication_concept
 from cql_equivalents.patient_binding import foreign_reason
 from cql_equivalents.tables import ATC_SYSTEMS, RXNORM, Agent, load, tables
 
@@ -47,15 +50,20 @@ class DraftOrder:
 
 def _is_antifibrinolytic(concept: Any) -> tuple[bool, str]:
     spec = SAFETY["antifibrinolytic"]
-    for coding in codings(concept):
-        system, code = coding.get("system"), coding.get("code")
+
+    def by_code(system: Any, code: str) -> tuple[bool, str] | None:
         if system == RXNORM and code in spec["rxnorm"]:
             return True, f"RxNorm {code}"
         if system in ATC_SYSTEMS and code in spec["atc"]:
             return True, f"ATC {code}"
-    text = " ".join([concept_text(concept), *(str(c.get("display", "")) for c in codings(concept))]).lower()
-    word = next((name for name in spec["names"] if name in text), None)
-    return (True, f"name '{word}' in the drug's text (no recognised code)") if word else (False, "")
+        return None
+
+    def by_words(text: str) -> tuple[bool, str] | None:
+        word = next((name for name in spec["names"] if name in text), None)
+        return (True, f"name '{word}' in the drug's text (no recognised code)") if word else None
+
+    return match_concept([concept], code_row=by_code, words=lambda: coded_words(concept), word_row=by_words) \
+        or (False, "")
 
 
 def draft_orders(bundle: Mapping[str, Any], patient_id: str | None = None) -> list[DraftOrder]:
@@ -69,8 +77,8 @@ def draft_orders(bundle: Mapping[str, Any], patient_id: str | None = None) -> li
             continue
         if raw.get("status") in SAFETY["draft"]["ignored_statuses"] or raw.get("doNotPerform") is True:
             continue
-        concept = _medication_concept(raw, pool)
-        match = _agent_of(concept)
+        concept = medication_concept(raw, pool)
+        match = agent_of(concept)
         if match and flush_reason(raw, match[0], concept_words(concept)):
             continue  # a heparin lock / line flush keeps a catheter open: not an anticoagulant to stop (issue 14)
         antifibrinolytic, matched_by = (False, "") if match else _is_antifibrinolytic(concept)

@@ -7,7 +7,7 @@ import re
 
 from cql_equivalents import formulary
 from cql_equivalents.engine import Assessment
-from cql_equivalents.inputs import EngineInputs
+from cql_equivalents.model import EngineInputs
 from cql_equivalents.patient_reversal import PatientReversal
 from cql_equivalents.reversal import WITHHELD, ReversalPlan, need_label
 from cql_equivalents.reversal_due import ACC_2020, reversal_agent_due

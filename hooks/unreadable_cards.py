@@ -5,7 +5,7 @@ patient who never bled. A record the service cannot read does not exclude what i
 """
 from __future__ import annotations
 
-from cql_equivalents.inputs import EngineInputs
+from cql_equivalents.model import EngineInputs
 from cql_equivalents.tables import tables
 
 from . import card_kit as kit

@@ -226,7 +226,7 @@ def test_further_units_for_calculators(resource, name, value):
     from datetime import datetime, timezone
 
     from cql_equivalents.fhir_select import pool_from_values
-    from cql_equivalents.inputs import map_inputs
+    from cql_equivalents.readers import map_inputs
     inputs = map_inputs(pool_from_values({"all": f.searchset([resource])}), datetime.now(timezone.utc))
     assert inputs.observations[name].value == pytest.approx(value, abs=0.02)
 

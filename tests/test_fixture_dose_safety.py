@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cql_equivalents.fhir_select import pool_from_values
-from cql_equivalents.inputs import map_inputs
+from cql_equivalents.readers import map_inputs
 from cql_equivalents.tables import load
 from server.replay import load_request
 

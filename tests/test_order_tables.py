@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from cql_equivalents.fhir_select import ResourcePool
-from cql_equivalents.inputs import EngineInputs
+from cql_equivalents.model import EngineInputs
 from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import load, tables
 from hooks import card_actions, card_kit as kit
