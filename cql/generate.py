@@ -198,7 +198,7 @@ def python_constants() -> list[str]:
     """Statuses, windows, tolerances and lists that live as named constants in the Python modules (not in a table):
     read from there, so the CQL cannot drift from them."""
     sys.path.insert(0, str(ROOT))
-    from cql_equivalents import localization
+    from cql_equivalents import drug_exposure, localization
     from cql_equivalents.observation_reading import FUTURE_TOLERANCE
     from cql_equivalents.readers import conditions, medications, observations, questionnaires, reports, vasopressors
     from cql_equivalents.tables import tables
@@ -213,7 +213,7 @@ def python_constants() -> list[str]:
             f"define \"Condition Clinical Active\": {strings(sorted(conditions.CONDITION_CLINICAL_ACTIVE))}\n"
             f"define \"Condition Verification Excluded\": {strings(sorted(conditions.CONDITION_VERIFICATION_EXCLUDED))}\n"
             f"define \"Administration Statuses Given\": {strings(sorted(medications.ADMINISTRATION_STATUSES_GIVEN))}\n"
-            f"define \"Administration Lookback Minutes\": {minutes(medications.ADMINISTRATION_LOOKBACK)}\n"
+            f"define \"Administration Lookback Minutes\": {minutes(drug_exposure.ADMINISTRATION_LOOKBACK)}\n"
             f"define \"Future Tolerance Minutes\": {minutes(FUTURE_TOLERANCE)}\n"
             f"define \"Unitless Inputs\": {strings(unitless)}\n"
             f"define \"Vasopressor Window Minutes\": {minutes(vasopressors.VASOPRESSOR_WINDOW)}\n"

@@ -21,10 +21,6 @@ class Calculation:
     interpretation: str = ""
     source: str = ""
 
-    @property
-    def complete(self) -> bool:
-        return self.value is not None and not self.missing
-
 
 @cache
 def _table() -> dict:

@@ -19,8 +19,9 @@ from typing import Any
 from .fhir_select import parse_instant
 from .tables import Agent, load
 
-# The engine's administration look-back (inputs.ADMINISTRATION_LOOKBACK): a window never shortens it.
-MIN_ADMINISTRATION_LOOKBACK = timedelta(hours=72)
+# An administration this recent makes the patient "on" its agent even with no active statement or order
+# (exposure.toml [administration]); an agent's window never shortens it.
+ADMINISTRATION_LOOKBACK = timedelta(hours=load("exposure")["administration"]["lookback_hours"])
 _UNITS = frozenset({"u", "[iu]", "iu", "unit", "units", "unt", "[usp'u]", "usp units"})
 _LABEL = "(Heparin Lock Flush Solution USP label: not for anticoagulant therapy)"
 _PER_ML = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:usp\s*)?(?:units?|unt|u|iu)\s*/\s*ml\b", re.IGNORECASE)
@@ -56,7 +57,7 @@ def window_of(agent: Agent) -> EffectWindow:
 
 
 def administration_lookback(agent: Agent) -> timedelta:
-    return max(MIN_ADMINISTRATION_LOOKBACK, timedelta(hours=window_of(agent).hours))
+    return max(ADMINISTRATION_LOOKBACK, timedelta(hours=window_of(agent).hours))
 
 
 # ---------------------------------------------------------------------------------------------- flushes

@@ -41,7 +41,6 @@ class PhaseStatus:
     missing: list[str]
     stale: list[str]
     advance: str  # met | not met | not readable from FHIR data
-    advance_when: str
     why: str
 
 
@@ -264,5 +263,5 @@ def phase_report(inputs: EngineInputs, severity: Severity, localization: Localiz
         else:
             met, why = _ADVANCE[row["advance"]](context)
             advance = MET if met else NOT_MET
-        phases.append(PhaseStatus(row["order"], row["key"], present, missing, stale, advance, row["advance_when"], why))
+        phases.append(PhaseStatus(row["order"], row["key"], present, missing, stale, advance, why))
     return PhaseReport(statuses, entries, phases)

@@ -64,10 +64,11 @@ def on_support_at(inputs: EngineInputs, at: datetime | None) -> tuple[str, ...]:
     """The support in use when a value was taken: charted within the tolerance before it, or any time after
     it within the episode (the patient was on it by then), or with no time (a running order)."""
     tolerance = timedelta(minutes=load("support")["window"]["on_support_tolerance_minutes"])
+    room_air = load("calculators")["news2"]["room_air_fio2"]  # an FiO2 above room air is oxygen given
     labels = []
     oxygen = [inputs.extreme(name, "high") for name in ("fio2", "o2_flow")]
     for observed in oxygen:
-        if observed is not None and (observed.input != "fio2" or observed.value > 21) and observed.value > 0 and (
+        if observed is not None and (observed.input != "fio2" or observed.value > room_air) and observed.value > 0 and (
                 at is None or observed.at is None or abs(observed.at - at) <= tolerance):
             labels.append(f"{observed.label} {observed.value:g} {observed.unit}")
     for item in support_in_use(inputs):

@@ -24,9 +24,6 @@ ADMINISTRATION_STATUSES_GIVEN = frozenset({"completed", "in-progress"})
 # An infusion "stopped" or "on-hold" ends (or pauses) the heparin running before it: read for the
 # protamine interval arithmetic only (cql_equivalents/heparin_infusion.py), never as a dose given.
 ADMINISTRATION_STATUSES_ENDING = frozenset({"stopped", "on-hold"})
-# An administration this recent makes the patient "on" the agent even with no active statement or order:
-# the longest-acting agents of the table (VKA) act for days. Engine rule; the sources are silent.
-ADMINISTRATION_LOOKBACK = timedelta(hours=72)
 
 
 def read_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
@@ -119,7 +116,7 @@ def read_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
                                                     request if isinstance(request, str) else ""))
             if status not in ADMINISTRATION_STATUSES_GIVEN:
                 continue  # a stop / hold record ends an infusion (heparin_infusion.py); it is not a dose given
-            lookback = max(ADMINISTRATION_LOOKBACK, exposure.administration_lookback(agent))
+            lookback = exposure.administration_lookback(agent)
             recent = at is not None and inputs.now - at <= lookback
             if recent and not exposure.lab_says_no_effect(agent, inputs.observations) \
                     and not any(use.agent.name == agent.name for use in inputs.medications):

@@ -13,7 +13,7 @@ from ..tables import RXNORM, load
 from .record import medication_concept, reference_of, skipped_if_malformed
 
 RATE_UNITS = frozenset({"ug/kg/min", "mcg/kg/min", "ug/(kg.min)", "ug/kg/min{drip}"})
-VASOPRESSOR_WINDOW = timedelta(hours=24)  # SOFA scores the worst value of the day (Vincent 1996)
+VASOPRESSOR_WINDOW = timedelta(hours=load("calculators")["vasopressor_window"]["hours"])  # calculators.toml
 
 
 def vasopressor_of(concept: Any) -> tuple[dict, str] | None:
