@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .model import SourceEvidence
-from .model import EngineInputs
+from .model import EngineInputs, SourceEvidence
+from .tables import load
 
-# Where blood from another source is managed (seed 004 FRAME: "routes to the wrong engine (GI bleed / ENT)").
-# The dossier names no engine id for either, so the route is named, not linked.
-ROUTES = {"hematemesis": "upper GI bleeding pathway (gastroenterology / endoscopy)",
-          "pseudohemoptysis": "ENT / oral assessment of a nasopharyngeal or oral source"}
+# Where blood from another source is managed (bleeding.toml [[route]], seed 004 FRAME).
+ROUTES = {row["points_to"]: row["pathway"] for row in load("bleeding")["route"]}
 
 
 class Verdict(str, Enum):

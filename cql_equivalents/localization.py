@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .model import Finding
-from .model import EngineInputs
+from .model import EngineInputs, Finding
+from .tables import load
 
-LOCALIZING_STUDIES = ("cxr", "ct_angiography_chest", "bronchoscopy")  # a plain CT chest names lesions, not the bleeding vessel
-BEDS = {"pulmonary_artery_source": "pulmonary artery", "bronchial_artery_source": "bronchial / systemic",
-         "diffuse_alveolar": "diffuse (DAH pattern)"}
+LOCALIZING_STUDIES = tuple(load("findings")["localization"]["studies"])  # findings.toml [localization]
+BEDS = {row["key"]: row["bed"] for row in load("findings")["cue"] if "bed" in row}  # cue -> bleeding bed (findings.toml)
 
 
 @dataclass

@@ -20,8 +20,6 @@ from .tables import load, tables
 
 PRESENT, STALE, MISSING = "present", "stale", "missing"
 MET, NOT_MET, NOT_READABLE = "met", "not met", "not readable from FHIR data"
-CHRONIC_ENGINES = ("pulm.bronchiectasis.core.v1", "pulm.tuberculosis.v1", "pulm.abpa.v1", "pulm.pe.core.v1",
-                   "onc.lung-cancer.core.v1")
 
 
 @dataclass
@@ -62,6 +60,13 @@ class PhaseReport:
     def current_phase(self) -> PhaseStatus | None:
         """The first phase whose advance condition is not met (phases FHIR cannot show are skipped)."""
         return next((phase for phase in self.phases if phase.advance == NOT_MET), None)
+
+
+@cache
+def _chronic_engines() -> frozenset[str]:
+    """The engines whose patients enter by the red flag from a chronic engine (dossier.toml entry point)."""
+    row = next(row for row in _dossier()["entry_point"] if row["detect"] == "chronic_engine_patient")
+    return frozenset(row["engines"])
 
 
 @cache
@@ -141,7 +146,7 @@ def _detect_physiologic_compromise(c: _Context) -> list[str]:
 
 def _detect_chronic_engine_patient(c: _Context) -> list[str]:
     return [f"{f.concept.label} -> {f.concept.sibling}" for f in c.inputs.conditions_with_role("cause")
-            if f.concept.sibling in CHRONIC_ENGINES]
+            if f.concept.sibling in _chronic_engines()]
 
 
 def _detect_recent_procedure(c: _Context) -> list[str]:
