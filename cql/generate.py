@@ -201,7 +201,7 @@ def python_constants() -> list[str]:
     from cql_equivalents import drug_exposure, localization
     from cql_equivalents.observation_reading import FUTURE_TOLERANCE
     from cql_equivalents.readers import conditions, medications, observations, questionnaires, reports, vasopressors
-    from cql_equivalents.tables import tables
+    from cql_equivalents.tables import bleeding_beds, tables
 
     def minutes(delta) -> str:
         return d(delta.total_seconds() / 60)
@@ -221,7 +221,7 @@ def python_constants() -> list[str]:
             f"define \"Finding Statuses Not Done\": {strings(sorted(reports.NOT_DONE))}\n"
             f"define \"Questionnaire Statuses Read\": {strings(sorted(questionnaires.QUESTIONNAIRE_STATUSES_READ))}\n"
             f"define \"Localizing Studies\": {strings(localization.LOCALIZING_STUDIES)}\n"
-            "define \"Bleeding Beds\": { " + ", ".join(f"Tuple {{ cue: {s(k)}, bed: {s(v)} }}" for k, v in localization.BEDS.items())
+            "define \"Bleeding Beds\": { " + ", ".join(f"Tuple {{ cue: {s(k)}, bed: {s(v)} }}" for k, v in bleeding_beds().items())
             + " }\n"]
 
 

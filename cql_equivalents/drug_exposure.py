@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from .fhir_select import parse_instant
 from .tables import Agent, load
+from .results import EffectWindow, Exposure
 
 # An administration this recent makes the patient "on" its agent even with no active statement or order
 # (exposure.toml [administration]); an agent's window never shortens it.
@@ -25,16 +25,6 @@ ADMINISTRATION_LOOKBACK = timedelta(hours=load("exposure")["administration"]["lo
 _UNITS = frozenset({"u", "[iu]", "iu", "unit", "units", "unt", "[usp'u]", "usp units"})
 _LABEL = "(Heparin Lock Flush Solution USP label: not for anticoagulant therapy)"
 _PER_ML = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:usp\s*)?(?:units?|unt|u|iu)\s*/\s*ml\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class EffectWindow:
-    drug_class: str
-    hours: float
-    lab: str
-    lab_threshold: float | None
-    source: str
-    note: str  # the window's basis in a few words, for the card
 
 
 @cache
@@ -150,12 +140,6 @@ def last_dose_time(raw: Mapping[str, Any]) -> datetime | None:
         ends.append(parse_instant(validity.get("end")))
     known = [end for end in ends if end is not None]
     return max(known) if known else None
-
-
-@dataclass(frozen=True)
-class Exposure:
-    present: bool
-    basis: str  # plain words for the card: what the decision rests on
 
 
 def _hours(now: datetime, then: datetime) -> float:

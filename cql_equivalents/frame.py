@@ -7,33 +7,9 @@ volume readings and features are weighed, and conflicting evidence leaves the so
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
-
 from .model import EngineInputs, SourceEvidence
-from .tables import load
+from .results import FrameResult, Verdict
 
-# Where blood from another source is managed (bleeding.toml [[route]], seed 004 FRAME).
-ROUTES = {row["points_to"]: row["pathway"] for row in load("bleeding")["route"]}
-
-
-class Verdict(str, Enum):
-    NONE = "none"  # no expectorated blood on record at all
-    HEMOPTYSIS = "hemoptysis"  # FRAME passed: true hemoptysis
-    ROUTE_AWAY = "route-away"  # hematemesis / pseudohemoptysis only
-    UNCLEAR = "unclear"  # evidence both ways: confirm the source at the bedside
-
-
-@dataclass
-class FrameResult:
-    verdict: Verdict
-    hemoptysis: list[SourceEvidence] = field(default_factory=list)
-    alternatives: list[SourceEvidence] = field(default_factory=list)
-    decided_by_answer: bool = False
-
-    @property
-    def routes(self) -> list[str]:
-        return [ROUTES[kind] for kind in dict.fromkeys(e.points_to for e in self.alternatives) if kind in ROUTES]
 
 
 def blood_source_evidence(inputs: EngineInputs) -> list[SourceEvidence]:

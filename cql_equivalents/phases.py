@@ -7,59 +7,14 @@ and whether its advance condition is met, not met, or cannot be read from FHIR d
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
-from .frame import Verdict
+from .results import EntryPoint, InputStatus, Level, Localization, MET, MISSING, NOT_MET, NOT_READABLE, PRESENT, PhaseReport, PhaseStatus, PopulationMatch, STALE, Severity, Verdict
 from .imaging_causes import imaging_causes
 from .model import EngineInputs
-from .localization import Localization
-from .populations import PopulationMatch
-from .severity import Level, Severity
 from .tables import load, tables
 
-PRESENT, STALE, MISSING = "present", "stale", "missing"
-MET, NOT_MET, NOT_READABLE = "met", "not met", "not readable from FHIR data"
-
-
-@dataclass
-class InputStatus:
-    name: str
-    required: bool
-    status: str  # present | stale | missing
-    evidence: list[str] = field(default_factory=list)
-    partial: list[str] = field(default_factory=list)  # parts missing from a present composite input
-
-
-@dataclass
-class PhaseStatus:
-    order: int
-    key: str
-    present: list[str]
-    missing: list[str]
-    stale: list[str]
-    advance: str  # met | not met | not readable from FHIR data
-    why: str
-
-
-@dataclass
-class EntryPoint:
-    key: str
-    label: str
-    met: bool
-    evidence: list[str]
-
-
-@dataclass
-class PhaseReport:
-    inputs: dict[str, InputStatus]
-    entry_points: list[EntryPoint]
-    phases: list[PhaseStatus]
-
-    @property
-    def current_phase(self) -> PhaseStatus | None:
-        """The first phase whose advance condition is not met (phases FHIR cannot show are skipped)."""
-        return next((phase for phase in self.phases if phase.advance == NOT_MET), None)
 
 
 @cache

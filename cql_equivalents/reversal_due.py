@@ -13,7 +13,7 @@ a reversal agent for life-threatening bleeding, or for major bleeding that does 
 from __future__ import annotations
 
 from .model import EngineInputs
-from .severity import Level, Severity
+from .results import Level, Severity
 
 ACC_2020 = "ACC 2020 ECDP, clinical.md C1"
 

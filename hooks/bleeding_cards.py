@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from cql_equivalents.care_context import CareContext, PaediatricEmergency
-from cql_equivalents.engine import Assessment
+from cql_equivalents.results import Assessment, CareContext, Level, PaediatricEmergency, Severity
 from cql_equivalents.model import EngineInputs
-from cql_equivalents.severity import Level, Severity
 from cql_equivalents.support import on_support_at
 from cql_equivalents.tables import load, tables
 

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from cql_equivalents.haemostasis import HaemostaticPlan
+from cql_equivalents.results import HaemostaticPlan, Level, PatientReversal, Severity
 from cql_equivalents.model import EngineInputs
-from cql_equivalents.patient_reversal import PatientReversal
 from cql_equivalents.reversal_due import reversal_agent_due
-from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import load
 
 from . import answer_guard as guard

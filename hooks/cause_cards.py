@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from cql_equivalents.engine import Assessment
+from cql_equivalents.results import Assessment
 from cql_equivalents.imaging_causes import imaging_causes
 from cql_equivalents.tables import tables
 

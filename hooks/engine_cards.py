@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from cql_equivalents.engine import Assessment
-from cql_equivalents.populations import PopulationMatch
+from cql_equivalents.results import Assessment, PopulationMatch
 from cql_equivalents.tables import tables
 
 from . import card_kit as kit

@@ -2,10 +2,9 @@
 each, and how DIC, HIT or sepsis change the plan (cql_equivalents/haemostasis.py, data/haemostasis.toml)."""
 from __future__ import annotations
 
-from cql_equivalents.engine import Assessment
-from cql_equivalents.haemostasis import SHOWN, HaemostaticPlan
+from cql_equivalents.results import Assessment, HaemostaticPlan, Level, Severity
+from cql_equivalents.haemostasis import SHOWN
 from cql_equivalents.model import EngineInputs
-from cql_equivalents.severity import Level, Severity
 
 from . import bleeding_cards as cards
 from . import card_kit as kit

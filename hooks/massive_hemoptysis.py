@@ -5,14 +5,13 @@ Clinical logic lives in cql_equivalents/; this module turns its results into CDS
 from __future__ import annotations
 
 from cql_equivalents.care_context import care_context, context_observation_codes, paediatric_airway_emergency
-from cql_equivalents.engine import Assessment, assess
+from cql_equivalents.engine import assess
+from cql_equivalents.results import Assessment, HaemostaticPlan, Level, PatientReversal, Severity
 from cql_equivalents.model import EngineInputs
 from cql_equivalents.readers import map_inputs
 from cql_equivalents import formulary
-from cql_equivalents.haemostasis import HaemostaticPlan
-from cql_equivalents.patient_reversal import PatientReversal, patient_reversal
+from cql_equivalents.patient_reversal import patient_reversal
 from cql_equivalents.reversal_due import hold_text, reversal_card_due
-from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 from cql_equivalents.terminology import active as site_terminology
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import re
 
 from cql_equivalents import formulary
-from cql_equivalents.engine import Assessment
+from cql_equivalents.results import Assessment, Level, PatientReversal, ReversalPlan, Severity
 from cql_equivalents.model import EngineInputs
-from cql_equivalents.patient_reversal import PatientReversal
-from cql_equivalents.reversal import WITHHELD, ReversalPlan, need_label
+from cql_equivalents.reversal import WITHHELD, need_label
 from cql_equivalents.reversal_due import ACC_2020, reversal_agent_due
-from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
 from . import answer_guard as guard

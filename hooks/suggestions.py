@@ -20,7 +20,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from cql_equivalents.patient_reversal import OrderLine
+from cql_equivalents.results import OrderLine
 from cql_equivalents.tables import RXNORM, SNOMED, load
 
 from .answer_guard import tag

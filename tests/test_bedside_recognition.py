@@ -277,7 +277,8 @@ def test_the_decision_is_exposed_as_data_on_the_result():
 
     from cql_equivalents.fhir_select import pool_from_values
     from cql_equivalents.readers import map_inputs
-    from cql_equivalents.severity import Level, classify
+    from cql_equivalents.severity import classify
+    from cql_equivalents.results import Level
     resources = [f.hemoptysis(), f.spo2(78, when=f.ago(hours=2), obs_id="spo2-old"), f.spo2(94, obs_id="spo2-now"),
                  f.observation("3151-8", 4, "L/min", display="O2 flow", obs_id="flow"), *STABLE,
                  *device_use("Home oxygen concentrator")]

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from cql_equivalents.fhir_select import ResourcePool
 from cql_equivalents.model import EngineInputs
-from cql_equivalents.severity import Level, Severity
+from cql_equivalents.results import Level, Severity
 from cql_equivalents.tables import load, tables
 from hooks import card_actions, card_kit as kit
 from hooks.service import Evaluation, LinkSettings
