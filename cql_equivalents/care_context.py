@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from .fhir_select import ResourcePool, codings, effective_time
+from .fhir_select import ResourcePool
+from .fhir_values import codings, effective_time
 from .model import EngineInputs
 from .readers.record import reference_of
 from .tables import LOINC, load

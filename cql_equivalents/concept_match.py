@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from .fhir_select import codings, concept_text
+from .fhir_values import codings, concept_text
 from .terminology import active as active_site_terminology
 
 Row = TypeVar("Row")

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from .fhir_select import parse_instant
+from .fhir_values import parse_instant
 from .tables import Agent, load
 from .results import EffectWindow, Exposure
 

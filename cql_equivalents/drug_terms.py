@@ -17,7 +17,7 @@ from functools import cache
 from typing import Any
 
 from .concept_match import first_word, match_concept
-from .fhir_select import codings, concept_text
+from .fhir_values import codings, concept_text
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, load, tables
 
 NDC = "http://hl7.org/fhir/sid/ndc"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from .fhir_select import codings, concept_text
+from .fhir_values import codings, concept_text
 from .tables import LOINC, ObservationInput, tables
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,

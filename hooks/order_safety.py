@@ -18,7 +18,8 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from cql_equivalents.concept_match import coded_words, match_concept
 from cql_equivalents.drug_exposure import flush_reason
 from cql_equivalents.drug_terms import agent_of, concept_words
-from cql_equivalents.fhir_select import concept_text, pool_from_values
+from cql_equivalents.fhir_select import pool_from_values
+from cql_equivalents.fhir_values import concept_text
 from cql_equivalents import fhir_valid
 from cql_equivalents.model import ConditionFact
 from cql_equivalents.readers import map_inputs

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from cql_equivalents.fhir_select import codings, effective_time, parse_instant
+from cql_equivalents.fhir_values import codings, effective_time, parse_instant
 from hooks.service import CdsService
 
 from .prefetch import render

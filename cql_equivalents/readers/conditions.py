@@ -8,7 +8,8 @@ from typing import Any
 from fhir.resources.R4B.condition import Condition
 
 from ..concept_match import coded_words, first_word, match_concept, text_note
-from ..fhir_select import ResourcePool, concept_text, effective_time, parse_instant, status_code
+from ..fhir_select import ResourcePool
+from ..fhir_values import concept_text, effective_time, parse_instant, status_code
 from ..model import ConditionFact, EngineInputs, SourceEvidence
 from ..recency import is_recent_episode
 from ..tables import ICD10_SYSTEMS, SNOMED, ConditionConcept, tables

@@ -13,7 +13,8 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 
 from .. import drug_exposure as exposure
 from ..drug_terms import agent_of, concept_words
-from ..fhir_select import ResourcePool, concept_text, effective_time, parse_instant
+from ..fhir_select import ResourcePool
+from ..fhir_values import concept_text, effective_time, parse_instant
 from ..model import DoseGiven, EngineInputs, MedicationUse, Rejected
 from .record import medication_concept, reference_of, skipped_if_malformed, too_far_in_future, validated
 

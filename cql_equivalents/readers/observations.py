@@ -14,7 +14,8 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from .. import fhir_valid
-from ..fhir_select import ResourcePool, codings, effective_time
+from ..fhir_select import ResourcePool
+from ..fhir_values import codings, effective_time
 from ..model import EngineInputs, Observed
 from ..observation_reading import (
     FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, choose, newest_first, read_raw,

@@ -7,7 +7,8 @@ from typing import Any
 
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
 
-from ..fhir_select import ResourcePool, parse_instant
+from ..fhir_select import ResourcePool
+from ..fhir_values import parse_instant, status_of
 from ..model import EngineInputs, Rejected, SourceEvidence
 from ..tables import tables
 from .record import reference_of, skipped_if_malformed, validated
@@ -15,12 +16,6 @@ from .volumes import add_volume, volume_unit
 
 # QuestionnaireResponse.status values whose answers are read (a stopped / entered-in-error response is not).
 QUESTIONNAIRE_STATUSES_READ = frozenset({"completed", "amended", "in-progress"})
-
-
-def _status(resource: Mapping[str, Any]) -> str:
-    """Its status when it is a string ("" otherwise: a list where a code belongs matches nothing, never a 500)."""
-    status = resource.get("status")
-    return status if type(status) is str else ""
 
 
 
@@ -50,7 +45,7 @@ def read_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
         with skipped_if_malformed(inputs, raw):
             if str(raw.get("questionnaire", "")).split("|")[0] != canonical:
                 continue
-            if _status(raw) not in QUESTIONNAIRE_STATUSES_READ:
+            if status_of(raw) not in QUESTIONNAIRE_STATUSES_READ:
                 continue
             reference = reference_of(raw)
             if validated(inputs, QuestionnaireResponse, raw, input="questionnaire") is None:

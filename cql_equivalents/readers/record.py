@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from .. import fhir_valid
-from ..fhir_select import ResourcePool, concept_text, codings, effective_time, parse_instant
+from ..fhir_select import ResourcePool
+from ..fhir_values import codings, concept_text
 from ..model import EngineInputs
 from ..observation_reading import FUTURE_TOLERANCE
 
@@ -59,30 +60,6 @@ def too_far_in_future(at: datetime | None, now: datetime) -> bool:
 def is_stale(at: datetime | None, now: datetime, fresh_hours: float) -> bool:
     """Older than its window, or with no time at all (a value with no time cannot be shown to be current)."""
     return at is None or now - at > timedelta(hours=fresh_hours)
-
-
-def time_of(resource: Mapping[str, Any]) -> datetime | None:
-    """When a procedure, report, order or result happened: the first of its own time members, else the end (or
-    start) of performedPeriod, else its effective time."""
-    for key in ("performedDateTime", "started", "occurrenceDateTime", "authoredOn"):
-        moment = parse_instant(resource.get(key))
-        if moment:
-            return moment
-    period = resource.get("performedPeriod")
-    if isinstance(period, Mapping):
-        moment = parse_instant(period.get("end")) or parse_instant(period.get("start"))
-        if moment:
-            return moment
-    return effective_time(resource)
-
-
-def period_start(raw: Mapping[str, Any]) -> datetime | None:
-    """When a device was put in use: the start of its timing / occurrence period, else its own date member."""
-    for key in ("timingPeriod", "occurrencePeriod"):
-        period = raw.get(key)
-        if isinstance(period, Mapping):
-            return parse_instant(period.get("start"))
-    return parse_instant(raw.get("timingDateTime") or raw.get("occurrenceDateTime") or raw.get("recordedOn"))
 
 
 def medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:

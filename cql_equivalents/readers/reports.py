@@ -20,12 +20,12 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 
 from ..concept_match import match_concept, text_note
-from ..fhir_select import ResourcePool, codings, status_of
+from ..fhir_select import ResourcePool
+from ..fhir_values import codings, status_of
 from ..model import EngineInputs, Finding, Rejected
 from ..tables import LOINC, RXNORM, SNOMED, tables
-from .record import (
-    is_stale, reference_of, skipped_if_malformed, texts, time_of, too_far_in_future, validated,
-)
+from .record import is_stale, reference_of, skipped_if_malformed, texts, too_far_in_future, validated
+from ..fhir_values import time_of
 
 _MODELS = {"Observation": Observation, "DiagnosticReport": DiagnosticReport, "Procedure": Procedure,
            "ImagingStudy": ImagingStudy, "MedicationRequest": MedicationRequest,

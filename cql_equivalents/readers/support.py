@@ -17,11 +17,13 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 
 from ..concept_match import coded_words, match_concept
-from ..fhir_select import ResourcePool, concept_text, codings, effective_time
+from ..fhir_select import ResourcePool
+from ..fhir_values import codings, concept_text, effective_time
 from ..model import EngineInputs, SupportInUse
 from ..tables import RXNORM, SNOMED, load
 from ..terminology import active as site_terminology
-from .record import medication_concept, period_start, reference_of, time_of, too_far_in_future, validated
+from .record import medication_concept, reference_of, too_far_in_future, validated
+from ..fhir_values import period_start, time_of
 
 _DEVICE_STATUSES = frozenset({"active", "intended", "on-hold"})  # DeviceUseStatement / DeviceRequest in force
 _MODELS = {"DeviceUseStatement": DeviceUseStatement, "DeviceRequest": DeviceRequest, "Observation": Observation,

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from ..concept_match import coded_words, match_concept
-from ..fhir_select import ResourcePool, effective_time
+from ..fhir_select import ResourcePool
+from ..fhir_values import effective_time
 from ..model import EngineInputs, VasopressorUse
 from ..tables import RXNORM, load
 from .record import medication_concept, reference_of, skipped_if_malformed

@@ -8,7 +8,8 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
-from ..fhir_select import ResourcePool, codings, effective_time, parse_instant, status_of
+from ..fhir_select import ResourcePool
+from ..fhir_values import codings, effective_time, parse_instant, status_of
 from ..model import EngineInputs, Rejected, VolumeReading
 from ..tables import tables
 from ..terminology import active as site_terminology
