@@ -140,11 +140,11 @@ def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
 
 def _is_device_row(raw: dict) -> bool:
     spec = load("support")["observation"][0]
-    mapped = site_terminology().concept_of(raw.get("code"), "observation")
-    if mapped:
-        return mapped.concept == spec["key"]
-    names = coded_words(raw.get("code"))
-    return any(word in names for word in spec["words"])
+    found = match_concept([raw.get("code")], site_space="observation", site_decides=True,
+                          site_row=lambda concept: True if concept == spec["key"] else None,
+                          code_row=lambda system, code: None, words=lambda: coded_words(raw.get("code")),
+                          word_row=lambda names: (True, "") if any(word in names for word in spec["words"]) else None)
+    return found is not None
 
 
 def _map_device_observations(pool: ResourcePool, inputs: EngineInputs) -> None:

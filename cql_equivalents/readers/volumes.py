@@ -9,10 +9,10 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from ..fhir_select import ResourcePool
-from ..fhir_values import codings, effective_time, parse_instant, status_of
+from ..fhir_values import effective_time, parse_instant, status_of
 from ..model import EngineInputs, Rejected, VolumeReading
 from ..tables import tables
-from ..terminology import active as site_terminology
+from ..concept_match import match_concept
 from .record import is_stale, reference_of, skipped_if_malformed, texts, validated
 from .reports import NOT_DONE
 
@@ -34,15 +34,17 @@ def _kind_from_text(names: str) -> str | None:
 def _is_volume_observation(raw: Mapping[str, Any]) -> tuple[str, str] | None:
     """(period kind named by the code or "", "mapped from local code X" or "") for a volume row, else None."""
     spec = tables().bleeding["volume"]
-    mapped = site_terminology().concept_of(raw.get("code"), "observation")
-    if mapped:
-        kinds = {row["concept"]: row["kind"] for row in tables().bleeding["volume_concept"]}
-        return (kinds[mapped.concept], mapped.note) if mapped.concept in kinds else None
-    for coding in codings(raw.get("code")):
-        if coding.get("system") == spec["local_system"] and coding.get("code") in spec["local_codes"]:
-            return "", ""
-    names = texts(raw, "code")
-    return ("", "") if any(word in names for word in spec["words"]) else None
+    kinds = {row["concept"]: row["kind"] for row in tables().bleeding["volume_concept"]}
+
+    def by_code(system: Any, code: str) -> tuple[str, str] | None:
+        return ("", "") if system == spec["local_system"] and code in spec["local_codes"] else None
+
+    def by_words(names: str) -> tuple[str, str] | None:
+        return ("", "") if any(word in names for word in spec["words"]) else None
+
+    # a code the site maps to another observation is not a volume, whatever its words say
+    return match_concept([raw.get("code")], site_space="observation", site_row=kinds.get, site_decides=True,
+                         code_row=by_code, words=lambda: texts(raw, "code"), word_row=by_words)
 
 
 def add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None, reference: str, note: str) -> None:
