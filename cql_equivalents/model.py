@@ -1,5 +1,6 @@
-"""The records the engine passes around, in one place: what the readers take from the FHIR resources of one
-hook call (EngineInputs and the values, conditions, drugs, findings and support it holds).
+"""The records the engine reads, in one place: what the readers take from the FHIR resources of one hook call
+(EngineInputs and the values, conditions, drugs, findings and support it holds). What the rules conclude from
+them is in results.py.
 
 Every reader (cql_equivalents/readers/) fills these; every rule module reads them. Frozen dataclasses except
 EngineInputs, which the readers fill in turn (a later reader reads what an earlier one found: exposures read the

@@ -1,5 +1,6 @@
-"""What every reader does with one FHIR record: name it, tell when it happened, validate it or reject it, and
-skip it (not the call) when its content is malformed."""
+"""What every reader does with one FHIR record: name it, validate it or reject it, judge its time (future-dated,
+stale), find the drug it names, and skip it (not the call) when its content is malformed. When a record
+happened is read by fhir_values (effective_time, time_of)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
