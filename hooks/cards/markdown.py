@@ -108,6 +108,11 @@ def with_data_not_read(cards: list[dict], inputs: EngineInputs) -> list[dict]:
     return cards
 
 
+def numbered(steps: Iterable[str]) -> str:
+    """Steps as a Markdown ordered list, from 1."""
+    return "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))
+
+
 def join(*sections: str) -> str:
     return "\n\n".join(section for section in sections if section)
 

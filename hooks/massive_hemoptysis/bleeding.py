@@ -14,7 +14,7 @@ from cql_equivalents.severity import Level, Severity
 from cql_equivalents.tables import tables
 
 from ..cards.builder import card, source
-from ..cards.markdown import join, observed_text, sources, values_table
+from ..cards.markdown import join, numbered, observed_text, sources, values_table
 from ..cards.prose import card_text
 from ..cards.summary import fit
 from .sections import (LABS, PHYSIOLOGY, bleeding_text, calculator_lines, context_section, decided_by, do_now,
@@ -127,7 +127,7 @@ def not_adult_card(severity: Severity, inputs: EngineInputs, base: str,
     else:
         summary, reasons, steps = fit(words["summary"], age=age), "", words["steps"]
     detail = join(
-        "**Do now**\n\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
+        "**Do now**\n\n" + numbered(steps),
         why(f"Hemoptysis: {bleeding_text(severity)}. The patient is {age} years old (date of birth on record).",
             reasons, words["why"], values_table(inputs, PHYSIOLOGY)),
         sources(words["source"], emergency.source if emergency else ""),

@@ -11,7 +11,7 @@ from cql_equivalents.tables import tables
 
 from ..cards.builder import card, source
 from ..cards.links import dossier_link, engine_link
-from ..cards.markdown import join, sources, when
+from ..cards.markdown import join, numbered, sources, when
 from ..cards.prose import card_text
 from ..cards.summary import fit
 from ..service import Evaluation
@@ -66,7 +66,7 @@ def causes_card(assessment: Assessment, evaluation: Evaluation) -> dict | None:
         else:
             lines.append(f"- **{', '.join(cause.labels)}**{records}: {words['no_engine']}")
     path_text = "\n\n".join(f"**{match.label}** (" + "; ".join(match.evidence) + ")\n\n"
-                            + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)) for match in paths)
+                            + numbered(match.steps) for match in paths)
     links.append(dossier_link(evaluation.links))
     detail = join(
         f"**Do now**\n\n{words['do_now']}",

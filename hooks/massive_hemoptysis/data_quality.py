@@ -14,6 +14,7 @@ from cql_equivalents.tables import tables
 
 from ..cards.builder import card, source
 from ..cards.markdown import join, observed_text, records_not_used, when
+from ..cards.prose import card_text
 from ..cards.summary import fit
 
 UNREADABLE_TOPIC = "hemoptysis-record-unreadable"
@@ -34,37 +35,32 @@ def unreadable_bleeding_card(inputs: EngineInputs, base: str) -> dict | None:
     if not unread:
         return None
     label = labels[unread[0].input]
-    summary = "Check the hemoptysis record: it cannot be read, so bleeding is not assessed"
+    words = card_text()["unreadable"]
     detail = join(
         f"**{label.capitalize()} on record, not readable**: "
-        + "; ".join(f"`{item.reference}`: {item.reason}" for item in unread[:5])
-        + ". The service reads only valid FHIR R4, so it neither confirms nor excludes hemoptysis, and no "
-        "escalation, reversal or severity assessment was made from this record.",
-        "**Check the record** (or re-enter it) and assess at the bedside: SpO2, respiratory rate, blood pressure, "
-        "heart rate and the volume expectorated. If hypoxic, in respiratory distress or hypotensive: airway first, "
-        "bleeding side down, ICU, interventional radiology for bronchial artery embolisation.",
+        + "; ".join(f"`{item.reference}`: {item.reason}" for item in unread[:words["listed"]]) + words["not_assessed"],
+        words["check"],
         records_not_used(inputs),
     )
-    return card(summary, "warning", detail, source(base, UNREADABLE_TOPIC))
+    return card(words["summary"], "warning", detail, source(base, UNREADABLE_TOPIC))
 
 
 def data_quality_card(assessment: Assessment, base: str) -> dict | None:
     inputs = assessment.inputs
-    # a study from years ago is history, not stale current data: only the last 90 days are listed here
-    recent = timedelta(days=90)
+    words = card_text()["stale"]
+    # a study from years ago is history, not stale current data: only the recent ones are listed here
+    recent = timedelta(days=words["findings_window_days"])
     stale_findings = [f for f in inputs.findings if f.stale and f.at and inputs.now - f.at <= recent]
     if not inputs.stale and not stale_findings:
         return None
     names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))
-    summary = fit(["Obtain again: {names} (too old to use as current)",
-                   "Obtain again the values listed: too old to use as current"], names=names)
+    summary = fit(words["summary"], names=names)
     specs = tables().observation_inputs
     lines = [f"- {o.label} {observed_text(o)} at {when(o.at)} (`{o.reference}`): older than "
              f"{specs[o.input].fresh_hours:g} h" for o in inputs.stale.values()]
     lines += [f"- {f.label} at {when(f.at)} (`{f.reference}`): older than its window" for f in stale_findings]
     detail = join(
-        "Each input has a freshness window (engine rules: the sources are silent). A value older than its window "
-        "is listed here and is not used as the current value: obtain it again.",
+        words["intro"],
         "\n".join(lines),
         records_not_used(inputs),
     )

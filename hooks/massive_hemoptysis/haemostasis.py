@@ -8,7 +8,7 @@ from cql_equivalents.inputs import EngineInputs
 from cql_equivalents.severity import Level, Severity
 
 from ..cards.builder import card, source
-from ..cards.markdown import join, observed_text, sources, values_section, when
+from ..cards.markdown import join, numbered, observed_text, sources, values_section, when
 from ..cards.summary import fit
 from .sections import rules_text
 
@@ -49,8 +49,7 @@ def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineIn
                      f"Give {row['give']}{amount}.{choice}")
     conditions = []
     for row, references in plan.conditions:
-        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(row["steps"], start=1))
-        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{steps}")
+        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{numbered(row['steps'])}")
     against = ""
     if plan.advised_against:
         against = "**Not offered on any card:** " + "; ".join(

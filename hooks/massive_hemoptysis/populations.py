@@ -6,7 +6,7 @@ from cql_equivalents.engine import Assessment
 from cql_equivalents.populations import PopulationMatch
 
 from ..cards.builder import card, source
-from ..cards.markdown import join
+from ..cards.markdown import join, numbered
 from ..cards.topics import population_topic
 from .sections import rules_text
 
@@ -31,7 +31,7 @@ def population_card(match: PopulationMatch, assessment: Assessment, base: str) -
     detail = join(
         f"**{match.label}**: {bae}.",
         "**Why this path**: " + "; ".join(match.evidence) + ".",
-        "**Path** (seed 004 special population)\n\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)),
+        "**Path** (seed 004 special population)\n\n" + numbered(match.steps),
         sibling,
         rules_text(assessment, only=only) if only else "",
         f"_Source: {match.source}_",

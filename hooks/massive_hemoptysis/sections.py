@@ -11,7 +11,7 @@ from cql_equivalents.support import on_support_at
 from cql_equivalents.tables import tables
 
 from ..cards.clinician_words import plain
-from ..cards.markdown import missing_line, observed_text, records_not_used, when
+from ..cards.markdown import missing_line, numbered, observed_text, records_not_used, when
 from ..cards.prose import card_text
 
 PHYSIOLOGY = ("spo2", "respiratory_rate", "heart_rate", "systolic_bp")
@@ -57,7 +57,7 @@ def txa_text(assessment: Assessment) -> str:
 
 def do_now(steps: list[str], assessment: Assessment) -> str:
     fields = {"definitive": definitive_step(assessment), "txa": txa_text(assessment)}
-    return "**Do now**\n\n" + "\n".join(f"{i}. {step.format(**fields)}" for i, step in enumerate(steps, 1))
+    return "**Do now**\n\n" + numbered(step.format(**fields) for step in steps)
 
 
 def context_section(context: CareContext | None, assessment: Assessment | None = None) -> str:
@@ -132,10 +132,11 @@ def modifier_lines(severity: Severity) -> str:
 
 
 def volume_line(severity: Severity) -> str:
+    words = card_text()["volume_line"]
     if not severity.volume_triggers_below:
-        return "No hemoptysis volume or rate on record: quantify it (single expectoration, mL/h, mL/24 h)."
-    return ("Volume on record, below every threshold (>= 150 mL single expectoration, > 100 mL/h, > 500 mL/24 h): "
-            + ", ".join(severity.volume_triggers_below) + ".")
+        return words["none"]
+    thresholds = {row["key"]: f"{row['op']} {row['value']:g}" for row in tables().triggers if row["kind"] == "volume"}
+    return words["below"].format(**thresholds) + ", ".join(severity.volume_triggers_below) + "."
 
 
 def localization_text(assessment: Assessment) -> str:
@@ -182,7 +183,7 @@ def why(*parts: str) -> str:
     return "**Why**\n\n" + body if body else ""
 
 
-def missing(inputs: EngineInputs, names, severity: Severity | None = None) -> str:
+def missing(inputs: EngineInputs, names) -> str:
     parts = [missing_line(inputs, names), stale_text(inputs, names), records_not_used(inputs)]
     body = "\n\n".join(part for part in parts if part)
     return "**What is missing**\n\n" + body if body else ""
