@@ -15,7 +15,8 @@ from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.formulary import load_formulary
 from cql_equivalents.tables import tables
 from cql_equivalents.terminology import load_site_terminology
-from hooks import SERVICES, answer_guard, install_site_terminology
+from hooks import SERVICES, install_site_terminology
+from hooks.cards import answer_guard
 from hooks.service import Evaluation, LinkSettings
 
 from . import feedback_bounds, metrics as metrics_module, prefetch

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, render_template, request
 from markdown_it import MarkdownIt
 
 from cql_equivalents.tables import tables
-from hooks.topics import TOPIC_SYSTEM, topics
+from hooks.cards.topics import TOPIC_SYSTEM, topics
 
 from . import analytics
 from .errors import ApiError, operation_outcome

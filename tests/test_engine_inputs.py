@@ -277,7 +277,7 @@ def test_referenced_medication_is_read_through_the_include(client):
     request["prefetch"]["medicationRequests"]["entry"].append({"resource": medication, "search": {"mode": "include"}})
     cards = client.post(URL, json=request).json["cards"]
     assert topics(cards)["antithrombotic-reversal"]["summary"].startswith("Reverse warfarin now")
-    from hooks.massive_hemoptysis import PREFETCH
+    from hooks.massive_hemoptysis.prefetch import PREFETCH
     assert "_include=MedicationRequest:medication" in PREFETCH["medicationRequests"]
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from server.app import create_app
 from server.gallery import DEFAULT_SCENARIOS, scenario_files
-from hooks.topics import TOPIC_SYSTEM
+from hooks.cards.topics import TOPIC_SYSTEM
 from tests import fhir_factory as f
 from tests import jwt_kit
 from tests.conftest import SignedClient

@@ -1,4 +1,4 @@
-"""CDS Hooks suggestions whose actions carry FHIR R4 orders, override reasons, and SMART links.
+"""The FHIR R4 orders a card can propose, and their check.
 
 Orders are ServiceRequest / MedicationRequest resources an EHR can place (status draft, intent proposal),
 built from cql_equivalents/data/orders.toml and validated with fhir.resources.R4B before they are sent. A
@@ -7,10 +7,8 @@ then has no quantity, and the card names what to obtain.
 """
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -20,15 +18,10 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from cql_equivalents.results import OrderLine
 from cql_equivalents.tables import RXNORM, SNOMED, load
-
-from .answer_guard import tag
-from .service import LinkSettings
 
 log = logging.getLogger("hemoptysis_cds")
 UCUM = "http://unitsofmeasure.org"
-SELECTION = "any"  # the orders of a card are independent of each other: the clinician may accept several
 _MODELS = {"ServiceRequest": ServiceRequest, "MedicationRequest": MedicationRequest}
 
 
@@ -37,7 +30,6 @@ class OrderTable:
     services: dict[str, dict]
     medications: dict[str, dict]
     reason: dict
-    override_system: str
     override_sets: dict[str, list[dict]]
     offers: dict[str, dict]  # card topic -> what that card offers
     routes: dict[str, dict]  # route text -> its verified SNOMED CT code row
@@ -54,7 +46,7 @@ def order_table() -> OrderTable:
     return OrderTable(
         services={row["key"]: row for row in orders["service"]},
         medications={row["key"]: row for row in orders["medication"]},
-        reason=orders["reason"], override_system=overrides["system"], override_sets=sets,
+        reason=orders["reason"], override_sets=sets,
         offers={row["card"]: row for row in orders["offer"]},
         routes={row["text"]: row for row in orders.get("route", ())})
 
@@ -125,7 +117,7 @@ def _rate(row: dict, target: OrderTarget) -> dict | None:
     return {"value": rate, "unit": "mL/min", "system": UCUM, "code": "mL/min"}
 
 
-def _amount(value: float) -> str:
+def amount_text(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:g}"
 
 
@@ -138,12 +130,12 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     timing = (" once" if not row.get("per_day") else " once daily" if row["per_day"] == 1
               else f" {row['per_day']} times daily") + (f" for {row['days']} days" if row.get("days") else "")
     if row.get("dose_low") is not None:  # a dose range from the source (fibrinogen concentrate 3-4 g)
-        amount = f"{_amount(row['dose_low'])}-{_amount(row['dose_high'])}"
+        amount = f"{amount_text(row['dose_low'])}-{amount_text(row['dose_high'])}"
         dose_and_rate: dict[str, Any] = {"doseRange": {
             "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
             "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
     else:
-        amount = _amount(quantity)
+        amount = amount_text(quantity)
         dose_and_rate = {"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM, "code": row["unit"]}}
     rate = _rate(row, target)
     if rate:
@@ -180,10 +172,10 @@ def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, s
     def per_min(value: float) -> dict:
         return {"value": value, "unit": "mg/min", "system": UCUM, "code": "mg/min"}
 
-    text = (f"{_amount(bolus)} mg IV bolus at {regimen['bolus_rate_mg_min']:g} mg/min, then "
-            f"{regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min ({_amount(infused)} mg)")
+    text = (f"{amount_text(bolus)} mg IV bolus at {regimen['bolus_rate_mg_min']:g} mg/min, then "
+            f"{regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min ({amount_text(infused)} mg)")
     dosages = [
-        {"sequence": 1, "text": f"bolus {_amount(bolus)} mg at {regimen['bolus_rate_mg_min']:g} mg/min",
+        {"sequence": 1, "text": f"bolus {amount_text(bolus)} mg at {regimen['bolus_rate_mg_min']:g} mg/min",
          "route": _route(row["route"]), "timing": {"repeat": {"count": 1}},
          "doseAndRate": [{"doseQuantity": mg(bolus), "rateQuantity": per_min(regimen["bolus_rate_mg_min"])}]},
         {"sequence": 2, "text": f"then {regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min",
@@ -229,108 +221,3 @@ def valid(resource: dict) -> bool:
         if len(_VERDICTS) < _VERDICTS_MAX:
             _VERDICTS[shape] = verdict
     return verdict
-
-
-# ------------------------------------------------------------------------------------------ suggestions
-
-def suggestion(label: str, actions: list[dict], recommended: bool | None = None) -> dict:
-    built: dict[str, Any] = {"label": label, "uuid": str(uuid.uuid4()), "actions": actions}
-    if recommended is not None:
-        built["isRecommended"] = recommended
-    return built
-
-
-def create(resource: dict, description: str, label: str, recommended: bool | None = None) -> dict | None:
-    if not valid(resource):
-        return None
-    return suggestion(label, [{"type": "create", "description": description, "resource": resource}], recommended)
-
-
-def order(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
-    """A ServiceRequest or fixed-dose MedicationRequest suggestion, by its orders.toml key (named on the
-    suggestion, so the answer guard can tell which order it is)."""
-    if key in order_table().services:
-        return tag(order_service(key, target, recommended), key)
-    return tag(order_medication(key, target, recommended), key)
-
-
-def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
-    row = order_table().services[key]
-    return create(service_request(key, target, detail), f"Order: {row['text']}" + (f": {detail}" if detail else "")
-                  + f" ({row['source']})", row["label"], recommended)
-
-
-def order_medication(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
-    """A fixed-dose medication order (the dose is in orders.toml)."""
-    row = order_table().medications[key]
-    resource = medication_request(key, target, row.get("dose", row.get("dose_low")))
-    return create(resource, f"Order: {resource['dosageInstruction'][0]['text']} ({row['source']})", row["label"],
-                  recommended)
-
-
-def reversal_orders(orders: Iterable[OrderLine], target: OrderTarget, recommended: bool | None = None) -> list[dict]:
-    """One order per product of the patient's reversal plan (patient_reversal.py made each product once)."""
-    made = []
-    for item in orders:
-        line = item.line
-        row = order_table().medications[line.order]
-        if row.get("phased"):
-            resource, dose = phased_request(line.order, target, line.quantity)
-        else:
-            dose = f"{_amount(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
-            resource = medication_request(line.order, target, line.quantity, dose)
-        covers = f" (for {' and '.join(item.agents)})" if len(item.agents) > 1 else ""
-        made.append(tag(create(resource, f"Order {line.agent}{covers}: {line.dose} ({line.source})",
-                               f"{row['label']} {dose}", recommended), line.order))
-    return [order for order in made if order]
-
-
-def hold_active_order(resource: Mapping[str, Any], agent: str, why: str, recommended: bool | None = None) -> dict | None:
-    """Put the patient's active antithrombotic MedicationRequest on hold: an update carrying the whole resource
-    (CDS Hooks 2.0: an update holds the resource in its entirety), status on-hold with the reason in text."""
-    held = copy.deepcopy(dict(resource))
-    held["status"] = "on-hold"
-    held["statusReason"] = {"text": why}
-    if not valid(held):
-        return None
-    reference = f"MedicationRequest/{held.get('id')}"
-    return suggestion(f"Hold {agent} ({reference})",
-                      [{"type": "update", "description": f"Set {reference} on hold: {why}", "resource": held}],
-                      recommended)
-
-
-def delete_draft(reference: str, label: str, description: str, recommended: bool | None = None) -> dict:
-    """Remove an unsigned draft order (order-sign / order-select): a delete action with a relative resourceId."""
-    return suggestion(label, [{"type": "delete", "description": description, "resourceId": reference}], recommended)
-
-
-def with_suggestions(suggestions: Iterable[dict | None]) -> dict:
-    """kit.card(...) keyword arguments: suggestions and the selectionBehavior CDS Hooks requires with them."""
-    kept = [item for item in suggestions if item]
-    return {"suggestions": kept, "selectionBehavior": SELECTION} if kept else {}
-
-
-# ------------------------------------------------------------------------------------------ overrides & links
-
-def override_reasons(kind: str) -> list[dict]:
-    return [dict(reason) for reason in order_table().override_sets[kind]]
-
-
-def smart_link(links: LinkSettings, topic: str) -> list[dict]:
-    """A SMART app link when one is configured; appContext tells the app which card launched it."""
-    if not links.smart_app_url:
-        return []
-    context = {"engine": "pulm.massive-hemoptysis.v1", "topic": topic}
-    return [{"label": links.smart_app_label, "url": links.smart_app_url, "type": "smart",
-             "appContext": json.dumps(context, separators=(",", ":"))}]
-
-
-def dossier_link(links: LinkSettings) -> dict:
-    return {"label": "Massive hemoptysis engine dossier", "url": f"{links.public_base_url}/docs/engine",
-            "type": "absolute"}
-
-
-def phases_link(links: LinkSettings) -> dict:
-    """How the engine decides (its phases, entry points and calculators): documentation, no patient data."""
-    return {"label": "How the engine decides: phases and calculators",
-            "url": f"{links.public_base_url}/docs/engine#the-12-phases", "type": "absolute"}

@@ -9,9 +9,14 @@ from cql_equivalents.results import Assessment
 from cql_equivalents.imaging_causes import imaging_causes
 from cql_equivalents.tables import tables
 
-from . import card_kit as kit
-from .bleeding_cards import fit, sources, text
-from .service import Evaluation
+from ..cards.builder import card, source
+from ..cards.links import dossier_link, engine_link
+from ..cards.markdown import join, numbered, sources, when
+from ..cards.prose import card_text
+from ..cards.summary import fit
+from ..service import Evaluation
+
+TOPIC = "sibling-engines"
 
 
 @dataclass
@@ -36,7 +41,7 @@ def _causes(assessment: Assessment) -> list[_Cause]:
             add(group.engine_id, fact.concept.label, f"`{fact.reference}`")
     for found in imaging_causes(assessment.inputs):
         for engine_id in found.engines:
-            add(engine_id, f"{found.label} ({found.study})", f"`{found.reference}`, {kit.when(found.at)}")
+            add(engine_id, f"{found.label} ({found.study})", f"`{found.reference}`, {when(found.at)}")
     return sorted(by_engine.values(), key=lambda cause: (cause.engine_id == "", cause.engine_id))
 
 
@@ -45,7 +50,7 @@ def causes_card(assessment: Assessment, evaluation: Evaluation) -> dict | None:
     paths = [match for match in assessment.populations if match.bae == "target" and match.sibling]
     if not causes and not paths:
         return None
-    words = text()["causes"]
+    words = card_text()["causes"]
     engines = tables().sibling_engines
     for match in paths:  # a population opened by results (e.g. positive Xpert) names its engine too
         if not any(cause.engine_id == match.sibling for cause in causes):
@@ -57,20 +62,18 @@ def causes_card(assessment: Assessment, evaluation: Evaluation) -> dict | None:
         engine = engines.get(cause.engine_id)
         if engine:
             lines.append(f"- **{', '.join(cause.labels)}**{records} -> {engine['title']}: {engine['handoff']}")
-            links.append({"label": f"{engine['title']} ({cause.engine_id})",
-                          "url": f"{evaluation.links.engine_base_url}/{cause.engine_id}", "type": "absolute"})
+            links.append(engine_link(evaluation.links, cause.engine_id, engine["title"]))
         else:
             lines.append(f"- **{', '.join(cause.labels)}**{records}: {words['no_engine']}")
     path_text = "\n\n".join(f"**{match.label}** (" + "; ".join(match.evidence) + ")\n\n"
-                            + "\n".join(f"{i}. {step}" for i, step in enumerate(match.steps, 1)) for match in paths)
-    links.append({"label": "Massive hemoptysis engine dossier", "url": f"{evaluation.links.public_base_url}/docs/engine",
-                  "type": "absolute"})
-    detail = kit.join(
+                            + numbered(match.steps) for match in paths)
+    links.append(dossier_link(evaluation.links))
+    detail = join(
         f"**Do now**\n\n{words['do_now']}",
         "**Why**\n\n" + "\n".join(lines),
         path_text,
         sources(words["source"], *(match.source for match in paths)),
     )
     variants = words["summary"] if any(cause.engine_id for cause in causes) else words["summary_no_engine"]
-    return kit.card(fit(variants, labels=", ".join(labels)), "info", detail,
-                    kit.source(evaluation.links.public_base_url, "sibling-engines"), links=links)
+    return card(fit(variants, labels=", ".join(labels)), "info", detail, source(evaluation.links.public_base_url, TOPIC),
+                links=links)

@@ -6,15 +6,16 @@ from cql_equivalents.results import Assessment, HaemostaticPlan, Level, Severity
 from cql_equivalents.haemostasis import SHOWN
 from cql_equivalents.model import EngineInputs
 
-from . import bleeding_cards as cards
-from . import card_kit as kit
-from .engine_cards import rules_text
+from ..cards.builder import card, source
+from ..cards.markdown import join, numbered, observed_text, sources, values_section, when
+from ..cards.summary import fit
+from .sections import rules_text
 
 TOPIC = "haemostatic-plan"
 
 
 def _summary(plan: HaemostaticPlan, massive: bool) -> str:
-    """Action first, within the summary limit (bleeding_cards.fit): what to give, then the values off target."""
+    """Action first, within the summary limit (cards.summary.fit): what to give, then the values off target."""
     parts = [row["short"] for row, _ in plan.conditions if row["key"] != "sepsis"]
     parts += [f"{item.observed.label.split(' (')[0]} {item.observed.value:g}" for item in plan.off_target]
     parts = parts or [row["short"] for row, _ in plan.conditions]
@@ -24,12 +25,12 @@ def _summary(plan: HaemostaticPlan, massive: bool) -> str:
                     if key in plan.advised_against)
     fields = dict(what=what, parts=", ".join(parts), never=never)
     if not what:
-        return cards.fit(["Treat the cause ({parts}); components for bleeding only{never}",
+        return fit(["Treat the cause ({parts}); components for bleeding only{never}",
                           "Treat the cause; components for bleeding only{never}",
                           "Treat the cause; components for bleeding only"], **fields)
     if massive:
-        return cards.fit(["Give {what} now ({parts}){never}", "Give {what} now{never}", "Give {what} now"], **fields)
-    return cards.fit(["Give {what} if bleeding is major ({parts}){never}", "Give {what} if bleeding is major{never}",
+        return fit(["Give {what} now ({parts}){never}", "Give {what} now{never}", "Give {what} now"], **fields)
+    return fit(["Give {what} if bleeding is major ({parts}){never}", "Give {what} if bleeding is major{never}",
                       "Give {what} if bleeding is major"], **fields)
 
 
@@ -41,25 +42,24 @@ def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineIn
         row = item.row
         amount = f" ({item.quantity_text})" if item.quantity_text else ""
         choice = f" _Engine choice: {row['engine_choice']}._" if row.get("engine_choice") else ""
-        lines.append(f"- **{item.observed.label} {kit.observed_text(item.observed)}** (`{item.observed.reference}`, "
-                     f"{kit.when(item.observed.at)}) {row['op']} {row['threshold']:g}{' ' + row['unit'] if row['unit'] else ''}: "
+        lines.append(f"- **{item.observed.label} {observed_text(item.observed)}** (`{item.observed.reference}`, "
+                     f"{when(item.observed.at)}) {row['op']} {row['threshold']:g}{' ' + row['unit'] if row['unit'] else ''}: "
                      f"{row['target']}. "
                      f"Give {row['give']}{amount}.{choice}")
     conditions = []
     for row, references in plan.conditions:
-        steps = "\n".join(f"{i}. {step}" for i, step in enumerate(row["steps"], start=1))
-        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{steps}")
+        conditions.append(f"**{row['label']}** ({', '.join(f'`{r}`' for r in references)})\n\n{numbered(row['steps'])}")
     against = ""
     if plan.advised_against:
         against = "**Not offered on any card:** " + "; ".join(
             f"{key} ({rule.kind}: {rule.intervention}, because {', '.join(rule.because)})"
             for key, rule in plan.advised_against.items())
-    when = ("**Massive hemoptysis is major bleeding: correct now**, and re-check the values after each product."
+    timing = ("**Massive hemoptysis is major bleeding: correct now**, and re-check the values after each product."
             if massive else
             "**Components are for bleeding, not for numbers alone** (BSH 2009; Wada 2013): give them if the bleeding "
             "is major or a procedure is planned; re-check the values.")
-    detail = kit.join(
-        "**Do now**\n\n" + when + "\n\n" + ("\n".join(lines) or "- no value off target"),
+    detail = join(
+        "**Do now**\n\n" + timing + "\n\n" + ("\n".join(lines) or "- no value off target"),
         *conditions,
         "**Why**\n\nHaemostatic targets of the European guideline on major bleeding and coagulopathy (Rossaint "
         "2023), extrapolated from trauma to major hemoptysis (engine choice)."
@@ -67,8 +67,8 @@ def haemostasis_card(plan: HaemostaticPlan, severity: Severity, inputs: EngineIn
         against,
         rules_text(assessment, kinds=("contraindicated", "not-indicated"),
                    only=tuple(rule.key for rule in plan.advised_against.values())) if plan.advised_against else "",
-        kit.values_section(inputs, SHOWN),
-        cards.sources("Rossaint R et al. Crit Care 2023 (PMID 36859355)",
+        values_section(inputs, SHOWN),
+        sources("Rossaint R et al. Crit Care 2023 (PMID 36859355)",
                       *(item.row["source"] for item in plan.off_target), *(row["source"] for row, _ in plan.conditions)),
     )
-    return kit.card(_summary(plan, massive), "critical" if massive else "warning", detail, kit.source(base, TOPIC))
+    return card(_summary(plan, massive), "critical" if massive else "warning", detail, source(base, TOPIC))

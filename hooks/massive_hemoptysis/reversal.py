@@ -12,10 +12,12 @@ from cql_equivalents.reversal import WITHHELD, need_label
 from cql_equivalents.reversal_due import ACC_2020, reversal_agent_due
 from cql_equivalents.tables import tables
 
-from . import answer_guard as guard
-from . import bleeding_cards as cards
-from . import card_kit as kit
-from .engine_cards import rules_text
+from ..cards import answer_guard
+from ..cards.builder import card, source
+from ..cards.clinician_words import plain
+from ..cards.markdown import join, missing_line, observed_text, sources, values_table, when
+from ..cards.summary import fit
+from .sections import rules_text
 
 TOPIC = "antithrombotic-reversal"
 
@@ -25,10 +27,10 @@ def _lab_text(plan: ReversalPlan, inputs: EngineInputs) -> str:
         spec = tables().reversal_classes[plan.drug_class]
         stale = inputs.stale.get(spec["lab"])
         if stale:
-            return (f"stale: {kit.observed_text(stale)} at {kit.when(stale.at)} (`{stale.reference}`), not used as "
+            return (f"stale: {observed_text(stale)} at {when(stale.at)} (`{stale.reference}`), not used as "
                     "current; obtain now")
         return "not on record"
-    return f"{kit.observed_text(plan.lab)} (`{plan.lab.reference}`, {kit.when(plan.lab.at)})"
+    return f"{observed_text(plan.lab)} (`{plan.lab.reference}`, {when(plan.lab.at)})"
 
 
 def _class_summary(plan: ReversalPlan, massive: bool, short: bool = False) -> str:
@@ -45,11 +47,11 @@ def _class_summary(plan: ReversalPlan, massive: bool, short: bool = False) -> st
 
 
 def _summary(reversal: PatientReversal, severity: Severity, now: bool) -> str:
-    """Action first, within the summary limit: the first variant that fits (bleeding_cards.fit). `now`: a
+    """Action first, within the summary limit: the first variant that fits (cards.summary.fit). `now`: a
     reversal agent is due (life-threatening bleeding, reversal_due)."""
     plans = reversal.plans
     first = plans[0]
-    lab = f" ({first.lab.label} {kit.observed_text(first.lab)})" if first.lab else ""
+    lab = f" ({first.lab.label} {observed_text(first.lab)})" if first.lab else ""
     bleeding = "bleeding" if severity.level in (Level.ROUTED_AWAY, Level.SOURCE_UNCLEAR) else "hemoptysis"
     agents = " + ".join(reversal.agents)
     by_class = {plan.drug_class: plan for plan in reversed(plans)}  # two antiplatelets: one summary
@@ -62,18 +64,18 @@ def _summary(reversal: PatientReversal, severity: Severity, now: bool) -> str:
     brief = re.sub(r" \(([^()]*) contraindicated\)", r"; no \1", what)
     fields = dict(agents=agents, what=what, short=short, head=head, lab=lab, bleeding=bleeding, brief=brief)
     if reversal.stent is not None:  # cardiology before stopping: no "hold it" first
-        return cards.fit(["Call cardiology before stopping {agents} (recent stent); {short}",
+        return fit(["Call cardiology before stopping {agents} (recent stent); {short}",
                           "Call cardiology before stopping {agents} (recent stent); {head}",
                           "Call cardiology before stopping {agents}: recent coronary stent"], **fields)
     if all(any(line.none_due for line in plan.steps) for plan in plans):  # nothing left to reverse on record
-        return cards.fit(["Hold {agents}{lab}: {what}", "Hold {agents}: {what}", "Hold {agents}: {head}",
+        return fit(["Hold {agents}{lab}: {what}", "Hold {agents}: {what}", "Hold {agents}: {head}",
                           "Hold {agents}: no reversal dose due"], **fields)
     if now:
-        return cards.fit(["Reverse {agents} now{lab}: {what}", "Reverse {agents} now: {what}",
+        return fit(["Reverse {agents} now{lab}: {what}", "Reverse {agents} now: {what}",
                           "Reverse {agents} now: {brief}", "Reverse {agents} now: {short}",
                           "Reverse {agents} now: {head}", "Reverse {agents} now"],
                          **fields)
-    return cards.fit(["Hold {agents}{lab}; if {bleeding} turns life-threatening: {what}",
+    return fit(["Hold {agents}{lab}; if {bleeding} turns life-threatening: {what}",
                       "Hold {agents}; if {bleeding} turns life-threatening: {what}",
                       "Hold {agents}; if {bleeding} turns life-threatening: {brief}",
                       "Hold {agents}; if {bleeding} turns life-threatening: {short}",
@@ -104,7 +106,7 @@ def _steps(index: int, plan: ReversalPlan, reversal: PatientReversal, written: d
 def _why(plan: ReversalPlan, inputs: EngineInputs) -> str:
     """The records that put the agent on board (and why a record that is not active counts) and its lab."""
     uses = "\n".join(
-        f"- {kit.plain(use.text)} (`{use.reference}`, {use.status}, {kit.when(use.at)}; matched by {use.matched_by})"
+        f"- {plain(use.text)} (`{use.reference}`, {use.status}, {when(use.at)}; matched by {use.matched_by})"
         + (f"; counted because {use.basis}" if use.basis else "")
         for use in plan.uses)
     lab_note = f" {plan.lab_note}." if plan.lab_note else ""
@@ -130,8 +132,8 @@ def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineI
     stent_text = ""
     if reversal.stent is not None:
         stent = reversal.stent
-        when = f"{stent.days_ago} days ago" if stent.days_ago is not None else "date not recorded"
-        stent_text = f"{stent.label} on record (`{stent.reference}`, {when}): {stent.rule['text']}"
+        ago = f"{stent.days_ago} days ago" if stent.days_ago is not None else "date not recorded"
+        stent_text = f"{stent.label} on record (`{stent.reference}`, {ago}): {stent.rule['text']}"
     needs = sorted({need for plan in reversal.plans for line in plan.steps for need in line.needs})
     references = {f"`{use.reference}`" for plan in reversal.plans for use in plan.uses}
     agent_rules = tuple(r.key for r in assessment.rules if any(ref in " ".join(r.because) for ref in references)
@@ -139,19 +141,19 @@ def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineI
     reversal_names = ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")
     written: dict[tuple[str, str], str] = {}
     missing = [("Obtain to complete the dose: " + ", ".join(need_label(n) for n in needs) + ".") if needs else "",
-               kit.missing_line(inputs, reversal_names)]
-    detail = kit.join(
+               missing_line(inputs, reversal_names)]
+    detail = join(
         "**Do now**\n\n" + "\n\n".join(part for part in (stent_text, when_text, order_text) if part),
         *(_steps(index, plan, reversal, written) for index, plan in enumerate(reversal.plans, start=1)),
         "**Why**\n\n" + "\n\n".join(_why(plan, inputs) for plan in reversal.plans),
         rules_text(assessment, only=agent_rules) if agent_rules else "",
-        kit.values_table(inputs, reversal_names),
+        values_table(inputs, reversal_names),
         ("**What is missing**\n\n" + "\n\n".join(part for part in missing if part)) if any(missing) else "",
-        cards.sources("ACC 2020 Expert Consensus Decision Pathway on bleeding on oral anticoagulants (Tomaselli, "
+        sources("ACC 2020 Expert Consensus Decision Pathway on bleeding on oral anticoagulants (Tomaselli, "
                       "JACC 2020)", *(reversal.stent.rule["source"] for _ in [0] if reversal.stent is not None),
                       *(line.source for plan in reversal.plans for line in plan.steps)),
     )
-    card = kit.card(_summary(reversal, severity, now), "critical" if now else "warning", detail,
-                    kit.source(base, TOPIC))
+    built = card(_summary(reversal, severity, now), "critical" if now else "warning", detail,
+                    source(base, TOPIC))
     # a rule this card shows (e.g. 4F-PCC contraindicated in HIT) rules its order out, on this card and answer-wide
-    return guard.declare(card, [key for rule in assessment.rules if rule.key in agent_rules for key in rule.advises_against])
+    return answer_guard.declare(built, [key for rule in assessment.rules if rule.key in agent_rules for key in rule.advises_against])
