@@ -90,7 +90,9 @@ def drop_tables(url: str) -> None:
     """Start each test from an empty schema (the scratch database is shared by the session)."""
     from sqlalchemy import create_engine
 
-    from server import audit, storage
+    from server.storage import audit
+
+    from server.storage import store as storage
     engine = create_engine(url)
     try:
         audit.metadata.drop_all(engine)

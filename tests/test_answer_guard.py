@@ -11,8 +11,8 @@ import pytest
 from cql_equivalents.tables import load
 from hooks import answer_guard as guard
 from hooks import card_kit as kit
-from server import golden
-from server.replay import load_request
+from server.replay import golden
+from server.replay.runner import load_request
 from tests import fhir_factory as f
 from tests import scenarios
 

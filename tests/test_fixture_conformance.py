@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from server.replay import _services_for, load_request, request_files
+from server.replay.runner import _services_for, load_request, request_files
 from tests.cds_validator import fhir_problems, response_problems
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hooks import card_kit as kit
-from server.app import create_app
+from server.http.app import create_app
 from server.config import Settings
 from tests import fhir_factory as f
 from tests import scenarios

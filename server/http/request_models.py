@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ApiError
-from .feedback_bounds import instant
+from server.http.errors import ApiError
+from server.storage.feedback_bounds import instant
 
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
 RELATIVE_REFERENCE = r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$"

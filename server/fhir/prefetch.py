@@ -19,11 +19,11 @@ import requests
 from hooks.prefetch_keys import OPTIONAL, strategy_of, without_text
 from hooks.service import CdsService
 
-from .config import Settings
-from .errors import ApiError
-from .fetch_budget import Deadline, ServerSlots
-from .fhir_client import FetchError, FetchLimits, FhirFetcher
-from .request_models import HookRequest
+from server.config import Settings
+from server.http.errors import ApiError
+from server.fhir.fetch_budget import Deadline, ServerSlots
+from server.fhir.client import FetchError, FetchLimits, FhirFetcher
+from server.http.request_models import HookRequest
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z]+)\s*\}\}")
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="prefetch")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import requests
 
-from .replay_target import JwtSigner, TargetError
+from server.replay.target import JwtSigner, TargetError
 
 
 def command(url: str, *, jwt_key: str | None, jwt_issuer: str | None, jwt_kid: str | None,

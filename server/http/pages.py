@@ -13,12 +13,12 @@ from markdown_it import MarkdownIt
 from cql_equivalents.tables import tables
 from hooks.topics import TOPIC_SYSTEM, topics
 
-from . import analytics
-from .errors import ApiError, operation_outcome
-from .gallery import Gallery, GalleryBusy, order_summary
-from .jsonio import dumps
+from server.http import analytics
+from server.http.errors import ApiError, operation_outcome
+from server.http.gallery import Gallery, GalleryBusy, order_summary
+from server.http.jsonio import dumps
 
-DOCS_DIR = Path(__file__).resolve().parent.parent / "docs"
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
 ENGINE_ID = "pulm.massive-hemoptysis.v1"
 # Raw HTML in the Markdown is not passed through (card details quote record text); tables as GitHub writes them.
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")

@@ -2,7 +2,7 @@
 (deploy/gunicorn.conf.py imports it; deploy/Dockerfile). Every value comes from a HEMOPTYSIS_CDS_* variable through server.config.Settings.
 
 Worker model (issue 11 item 6): gthread workers, each with a bounded pool of threads, run by
-server.gunicorn_worker.BoundedThreadWorker, which reads each request without a thread (a client that never
+server.run.gunicorn_worker.BoundedThreadWorker, which reads each request without a thread (a client that never
 finishes its headers or body holds a file descriptor, never a thread, and gets a 408 when its time runs out) and
 answers gunicorn's own errors as OperationOutcomes. A slow FHIR server holds at most the call's FHIR deadline
 (HEMOPTYSIS_CDS_FHIR_DEADLINE_SECONDS) of one thread. In production a buffering reverse proxy sits in front as
@@ -15,7 +15,7 @@ _settings = Settings.from_env()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers  # one per core: request handling is CPU-bound once the data are in
-worker_class = "server.gunicorn_worker.BoundedThreadWorker"
+worker_class = "server.run.gunicorn_worker.BoundedThreadWorker"
 threads = _settings.threads
 worker_connections = 1000  # open connections per worker (idle and gathering ones included), then refused
 # The heartbeat limit: in a gthread worker the main loop beats while threads work, so this only catches a
@@ -42,19 +42,19 @@ control_socket_disable = True
 
 
 def post_worker_init(worker) -> None:
-    # the garbage collector is tuned per worker once its app is loaded, never by create_app (server/runtime.py)
-    from server.runtime import tune_garbage_collector
+    # the garbage collector is tuned per worker once its app is loaded, never by create_app (server/run/runtime.py)
+    from server.run.runtime import tune_garbage_collector
     tune_garbage_collector()
 
 
 def post_request(worker, request, environ, response) -> None:
-    # a full collection after a large request, so one large body's garbage does not outlive it (server/runtime.py)
-    from server.runtime import collect_after_large_request
+    # a full collection after a large request, so one large body's garbage does not outlive it (server/run/runtime.py)
+    from server.run.runtime import collect_after_large_request
     collect_after_large_request(environ.get("CONTENT_LENGTH"))
 
-# Metrics (server/metrics.py): every worker writes prometheus-client's multiprocess files, so /metrics sums them;
+# Metrics (server/http/metrics.py): every worker writes prometheus-client's multiprocess files, so /metrics sums them;
 # the directory is made here, in the master, before any worker starts.
-from server import metrics as _metrics  # noqa: E402
+from server.http import metrics as _metrics  # noqa: E402
 
 if _settings.metrics_enabled:
     _metrics.prepare_multiprocess_dir()

@@ -6,9 +6,9 @@ sending:
     "_fixture": {"title": "...", "referenceInstant": "2026-11-23T12:00:00Z", "service": "massive-hemoptysis"}
 
 `referenceInstant` is when the request's clinical data were "now"; every FHIR date in the request is moved by
-(now - referenceInstant) before sending (server/timeshift.py). `service` picks one service; without it the
+(now - referenceInstant) before sending (server/replay/timeshift.py). `service` picks one service; without it the
 request goes to every service that answers its hook (from discovery). The golden beside it (`x.cards.json`)
-holds, per service, what server/golden.py keeps of the answer. Goldens are written only with --update.
+holds, per service, what server/replay/golden.py keeps of the answer. Goldens are written only with --update.
 """
 from __future__ import annotations
 
@@ -22,10 +22,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import golden
-from .progress import progress
-from .replay_target import HttpTarget, InProcessTarget, JwtSigner, Target, TargetError
-from .timeshift import parse_reference_instant, shift_dates
+from server.replay import golden
+from server.replay.progress import progress
+from server.replay.target import HttpTarget, InProcessTarget, JwtSigner, Target, TargetError
+from server.replay.timeshift import parse_reference_instant, shift_dates
 
 FIXTURE_KEY = "_fixture"
 

@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import golden
-from .config import Settings
-from .replay import RequestFileError, load_request
+from server.replay import golden
+from server.config import Settings
+from server.replay.runner import RequestFileError, load_request
 
-DEFAULT_SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
+DEFAULT_SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 _running = threading.local()
 
 
@@ -144,7 +144,7 @@ class Gallery:
         """A development-mode instance of this app, made once: its links use the real public URL, it counts no
         metrics, writes a throw-away database and calls no FHIR server back."""
         if self._client is None:
-            from .app import create_app  # the app module imports this one
+            from server.http.app import create_app  # the app module imports this one
             directory = tempfile.mkdtemp(prefix="hemoptysis-cds-gallery-")
             settings = Settings.from_env({
                 "HEMOPTYSIS_CDS_AUTH_MODE": "development",

@@ -10,10 +10,10 @@ from typing import Any, Callable
 from flask import g, request
 from sqlalchemy.engine import Connection
 
-from .audit import AuditEntry, AuditTrail, ReplayedToken
-from .auth import DEVELOPMENT_CALLER, AuthError, Caller, JwtVerifier
-from .errors import ApiError
-from .storage import Store
+from server.storage.audit import AuditEntry, AuditTrail, ReplayedToken
+from server.security.tokens import DEVELOPMENT_CALLER, AuthError, Caller, JwtVerifier
+from server.http.errors import ApiError
+from server.storage.store import Store
 
 log = logging.getLogger("hemoptysis_cds")
 DEVELOPMENT_HEADER = ("X-Hemoptysis-CDS-Auth", "development-unauthenticated")

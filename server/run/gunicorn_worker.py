@@ -17,9 +17,9 @@ import time
 from gunicorn import util
 from gunicorn.workers import gthread
 
-from .config import Settings
-from .errors import operation_outcome
-from .jsonio import dumps
+from server.config import Settings
+from server.http.errors import operation_outcome
+from server.http.jsonio import dumps
 
 _END_OF_HEAD = b"\r\n\r\n"
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d{1,12})[ \t]*\r\n", re.IGNORECASE)

@@ -19,7 +19,7 @@ from pathlib import Path
 import requests
 from flask import Flask, Response, g
 
-from .storage import card_topic
+from server.storage.store import card_topic
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds: a CDS call is budgeted well under a second; FHIR call-backs can take a few.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from .errors import ApiError
+from server.http.errors import ApiError
 
 _READ = 64 * 1024
 

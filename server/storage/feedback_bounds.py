@@ -6,7 +6,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from .errors import ApiError
+from server.http.errors import ApiError
 
 MAX_FEEDBACK_BYTES = 1024 * 1024  # 500 items (request_models.FeedbackRequest) of ~2 KiB each
 MAX_DEPTH = 16  # feedback[i].overrideReason.reason.system is depth 5; extensions add a few levels

@@ -10,8 +10,8 @@ from typing import Any
 
 import orjson
 
-from .errors import ApiError
-from .json_duplicates import DuplicateMembers, may_have_duplicates, without_duplicates
+from server.http.errors import ApiError
+from server.http.json_duplicates import DuplicateMembers, may_have_duplicates, without_duplicates
 
 _UTF8_BOM = b"\xef\xbb\xbf"  # some EHR exports start with one; RFC 8259 lets a parser ignore it
 

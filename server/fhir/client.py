@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import requests
 import urllib3
 
-from .fetch_budget import BudgetExceeded, Deadline, ServerSlots
-from .url_scope import url_under_base
+from server.fhir.fetch_budget import BudgetExceeded, Deadline, ServerSlots
+from server.security.url_scope import url_under_base
 
 
 class FetchError(Exception):

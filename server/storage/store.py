@@ -121,7 +121,7 @@ class Store:
         self.engine = create_engine(database_url, pool_pre_ping=True, future=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine, sqlite_synchronous.upper())
-        from .audit import create_tables  # tolerates workers racing to create the tables
+        from server.storage.audit import create_tables  # tolerates workers racing to create the tables
         create_tables(metadata, self.engine)
 
     def transaction(self, connection: Connection | None = None):

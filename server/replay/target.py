@@ -14,7 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from .config import Settings
+from server.config import Settings
 
 
 class TargetError(Exception):
@@ -31,7 +31,7 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
-EXAMPLE_CONCEPT_MAP = Path(__file__).resolve().parent.parent / "deploy" / "site-concept-map.example.json"
+EXAMPLE_CONCEPT_MAP = Path(__file__).resolve().parents[2] / "deploy" / "site-concept-map.example.json"
 
 
 def in_process_settings(database_dir: Path) -> Settings:
@@ -51,7 +51,7 @@ def in_process_settings(database_dir: Path) -> Settings:
 
 class InProcessTarget:
     def __init__(self) -> None:
-        from .app import create_app  # imported here: the HTTP mode must not need the app's dependencies loaded
+        from server.http.app import create_app  # imported here: the HTTP mode must not need the app's dependencies loaded
 
         self._directory = tempfile.TemporaryDirectory(prefix="hemoptysis-cds-replay-")
         # The app's warnings (development auth, a new audit key, a refused call) are expected here and would bury

@@ -18,18 +18,22 @@ from cql_equivalents.terminology import load_site_terminology
 from hooks import SERVICES, answer_guard, install_site_terminology
 from hooks.service import Evaluation, LinkSettings
 
-from . import feedback_bounds, metrics as metrics_module, prefetch
-from .audit import AuditTrail, load_audit_key
-from .auth import build_verifier
-from .body_reader import read_capped
-from .call_guard import DEVELOPMENT_HEADER, CallGuard
-from .config import Settings
-from .errors import ApiError, operation_outcome
-from .jsonio import dumps, parse_body
-from .pages import DOCS_DIR, create_pages
-from .response_notes import data_not_read
-from .request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
-from .storage import FeedbackRefused, Store
+from server.storage import feedback_bounds
+
+from server.http import metrics as metrics_module
+
+from server.fhir import prefetch
+from server.storage.audit import AuditTrail, load_audit_key
+from server.security.tokens import build_verifier
+from server.http.body_reader import read_capped
+from server.security.call_guard import DEVELOPMENT_HEADER, CallGuard
+from server.config import Settings
+from server.http.errors import ApiError, operation_outcome
+from server.http.jsonio import dumps, parse_body
+from server.http.pages import DOCS_DIR, create_pages
+from server.http.response_notes import data_not_read
+from server.http.request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
+from server.storage.store import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
 JSON_TYPES = ("application/json", "application/fhir+json")

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import jwt
 import requests
 
-from .clients import ASYMMETRIC_ALGORITHMS, TrustedClient, check_jwk_set, read_jwks_file
+from server.security.clients import ASYMMETRIC_ALGORITHMS, TrustedClient, check_jwk_set, read_jwks_file
 
 log = logging.getLogger("hemoptysis_cds.auth")
 
@@ -341,7 +341,7 @@ def _bearer_token(authorization: str | None) -> str:
 
 def build_verifier(settings, session: requests.Session) -> JwtVerifier | None:
     """The verifier for settings.auth_mode 'required'; None (and a loud warning) for 'development'."""
-    from .clients import load_clients  # here, not at import: only this reads the file system
+    from server.security.clients import load_clients  # here, not at import: only this reads the file system
 
     if settings.development_auth:
         log.warning("AUTHENTICATION IS OFF: HEMOPTYSIS_CDS_AUTH_MODE=development. Any caller can call every "
