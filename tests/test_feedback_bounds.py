@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.storage.feedback_bounds import MAX_FEEDBACK_BYTES
-from server.storage.store import feedback as feedback_table
+from server.storage.schema import feedback as feedback_table
 from tests.test_feedback import URL, _escalation, _overridden
 
 FEEDBACK = f"{URL}/feedback"

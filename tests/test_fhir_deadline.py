@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from hooks import SERVICES
 from server.http.app import create_app
-from server.storage.audit import audit_events
+from server.storage.schema import audit_events
 from tests import fhir_factory as f
 from tests.slow_servers import send_json, slow_fhir_server
 

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from server.http.app import create_app
-from server.storage.audit import audit_events
+from server.storage.schema import audit_events
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import requests
 import urllib3
 
+from server.fhir.bounded_get import BodyTooLarge, open_get, read_body
 from server.fhir.fetch_budget import BudgetExceeded, Deadline, ServerSlots
 from server.security.url_scope import url_under_base
 
@@ -103,9 +104,8 @@ class FhirFetcher:
     def _get_checked(self, url: str) -> dict | None:
         left = self._left()
         try:
-            response = self._session.get(
-                url, headers=self._headers, allow_redirects=False, stream=True,
-                timeout=(min(self._limits.connect_timeout, left), min(self._limits.read_timeout, left)))
+            response = open_get(self._session, url, headers=self._headers,
+                                timeout=(min(self._limits.connect_timeout, left), min(self._limits.read_timeout, left)))
         except requests.Timeout:
             raise FetchError(f"the FHIR server {self.base_url} did not answer in time", "timeout") from None
         except requests.RequestException as error:
@@ -139,17 +139,14 @@ class FhirFetcher:
     def _read_body(self, response: requests.Response) -> bytearray:
         """The body, with the deadline checked between reads (read1 returns what has arrived, so a trickle
         cannot keep one read waiting past it beyond one socket timeout, and abort() cuts even that)."""
-        body = bytearray()
+        def fits(size: int) -> bool:  # the cap is on the whole call's data, all keys and pages together
+            with self._bytes_lock:
+                return self._bytes_read + size <= self._limits.max_bytes
+
         try:
-            while True:
-                self._left()
-                chunk = response.raw.read1(65536, decode_content=True)
-                if not chunk:
-                    break
-                body.extend(chunk)
-                with self._bytes_lock:
-                    if self._bytes_read + len(body) > self._limits.max_bytes:
-                        raise FetchError(f"the FHIR data exceed {self._limits.max_bytes} bytes", "too-costly")
+            body = read_body(response, fits, before_read=self._left)
+        except BodyTooLarge:
+            raise FetchError(f"the FHIR data exceed {self._limits.max_bytes} bytes", "too-costly") from None
         # urllib3's errors are OSError / ValueError, or its HTTPError (DecodeError: a Content-Encoding chain too long)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as error:
             self._left()  # a cut read is the deadline's doing: say so

@@ -20,10 +20,11 @@ from hooks.prefetch_keys import OPTIONAL, strategy_of, without_text
 from hooks.service import CdsService
 
 from server.config import Settings
-from server.http.errors import ApiError
-from server.fhir.fetch_budget import Deadline, ServerSlots
 from server.fhir.client import FetchError, FetchLimits, FhirFetcher
+from server.fhir.fetch_budget import Deadline, ServerSlots
+from server.http.errors import ApiError
 from server.http.request_models import HookRequest
+from server.security.fhir_access import fhir_server_usable
 
 _TOKEN = re.compile(r"\{\{\s*context\.([A-Za-z]+)\s*\}\}")
 _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="prefetch")
@@ -46,8 +47,6 @@ def render(template: str, context: dict[str, Any]) -> str | None:
     return None if missing else rendered
 
 
-def server_allowed(fhir_server: str, settings: Settings) -> bool:
-    return fhir_server.rstrip("/") in {allowed.rstrip("/") for allowed in settings.fhir_allowed_servers}
 
 
 @dataclass
@@ -69,10 +68,9 @@ def _client_outcomes(service: CdsService, values: dict[str, Any]) -> list[str]:
 
 
 def resolve(service: CdsService, request: HookRequest, settings: Settings, session: requests.Session,
-            allowed_server: str | None = None, client_servers: tuple[str, ...] | None = None) -> Resolved:
-    """One value per prefetch key: what the client sent, or what the service fetched itself.
-    `client_servers`, when given (an authenticated client), are the only FHIR bases that may be fetched from;
-    otherwise `allowed_server` and the global settings.fhir_allowed_servers (development mode)."""
+            fhir_servers: tuple[str, ...]) -> Resolved:
+    """One value per prefetch key: what the client sent, or what the service fetched itself, from fhirServer
+    only when it is one of `fhir_servers` (security/fhir_access.py: the bases allowed for this caller)."""
     given = request.prefetch or {}
     values = {key: given[key] for key in service.prefetch if key in given}
     failed_at_client = _client_outcomes(service, values)
@@ -92,12 +90,7 @@ def resolve(service: CdsService, request: HookRequest, settings: Settings, sessi
                            code="required")
         return Resolved(values, [f"{without_text(missing[key]) or key}: prefetch '{key}' was not sent and there is "
                                  f"no fhirServer to fetch it from; not taken into account" for key in sorted(missing)])
-    if client_servers is not None:
-        permitted = request.fhirServer.rstrip("/") in {server.rstrip("/") for server in client_servers}
-    else:
-        permitted = ((allowed_server is not None and request.fhirServer.rstrip("/") == allowed_server.rstrip("/"))
-                     or server_allowed(request.fhirServer, settings))
-    if not permitted:
+    if not fhir_server_usable(request.fhirServer, fhir_servers):
         raise ApiError(403, "fhirServer is not a FHIR server this service may call", [("fhirServer", "not allowed")])
     return _fetch_missing(service, request, settings, session, values, missing)
 

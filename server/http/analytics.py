@@ -18,7 +18,7 @@ from html import escape
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from server.storage.store import feedback, issued_card_topics, issued_cards
+from server.storage.schema import feedback, issued_card_topics, issued_cards
 
 DEFAULT_DAYS = 30
 

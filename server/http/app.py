@@ -18,21 +18,20 @@ from cql_equivalents.terminology import load_site_terminology
 from hooks import SERVICES, answer_guard, install_site_terminology
 from hooks.service import Evaluation, LinkSettings
 
-from server.storage import feedback_bounds
-
-from server.http import metrics as metrics_module
-
-from server.fhir import prefetch
-from server.storage.audit import AuditTrail, load_audit_key
-from server.security.tokens import build_verifier
-from server.http.body_reader import read_capped
-from server.security.call_guard import DEVELOPMENT_HEADER, CallGuard
 from server.config import Settings
+from server.fhir import prefetch
+from server.http import metrics as metrics_module
+from server.http.body_reader import read_capped
 from server.http.errors import ApiError, operation_outcome
 from server.http.jsonio import dumps, parse_body
 from server.http.pages import DOCS_DIR, create_pages
-from server.http.response_notes import data_not_read
 from server.http.request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
+from server.http.response_notes import data_not_read
+from server.security.call_guard import DEVELOPMENT_HEADER, CallGuard
+from server.security.fhir_access import allowed_fhir_servers, fhir_server_usable
+from server.security.tokens import build_verifier
+from server.storage import feedback_bounds
+from server.storage.audit import AuditTrail, load_audit_key
 from server.storage.store import FeedbackRefused, Store
 
 log = logging.getLogger("hemoptysis_cds")
@@ -174,13 +173,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             raise ApiError(400, f"service '{service.id}' answers hook '{service.hook}', not '{hook_request.hook}'",
                            [("hook", "wrong hook for this service")])
         validated(CONTEXT_MODELS[service.hook], hook_request.context, prefix="context")
-        if not caller.development and hook_request.fhirServer and not caller.client.fhir_server_allowed(hook_request.fhirServer):
+        fhir_servers = allowed_fhir_servers(caller, settings)
+        if not caller.development and hook_request.fhirServer and not fhir_server_usable(hook_request.fhirServer,
+                                                                                         fhir_servers):
             # Refused even when prefetch is complete: a client naming another FHIR server is misconfigured or hostile.
             raise ApiError(403, "fhirServer is not the FHIR server registered for this client",
                            [("fhirServer", "not this client's FHIR server")])
         with timed("prefetch", service.id):
-            resolved = prefetch.resolve(service, hook_request, settings, fhir_session,
-                                        client_servers=None if caller.development else caller.fhir_servers())
+            resolved = prefetch.resolve(service, hook_request, settings, fhir_session, fhir_servers)
         pool = pool_from_values(resolved.values, patient_id=hook_request.context.get("patientId"))
         pool.problems.extend(resolved.unavailable)  # optional keys that could not be had: named on the cards
         if pool.foreign_patients:  # data sent as this patient's are another's: none of it can be trusted

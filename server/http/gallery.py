@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from server.replay import golden
 from server.config import Settings
+from server.replay import golden
 from server.replay.runner import RequestFileError, load_request
 
 DEFAULT_SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"

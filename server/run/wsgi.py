@@ -1,8 +1,8 @@
 """WSGI entry point for gunicorn (deploy/gunicorn.conf.py): `gunicorn -c deploy/gunicorn.conf.py server.run.wsgi:app`."""
 import logging
 
-from server.http.app import create_app
 from server.config import Settings
+from server.http.app import create_app
 from server.run.logjson import configure_logging
 
 _settings = Settings.from_env()

@@ -10,9 +10,9 @@ from typing import Any, Callable
 from flask import g, request
 from sqlalchemy.engine import Connection
 
-from server.storage.audit import AuditEntry, AuditTrail, ReplayedToken
-from server.security.tokens import DEVELOPMENT_CALLER, AuthError, Caller, JwtVerifier
 from server.http.errors import ApiError
+from server.security.tokens import DEVELOPMENT_CALLER, AuthError, Caller, JwtVerifier
+from server.storage.audit import AuditEntry, AuditTrail, ReplayedToken
 from server.storage.store import Store
 
 log = logging.getLogger("hemoptysis_cds")

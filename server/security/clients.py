@@ -103,9 +103,6 @@ class TrustedClient(BaseModel):
             raise ValueError(f"client {self.issuer!r} names no public key: give jwks, jwks_file or jku")
         return self
 
-    def fhir_server_allowed(self, fhir_server: str) -> bool:
-        return fhir_server.rstrip("/") in self.fhir_servers
-
 
 def check_jwk_set(value: Any) -> list[dict[str, Any]]:
     """The usable public keys of a JWK Set; private keys and symmetric keys are refused outright."""

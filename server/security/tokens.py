@@ -26,6 +26,7 @@ from typing import Any, Callable
 import jwt
 import requests
 
+from server.fhir.bounded_get import BodyTooLarge, open_get, read_body
 from server.security.clients import ASYMMETRIC_ALGORITHMS, TrustedClient, check_jwk_set, read_jwks_file
 
 log = logging.getLogger("hemoptysis_cds.auth")
@@ -103,19 +104,17 @@ class JwksFetcher:
 
     def _fetch(self, url: str) -> dict[str, dict]:
         try:
-            response = self._session.get(url, allow_redirects=False, stream=True,
-                                         timeout=(self._policy.jwks_timeout_seconds, self._policy.jwks_timeout_seconds),
-                                         headers={"Accept": "application/json, application/jwk-set+json"})
+            response = open_get(self._session, url, headers={"Accept": "application/json, application/jwk-set+json"},
+                                timeout=(self._policy.jwks_timeout_seconds, self._policy.jwks_timeout_seconds))
         except requests.RequestException as error:
             raise AuthError(f"jwks-unreachable ({type(error).__name__})") from None
         with response:
             if response.status_code != 200:
                 raise AuthError(f"jwks-http-{response.status_code}")
-            body = bytearray()
-            for chunk in response.iter_content(chunk_size=16384):
-                body.extend(chunk)
-                if len(body) > self._policy.jwks_max_bytes:
-                    raise AuthError("jwks-too-large")
+            try:
+                body = read_body(response, lambda size: size <= self._policy.jwks_max_bytes, chunk_size=16384)
+            except BodyTooLarge:
+                raise AuthError("jwks-too-large") from None
         try:
             return {key["kid"]: key for key in check_jwk_set(json.loads(body))}
         except ValueError:

@@ -19,49 +19,19 @@ import logging
 import os
 import secrets
 import tempfile
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger, Column, DateTime, Float, Integer, MetaData, String, Table, Text, UniqueConstraint, delete, insert,
-)
+from sqlalchemy import Table, delete, insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
+
+from server.storage.schema import audit_events, create_tables, seen_jwts
 
 log = logging.getLogger("hemoptysis_cds.audit")
-metadata = MetaData()
 MIN_KEY_CHARS = 32
-
-audit_events = Table(
-    "audit_events", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("at", DateTime(timezone=True), nullable=False),
-    Column("kind", String(16), nullable=False),  # service | feedback | audit-read
-    Column("service_id", String(100), nullable=True),
-    Column("client_iss", String(300), nullable=True),  # None when the caller could not even name an issuer
-    Column("tenant", String(200), nullable=True),
-    Column("jti", String(256), nullable=True),
-    Column("hook", String(100), nullable=True),
-    Column("hook_instance", String(200), nullable=True, index=True),
-    Column("patient_hash", String(64), nullable=True, index=True),  # HMAC-SHA256 hex, never the id
-    Column("cards", Text, nullable=False, default="[]"),  # JSON [{"uuid", "indicator"}]
-    Column("feedback_items", Integer, nullable=True),
-    Column("status", Integer, nullable=False),
-    Column("reason", String(100), nullable=True),  # why a call was refused (auth reason code or HTTP reason)
-    Column("latency_ms", Float, nullable=False),
-)
-
-seen_jwts = Table(
-    "seen_jwts", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("issuer", String(300), nullable=False),
-    Column("jti", String(256), nullable=False),
-    Column("expires_at", BigInteger, nullable=False, index=True),  # epoch seconds: forgotten after this
-    UniqueConstraint("issuer", "jti", name="uq_seen_jwts_issuer_jti"),
-)
 
 
 def fitted_to_columns(table: Table, row: dict[str, Any]) -> dict[str, Any]:
@@ -125,25 +95,12 @@ def load_audit_key(configured: str, key_file: str) -> bytes:
     return key.encode()
 
 
-def create_tables(tables: MetaData, engine: Engine, attempts: int = 5) -> None:
-    """create_all, tolerating the race of several workers starting at once on one new database (the loser
-    sees "already exists" between its check and its CREATE; the next check finds the table)."""
-    for attempt in range(attempts):
-        try:
-            tables.create_all(engine)
-            return
-        except DBAPIError:
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
 class AuditTrail:
     def __init__(self, engine: Engine, key: bytes):
         self.engine = engine
         self._key = key
         self._claims = 0
-        create_tables(metadata, engine)
+        create_tables(engine)
 
     def patient_hash(self, patient_id: str | None) -> str | None:
         if not patient_id:

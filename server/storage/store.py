@@ -13,58 +13,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Column, DateTime, Integer, MetaData, String, Table, Text, UniqueConstraint, create_engine, delete, event, insert, select,
-)
+from sqlalchemy import create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-metadata = MetaData()
+from server.storage.schema import create_tables, feedback, health_probe, issued_card_topics, issued_cards
 
-issued_cards = Table(
-    "issued_cards", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("card_uuid", String(64), nullable=False, unique=True),
-    Column("service_id", String(100), nullable=False),
-    Column("hook_instance", String(200), nullable=False),
-    Column("indicator", String(16), nullable=False),
-    Column("summary", String(200), nullable=False),
-    Column("suggestion_uuids", Text, nullable=False),  # JSON array
-    Column("override_codes", Text, nullable=False),  # JSON array of [system, code]
-    Column("issued_at", DateTime(timezone=True), nullable=False),
-)
-
-# A table of its own (not a column of issued_cards) so databases made before it need no migration: create_all
-# adds it. The topic is what the analytics page and the feedback metrics group by.
-issued_card_topics = Table(
-    "issued_card_topics", metadata,
-    Column("card_uuid", String(64), primary_key=True),
-    Column("topic", String(100), nullable=False, index=True),
-)
-
-feedback = Table(
-    "feedback", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("service_id", String(100), nullable=False),
-    Column("card_uuid", String(64), nullable=False, index=True),
-    Column("outcome", String(16), nullable=False),
-    Column("accepted_suggestions", Text, nullable=False),  # JSON array of suggestion uuids
-    Column("override_reason", Text, nullable=True),  # JSON object
-    Column("outcome_timestamp", String(64), nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    UniqueConstraint("fingerprint", name="uq_feedback_fingerprint"),
-)
-
-
-# Written and deleted by every readiness check: a database that can be read but not written to (disk full,
-# read-only file system, a replica in recovery) is not ready, and only a commit of about what a call writes tells.
-health_probe = Table(
-    "health_probe", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("checked_at", DateTime(timezone=True), nullable=False),
-    Column("ballast", Text, nullable=False),
-)
 PROBE_BYTES = 8192  # more than one call's cards and audit row
 
 
@@ -121,8 +75,7 @@ class Store:
         self.engine = create_engine(database_url, pool_pre_ping=True, future=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine, sqlite_synchronous.upper())
-        from server.storage.audit import create_tables  # tolerates workers racing to create the tables
-        create_tables(metadata, self.engine)
+        create_tables(self.engine)  # tolerates workers racing to create the tables
 
     def transaction(self, connection: Connection | None = None):
         """The caller's transaction when it passes one (one commit per call: cards, audit and jti together),
