@@ -12,16 +12,7 @@ from pathlib import Path
 from server.config import PREFIX, Settings
 from server.run.logjson import configure_logging
 
-
 GUNICORN_CONF = Path(__file__).resolve().parent / "run" / "gunicorn_conf.py"  # installed with the package
-GUNICORN_JSON_LOGGING = {
-    "version": 1, "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "server.run.logjson.JsonLineFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-    "root": {"level": "INFO", "handlers": ["console"]},
-    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
-                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
-}
 
 
 def serve_settings(args: argparse.Namespace, env=None) -> Settings:
@@ -110,17 +101,17 @@ def _scrape(args: argparse.Namespace) -> int:
                    jwt_jku=args.jwt_jku)
 
 
-def _add_bench(commands) -> None:
-    """`bench` lives in the repository's bench/, which the production image does not ship: the rest of the CLI
-    must not need it, so it is imported only where it is installed."""
+def _bench(args: argparse.Namespace) -> int:
+    """`bench` lives in the repository's bench/, which the production image does not ship: it is imported here,
+    when the command runs, never before the arguments are parsed, so every other command works without it.
+    Its own flags are parsed by its own parser (bench/run.py add_arguments)."""
     if importlib.util.find_spec("bench") is None or importlib.util.find_spec("bench.run") is None:
-        bench = commands.add_parser("bench", help="benchmark (not installed: run it from a repository checkout)")
-        bench.set_defaults(run=lambda _args: _no_bench())
-        return
+        return _no_bench()
     from bench.run import add_arguments as bench_arguments, main as bench_main
-    bench = commands.add_parser("bench", help="benchmark: in-process latency vs bare json parse, gunicorn throughput")
-    bench_arguments(bench)
-    bench.set_defaults(run=bench_main)
+    parser = argparse.ArgumentParser(prog="hemoptysis-cds bench",
+                                     description="benchmark: in-process latency vs bare json parse, gunicorn throughput")
+    bench_arguments(parser)
+    return bench_main(parser.parse_args(args.bench_arguments))
 
 
 def _no_bench() -> int:
@@ -163,8 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     _add_jwt_arguments(scrape, "sign a fresh client JWT with this key (an audit_reader client)")
     scrape.set_defaults(run=_scrape)
 
-    _add_bench(commands)
-    args = parser.parse_args(argv)
+    # add_help=False: `bench --help` and every bench flag go to bench's own parser, built only when it runs
+    bench = commands.add_parser("bench", add_help=False,
+                                help="benchmark (repository checkout only): in-process latency, gunicorn throughput")
+    bench.set_defaults(run=_bench)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_arguments = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.run(args)
 
 

@@ -27,7 +27,7 @@ from server.http.jsonio import dumps, parse_body
 from server.http.pages import DOCS_DIR, create_pages
 from server.http.request_models import CONTEXT_MODELS, FeedbackRequest, HookRequest, validated
 from server.http.response_notes import data_not_read
-from server.security.call_guard import DEVELOPMENT_HEADER, CallGuard
+from server.security.call_guard import DEVELOPMENT_HEADER, CallGuard, CallRecord
 from server.security.fhir_access import allowed_fhir_servers, fhir_server_usable
 from server.security.tokens import build_verifier
 from server.storage import feedback_bounds
@@ -77,10 +77,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     def require_audit_reader() -> None:
         """An audit read (feedback, analytics, metrics): in 'required' mode only a client marked audit_reader."""
-        caller = guard.authenticate("audit-read")
-        if not caller.development and not caller.client.audit_reader:
+        call = guard.authenticate("audit-read")
+        if not call.caller.development and not call.caller.client.audit_reader:
             raise ApiError(403, "this client may not read the audit trail")
-        guard.commit()
+        guard.commit(call)
 
     app.register_blueprint(create_pages(settings, store, require_audit_reader))
     if metrics:
@@ -163,32 +163,43 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             raise ApiError(404, f"no CDS service '{service_id}'; GET /cds-services lists them")
         return service
 
-    @app.post("/cds-services/<service_id>")
-    def call_service(service_id: str):
-        caller = guard.authenticate("service", service_id)
-        service = service_or_404(service_id)
+    def read_hook_request(service, call: CallRecord) -> HookRequest:
+        """The body as a hook request this service answers: its hook, and a context valid for that hook."""
         hook_request = validated(HookRequest, body_json())
-        guard.entry().hook, guard.entry().hook_instance = hook_request.hook, hook_request.hookInstance
+        call.entry.hook, call.entry.hook_instance = hook_request.hook, hook_request.hookInstance
         if hook_request.hook != service.hook:
             raise ApiError(400, f"service '{service.id}' answers hook '{service.hook}', not '{hook_request.hook}'",
                            [("hook", "wrong hook for this service")])
         validated(CONTEXT_MODELS[service.hook], hook_request.context, prefix="context")
-        fhir_servers = allowed_fhir_servers(caller, settings)
-        if not caller.development and hook_request.fhirServer and not fhir_server_usable(hook_request.fhirServer,
-                                                                                         fhir_servers):
+        return hook_request
+
+    def usable_fhir_servers(call: CallRecord, hook_request: HookRequest) -> tuple[str, ...]:
+        """The FHIR bases this call may fetch from (security/fhir_access.py)."""
+        fhir_servers = allowed_fhir_servers(call.caller, settings)
+        if not call.caller.development and hook_request.fhirServer and not fhir_server_usable(hook_request.fhirServer,
+                                                                                              fhir_servers):
             # Refused even when prefetch is complete: a client naming another FHIR server is misconfigured or hostile.
             raise ApiError(403, "fhirServer is not the FHIR server registered for this client",
                            [("fhirServer", "not this client's FHIR server")])
+        return fhir_servers
+
+    def patient_pool(service, call: CallRecord, hook_request: HookRequest, fhir_servers: tuple[str, ...]):
+        """The prefetch, completed from fhirServer where it lacks keys, as one patient's data; 412 when any of it
+        is another patient's."""
         with timed("prefetch", service.id):
             resolved = prefetch.resolve(service, hook_request, settings, fhir_session, fhir_servers)
         pool = pool_from_values(resolved.values, patient_id=hook_request.context.get("patientId"))
         pool.problems.extend(resolved.unavailable)  # optional keys that could not be had: named on the cards
         if pool.foreign_patients:  # data sent as this patient's are another's: none of it can be trusted
-            guard.entry().reason = "foreign-patient"
+            call.entry.reason = "foreign-patient"
             raise ApiError(412, "the data sent for context.patientId include another patient: "
                            + ", ".join(sorted(set(pool.foreign_patients))) + "; no card can be trusted",
                            [("prefetch", f"{reference} is not context.patientId") for reference in sorted(set(pool.foreign_patients))],
                            code="conflict")
+        return pool
+
+    def answer_for(service, hook_request: HookRequest, pool) -> dict:
+        """The service's cards, guarded as one answer, and a note on what was not read when there is no card."""
         evaluation = Evaluation(hook_request.hook, hook_request.context, pool, datetime.now(timezone.utc), links,
                                 formulary)
         with timed("engine", service.id):
@@ -197,21 +208,34 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         note = None if cards else data_not_read(evaluation.pool)
         if note:
             answer["extension"] = note
-        guard.entry().patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
-        guard.entry().cards = cards
-        guard.commit(lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
-                                                            connection=connection))
+        return answer
+
+    def record_answer(service, call: CallRecord, hook_request: HookRequest, cards: list[dict]) -> None:
+        """The cards issued and the audit row, committed together before the answer goes out."""
+        call.entry.patient_hash = audit.patient_hash(hook_request.context.get("patientId"))
+        call.entry.cards = cards
+        guard.commit(call, lambda connection: store.record_issued(service.id, hook_request.hookInstance, cards,
+                                                                  connection=connection))
+
+    @app.post("/cds-services/<service_id>")
+    def call_service(service_id: str):
+        call = guard.authenticate("service", service_id)
+        service = service_or_404(service_id)
+        hook_request = read_hook_request(service, call)
+        pool = patient_pool(service, call, hook_request, usable_fhir_servers(call, hook_request))
+        answer = answer_for(service, hook_request, pool)
+        record_answer(service, call, hook_request, answer["cards"])
         return _json(answer)
 
     @app.post("/cds-services/<service_id>/feedback")
     def post_feedback(service_id: str):
-        guard.authenticate("feedback", service_id)
+        call = guard.authenticate("feedback", service_id)
         service = service_or_404(service_id)
         feedback = validated(FeedbackRequest, feedback_json())
         items = [item.stored() for item in feedback.feedback]
-        guard.entry().feedback_items = len(items)
+        call.entry.feedback_items = len(items)
         try:
-            stored = guard.commit(lambda connection: store.record_feedback(service.id, items, connection=connection))
+            stored = guard.commit(call, lambda connection: store.record_feedback(service.id, items, connection=connection))
         except FeedbackRefused as refused:
             raise ApiError(400, f"feedback refused: {refused}", refused.problems) from None
         if metrics:

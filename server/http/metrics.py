@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 from flask import Flask, Response, g
 
+from server.security.call_guard import current_call
 from server.storage.store import card_topic
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -174,9 +175,10 @@ def install(app: Flask, metrics: Metrics, authorize) -> None:
 
     @app.after_request
     def _count_call(response: Response) -> Response:
-        entry = g.get("call_entry")  # set by CallGuard.authenticate: only service, feedback and audit calls
-        if entry is None:
+        call = current_call()  # set by CallGuard.authenticate: only service, feedback and audit calls
+        if call is None:
             return response
+        entry = call.entry
         kind, service = entry.kind, metrics.service_label(entry.service_id)
         metrics.calls.labels(kind, service, str(response.status_code)).inc()
         metrics.call_seconds.labels(kind, service).observe(time.perf_counter() - g.metrics_started)

@@ -8,10 +8,18 @@ answers gunicorn's own errors as OperationOutcomes. A slow FHIR server holds at 
 (HEMOPTYSIS_CDS_FHIR_DEADLINE_SECONDS) of one thread. In production a buffering reverse proxy sits in front as
 well (deploy/nginx.conf).
 """
-from server.cli import GUNICORN_JSON_LOGGING
 from server.config import Settings
 
 _settings = Settings.from_env()
+# JSON lines on stderr (server/run/logjson.py), gunicorn's own loggers included; access lines off
+_JSON_LOGGING = {
+    "version": 1, "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "server.run.logjson.JsonLineFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
+}
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers  # one per core: request handling is CPU-bound once the data are in
@@ -31,7 +39,7 @@ limit_request_field_size = 8190
 accesslog = None
 errorlog = "-"
 if _settings.log_format == "json":
-    logconfig_dict = GUNICORN_JSON_LOGGING
+    logconfig_dict = _JSON_LOGGING
 # Recycle workers now and then to bound memory growth from any leak.
 max_requests = 20000
 max_requests_jitter = 2000
