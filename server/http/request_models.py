@@ -10,7 +10,6 @@ from server.http.errors import ApiError
 from server.storage.feedback_bounds import instant
 
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
-RELATIVE_REFERENCE = r"^[A-Za-z]+/[A-Za-z0-9\-\.]{1,64}$"
 
 
 class _Open(BaseModel):

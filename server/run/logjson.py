@@ -19,7 +19,6 @@ _SECRETS = [
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1<redacted>"),
     (re.compile(r"(?i)(\"?access_token\"?\s*[:=]\s*\"?)[^\s\"',;}]+"), r"\1<redacted>"),
 ]
-_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "fields"}
 
 
 def scrub(text: str) -> str:

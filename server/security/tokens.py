@@ -153,10 +153,6 @@ class StaticKeys:
                 return self._file_keys.get(kid)
         return None
 
-    @property
-    def empty(self) -> bool:
-        return not (self._inline or self._file)
-
 
 class ReplayCache:
     """jti values seen by this process until their token expires. Bounded; the database is the shared truth."""
@@ -191,10 +187,6 @@ class JwtVerifier:
         self._clock = clock
         self.replays = ReplayCache()
         self._pyjwk_cache: dict[tuple[str, str], jwt.PyJWK] = {}
-
-    @property
-    def client_count(self) -> int:
-        return len(self._clients)
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         token = _bearer_token(authorization)
