@@ -16,7 +16,8 @@ from flask import g, request
 from sqlalchemy.engine import Connection
 
 from server.http.errors import ApiError
-from server.security.tokens import DEVELOPMENT_CALLER, AuthError, Caller, JwtVerifier
+from server.security.caller import DEVELOPMENT_CALLER, AuthError, Caller
+from server.security.tokens import JwtVerifier
 from server.storage.audit import AuditEntry, AuditTrail, ReplayedToken
 from server.storage.store import Store
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from server.config import Settings
-from server.security.tokens import Caller
+from server.security.caller import Caller
 
 
 def allowed_fhir_servers(caller: Caller, settings: Settings) -> tuple[str, ...]:
