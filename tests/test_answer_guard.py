@@ -12,7 +12,7 @@ from cql_equivalents.tables import load
 from hooks import answer_guard as guard
 from hooks import card_kit as kit
 from server.replay import golden
-from server.replay.runner import load_request
+from server.replay.request_files import load_request
 from tests import fhir_factory as f
 from tests import scenarios
 

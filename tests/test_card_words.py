@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from server.replay import golden
-from server.replay.runner import load_request
+from server.replay.request_files import load_request
 from tests import fhir_factory as f
 from tests import scenarios
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main, serve_settings
-from server.replay.runner import load_request
+from server.replay.request_files import load_request
 from tests.live_server import REPO
 from tests.test_shared_data import SHARED_DATA
 

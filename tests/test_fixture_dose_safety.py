@@ -13,7 +13,7 @@ import pytest
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.inputs import map_inputs
 from cql_equivalents.tables import load
-from server.replay.runner import load_request
+from server.replay.request_files import load_request
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = sorted(p for p in (ROOT / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))

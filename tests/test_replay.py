@@ -17,7 +17,8 @@ from hooks import SERVICES
 from server.replay import golden
 from server.http.app import create_app
 from server.cli import main
-from server.replay.runner import load_request, replay
+from server.replay.request_files import load_request
+from server.replay.runner import replay
 from server.replay.target import InProcessTarget
 from server.replay.timeshift import shift_value
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.replay import golden
-from server.replay.runner import load_request
+from server.replay.request_files import load_request
 
 SANDBOX = "https://sandbox.cds-hooks.org"
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"

@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
             raise ApiError(403, "this client may not read the audit trail")
         guard.commit(call)
 
-    app.register_blueprint(create_pages(settings, store, require_audit_reader))
+    app.register_blueprint(create_pages(settings, store, require_audit_reader, create_app))
     if metrics:
         metrics_module.install(app, metrics, require_audit_reader)
 

@@ -11,6 +11,7 @@ import json
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from server.config import Settings
 from server.replay import golden
-from server.replay.runner import RequestFileError, load_request
+from server.replay.request_files import RequestFileError, load_request
 
 DEFAULT_SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 _running = threading.local()
@@ -133,7 +134,8 @@ def record_summary(prefetch: Any) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------ running the engine
 class Gallery:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, make_app: Callable[[Settings], Any]):
+        self._make_app = make_app  # create_app, passed in: the app module builds the pages, so it is not imported here
         self.root = Path(settings.gallery_dir) if settings.gallery_dir else DEFAULT_SCENARIOS
         self._public_base_url = settings.public_base_url
         self._engine_base_url = settings.engine_base_url
@@ -144,7 +146,6 @@ class Gallery:
         """A development-mode instance of this app, made once: its links use the real public URL, it counts no
         metrics, writes a throw-away database and calls no FHIR server back."""
         if self._client is None:
-            from server.http.app import create_app  # the app module imports this one
             directory = tempfile.mkdtemp(prefix="hemoptysis-cds-gallery-")
             settings = Settings.from_env({
                 "HEMOPTYSIS_CDS_AUTH_MODE": "development",
@@ -157,7 +158,7 @@ class Gallery:
                 "HEMOPTYSIS_CDS_METRICS_ENABLED": "false",
             })
             logging.getLogger("hemoptysis_cds").addFilter(_QuietWhileRunning())
-            self._client = create_app(settings).test_client()
+            self._client = self._make_app(settings).test_client()
         return self._client
 
     def run(self, family: str | None = None) -> list[Scenario]:

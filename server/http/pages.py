@@ -53,9 +53,9 @@ def _doc_names() -> list[str]:
     return sorted(p.stem for p in DOCS_DIR.glob("*.md")) if DOCS_DIR.is_dir() else []
 
 
-def create_pages(settings, store, require_audit_reader: Callable[[], None]) -> Blueprint:
+def create_pages(settings, store, require_audit_reader: Callable[[], None], make_app: Callable) -> Blueprint:
     pages = Blueprint("pages", __name__, template_folder="templates")
-    gallery = Gallery(settings)
+    gallery = Gallery(settings, make_app)  # make_app: create_app, for the gallery's private instance
     pages.gallery = gallery  # reachable as app.blueprints["pages"].gallery
     pages.app_template_filter("markdown")(render_markdown)
     pages.app_template_global("order_summary")(order_summary)

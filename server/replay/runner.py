@@ -13,7 +13,6 @@ holds, per service, what server/replay/golden.py keeps of the answer. Goldens ar
 from __future__ import annotations
 
 import difflib
-import json
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -25,20 +24,7 @@ from typing import Any
 from server.replay import golden
 from server.replay.progress import progress
 from server.replay.target import HttpTarget, InProcessTarget, JwtSigner, Target, TargetError
-from server.replay.timeshift import parse_reference_instant, shift_dates
-
-FIXTURE_KEY = "_fixture"
-
-
-class RequestFileError(Exception):
-    """A request file that cannot be replayed; the message says why."""
-
-
-@dataclass
-class LoadedRequest:
-    body: dict  # what is sent: the request without its _fixture member, dates moved
-    fixture: dict
-
+from server.replay.request_files import FIXTURE_KEY, LoadedRequest, RequestFileError, load_request, request_files
 
 @dataclass
 class FileResult:
@@ -74,39 +60,6 @@ class ReplayReport:
             parts.append(f"{self.count('skipped')} skipped (not hook requests)")
         verdict = "OK" if self.ok else "FAILED"
         return f"replay {verdict}: {len(replayed)} requests: " + ", ".join(parts) + f" ({self.seconds:.2f} s)"
-
-
-def request_files(paths: Iterable[Path]) -> list[tuple[Path, bool]]:
-    """Every request file under the given paths, with whether it was named explicitly. Goldens are left out."""
-    found: list[tuple[Path, bool]] = []
-    for path in paths:
-        if path.is_dir():
-            found += [(p, False) for p in sorted(path.rglob("*.json")) if not golden.is_golden(p)]
-        else:
-            found.append((path, True))
-    return found
-
-
-def load_request(path: Path, now: datetime) -> LoadedRequest:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise RequestFileError("no such file") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestFileError(f"not JSON ({error.__class__.__name__}: {error})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("hook"), str) or "context" not in data:
-        raise RequestFileError("not a CDS Hooks request (no 'hook' and 'context')")
-    fixture = data.pop(FIXTURE_KEY, None) or {}
-    if not isinstance(fixture, dict):
-        raise RequestFileError(f"'{FIXTURE_KEY}' must be an object")
-    reference = fixture.get("referenceInstant")
-    if reference is not None:
-        try:
-            delta = now - parse_reference_instant(str(reference))
-        except ValueError as error:
-            raise RequestFileError(f"{FIXTURE_KEY}.referenceInstant: {error}") from None
-        data = shift_dates(data, delta)
-    return LoadedRequest(data, fixture)
 
 
 def _services_for(loaded: LoadedRequest, services: list[dict]) -> list[str]:
