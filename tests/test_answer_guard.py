@@ -10,8 +10,8 @@ import pytest
 
 from cql_equivalents.tables import load
 from hooks.cards import answer_guard, builder
-from server import golden
-from server.replay import load_request
+from server.replay import golden
+from server.replay.request_files import load_request
 from tests import fhir_factory as f
 from tests import scenarios
 

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from cql_equivalents.terminology import TerminologyError
-from server.app import create_app
-from server.replay_target import EXAMPLE_CONCEPT_MAP
+from server.http.app import create_app
+from server.replay.target import EXAMPLE_CONCEPT_MAP
 from tests import engine_factory as e
 from tests import fhir_factory as f
 from tests.conftest import SignedClient

@@ -287,7 +287,7 @@ def test_issued_cards_are_recorded(client, app, hook_instance):
     cards = client.post(URL, json=request).json["cards"]
     store = app.extensions["hemoptysis_cds"]["store"]
     from sqlalchemy import select
-    from server.storage import issued_cards
+    from server.storage.schema import issued_cards
     with store.engine.connect() as connection:
         rows = connection.execute(select(issued_cards.c.card_uuid, issued_cards.c.hook_instance)).all()
     assert {row.card_uuid for row in rows} >= {card["uuid"] for card in cards}

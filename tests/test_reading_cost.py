@@ -12,8 +12,8 @@ from bench import shapes
 from cql_equivalents import fhir_valid
 from cql_equivalents.model import REJECTED_SHOWN_PER_KIND
 from cql_equivalents.observation_reading import MAX_INVALID_PER_INPUT
-from server import runtime
-from server.app import create_app
+from server.run import runtime
+from server.http.app import create_app
 from tests import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hooks.cards import builder
-from server.app import create_app
+from server.http.app import create_app
 from server.config import Settings
 from tests import fhir_factory as f
 from tests import scenarios
