@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from server.http.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
-from tests import jwt_kit, pg_scratch  # noqa: E402
+from tests.support import jwt_kit, pg_scratch  # noqa: E402
 
 FHIR_BASE = jwt_kit.FHIR_BASE
 PUBLIC_BASE_URL = "https://cds.example.org"
@@ -23,7 +23,7 @@ PUBLIC_BASE_URL = "https://cds.example.org"
 
 @pytest.fixture(scope="session")
 def postgres_session_url() -> Iterator[str]:
-    """A scratch PostgreSQL database for the session (tests/pg_scratch.py), or a skip saying why there is none."""
+    """A scratch PostgreSQL database for the session (tests/support/pg_scratch.py), or a skip saying why there is none."""
     psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed (pip install -e '.[test]')")
     if os.environ.get(pg_scratch.ENV_URL):
         yield os.environ[pg_scratch.ENV_URL]

@@ -12,8 +12,8 @@ from cql_equivalents.tables import load
 from hooks.cards import answer_guard, builder
 from server.replay import golden
 from server.replay.request_files import load_request
-from tests import fhir_factory as f
-from tests import scenarios
+from tests.support import fhir_factory as f
+from tests.support import scenarios
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 PATIENT_VIEW_URL = "/cds-services/massive-hemoptysis"

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from server.http.app import create_app
 from server.storage.schema import audit_events
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL
 
 URL = "/cds-services/massive-hemoptysis"

@@ -16,8 +16,8 @@ from server.http.app import create_app
 from server.storage.audit import load_audit_key
 from server.storage.schema import audit_events
 from server.run.logjson import configure_logging, scrub
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 from tests.conftest import FHIR_BASE, PUBLIC_BASE_URL
 
 URL = "/cds-services/massive-hemoptysis"

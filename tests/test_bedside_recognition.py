@@ -11,8 +11,8 @@ import pytest
 from cql_equivalents.terminology import TerminologyError
 from server.http.app import create_app
 from server.replay.target import EXAMPLE_CONCEPT_MAP
-from tests import engine_factory as e
-from tests import fhir_factory as f
+from tests.support import engine_factory as e
+from tests.support import fhir_factory as f
 from tests.conftest import SignedClient
 
 URL = "/cds-services/massive-hemoptysis"

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from server.http.gallery import DEFAULT_SCENARIOS, scenario_files
-from tests import fhir_factory as f
-from tests.live_server import REPO, serving
+from tests.support import fhir_factory as f
+from tests.support.live_server import REPO, serving
 
 SCREENSHOTS = REPO / "var" / "screenshots"
 CHROMIUM = os.environ.get("HEMOPTYSIS_CDS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -1,5 +1,5 @@
 """Every card of every scenario, through the real HTTP app, checked against the CDS Hooks 2.0 response rules
-(tests/cds_validator.py) and every suggested resource against FHIR R4 (fhir.resources.R4B)."""
+(tests/support/cds_validator.py) and every suggested resource against FHIR R4 (fhir.resources.R4B)."""
 from __future__ import annotations
 
 import re
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import fhir_factory as f
-from tests import scenarios
-from tests.cds_validator import card_problems, fhir_problems, response_problems
+from tests.support import fhir_factory as f
+from tests.support import scenarios
+from tests.support.cds_validator import card_problems, fhir_problems, response_problems
 
 PATIENT_VIEW_URL = "/cds-services/massive-hemoptysis"
 ORDER_SIGN_URL = "/cds-services/hemoptysis-order-safety"

@@ -12,8 +12,8 @@ import pytest
 
 from server.replay import golden
 from server.replay.request_files import load_request
-from tests import fhir_factory as f
-from tests import scenarios
+from tests.support import fhir_factory as f
+from tests.support import scenarios
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 URL = "/cds-services/massive-hemoptysis"

@@ -18,7 +18,7 @@ import pytest
 
 from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
-from tests.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
+from tests.support.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
@@ -106,7 +106,7 @@ def test_python_and_cql_agree_on_every_fixture(cql_run, capsys):
             skipped.setdefault(skip, []).append(key)
     with capsys.disabled():
         print(f"\nCQL agreement: {len(FIXTURES)} fixtures + {len(requests) - len(FIXTURES)} built / shared-data patients "
-              f"(tests/cql_agreement_cases.py, tests/scenarios.py, {SHARED_DATA.name}/), {compared} "
+              f"(tests/support/cql_agreement_cases.py, tests/support/scenarios.py, {SHARED_DATA.name}/), {compared} "
               f"results compared, {len(disagreements)} disagreements; CQL run {output['seconds']:.1f} s "
               f"({output['milliseconds'] / len(requests):.0f} ms "
               f"per fixture in one Node process); skipped: { {k: len(v) for k, v in skipped.items()} }")

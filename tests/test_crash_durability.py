@@ -20,8 +20,8 @@ from sqlalchemy import create_engine, select, text
 
 from server.storage.schema import audit_events
 from server.storage.schema import feedback, issued_cards
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 
 REPO = Path(__file__).resolve().parent.parent
 SERVICE = "/cds-services/massive-hemoptysis"
@@ -121,7 +121,7 @@ class Traffic:
 def test_sigkill_loses_no_acknowledged_record(tmp_path, request, database):
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    # PostgreSQL: the throwaway cluster of tests/pg_scratch.py (skips, saying why, where there is none)
+    # PostgreSQL: the throwaway cluster of tests/support/pg_scratch.py (skips, saying why, where there is none)
     database_url = (f"sqlite:///{tmp_path}/crash.sqlite3" if database == "sqlite"
                     else request.getfixturevalue("postgres_url"))
     server = _start_server(tmp_path, port, database_url)

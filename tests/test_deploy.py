@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.live_server import REPO, serving
+from tests.support.live_server import REPO, serving
 
 DEPLOY = REPO / "deploy"
 MANIFESTS = sorted((DEPLOY / "kubernetes").glob("*.yaml"))

@@ -14,8 +14,8 @@ from server.http.app import create_app
 from server.config import Settings
 from server.replay.request_files import load_request, request_files
 from server.replay.runner import _services_for
-from tests import engine_factory as e
-from tests import fhir_factory as f
+from tests.support import engine_factory as e
+from tests.support import fhir_factory as f
 from tests.conftest import ALL_STOCKED
 
 URL = "/cds-services/massive-hemoptysis"

@@ -11,9 +11,9 @@ from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.readers.record import is_stale
 from cql_equivalents.readers import map_inputs
 from cql_equivalents.reversal import andexanet_regimen
-from tests import engine_factory as e
+from tests.support import engine_factory as e
 from tests.conftest import ALL_STOCKED
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

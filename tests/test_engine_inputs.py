@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests import engine_factory as e
-from tests import fhir_factory as f
+from tests.support import engine_factory as e
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 

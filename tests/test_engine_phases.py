@@ -12,8 +12,8 @@ from cql_equivalents.engine import assess
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.readers import map_inputs
 
-from tests import engine_factory as e
-from tests import fhir_factory as f
+from tests.support import engine_factory as e
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 MASSIVE = [f.hemoptysis(), f.spo2(86), f.respiratory_rate(22), f.heart_rate(100), f.blood_pressure(120, 70)]

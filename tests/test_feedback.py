@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 
@@ -145,7 +145,7 @@ def test_one_bad_item_refuses_the_whole_batch(client):
 
 
 def test_feedback_on_an_order_sign_card_accepting_the_delete(client):
-    from tests import scenarios
+    from tests.support import scenarios
     record, drafts = scenarios.ORDER_SIGN["apixaban drafted, active hemoptysis"]()
     card = client.post("/cds-services/hemoptysis-order-safety", json=f.order_sign_request(record, drafts)).json["cards"][0]
     delete = card["suggestions"][0]

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from hooks import SERVICES
 from server.http.app import create_app
 from server.storage.schema import audit_events
-from tests import fhir_factory as f
-from tests.slow_servers import send_json, slow_fhir_server
+from tests.support import fhir_factory as f
+from tests.support.slow_servers import send_json, slow_fhir_server
 
 pytestmark = pytest.mark.slow
 URL = "/cds-services/massive-hemoptysis"

@@ -1,5 +1,5 @@
 """Every card of every fixture in fixtures/ (the replay library), answered by the real app, checked against the
-CDS Hooks 2.0 response rules (tests/cds_validator.py) and every suggested resource against FHIR R4."""
+CDS Hooks 2.0 response rules (tests/support/cds_validator.py) and every suggested resource against FHIR R4."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -9,7 +9,7 @@ import pytest
 
 from server.replay.request_files import load_request, request_files
 from server.replay.runner import _services_for
-from tests.cds_validator import fhir_problems, response_problems
+from tests.support.cds_validator import fhir_problems, response_problems
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 REQUESTS = [path for path, _ in request_files([FIXTURES])]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from cql_equivalents.fhir_select import pool_from_values
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from server.run.gunicorn_worker import error_response
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 

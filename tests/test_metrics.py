@@ -10,8 +10,8 @@ import responses
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.http.app import create_app
-from tests import fhir_factory as f
-from tests import jwt_kit
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit
 from tests.conftest import FHIR_BASE, SignedClient
 
 URL = "/cds-services/massive-hemoptysis"

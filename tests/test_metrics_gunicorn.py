@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from tests import fhir_factory as f
-from tests.live_server import serving
+from tests.support import fhir_factory as f
+from tests.support.live_server import serving
 from tests.test_metrics import samples, value
 
 CALLS = 12
@@ -37,8 +37,8 @@ def test_scrape_command_signs_a_fresh_token_each_time(tmp_path, capsys):
     from cryptography.hazmat.primitives import serialization
 
     from server.cli import main
-    from tests import jwt_kit
-    from tests.live_server import server_env
+    from tests.support import jwt_kit
+    from tests.support.live_server import server_env
 
     key = jwt_kit.session_key("ES384")
     pem = tmp_path / "client.pem"

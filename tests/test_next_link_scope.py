@@ -8,7 +8,7 @@ import pytest
 import responses
 
 from server.security.url_scope import remove_dot_segments, url_under_base
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
 from tests.test_patient_view import OTHER_SEARCHED, URL
 

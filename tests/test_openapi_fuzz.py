@@ -15,7 +15,7 @@ from schemathesis.checks import not_a_server_error
 
 from server.http.app import create_app
 from server.config import Settings
-from tests import jwt_kit as k
+from tests.support import jwt_kit as k
 from tests.conftest import FHIR_BASE, PUBLIC_BASE_URL
 
 pytestmark = pytest.mark.slow

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import responses
 
-from tests import fhir_factory as f
-from tests import scenarios
+from tests.support import fhir_factory as f
+from tests.support import scenarios
 from tests.conftest import FHIR_BASE
 
 URL = "/cds-services/hemoptysis-order-safety"

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 from server.http.app import create_app
 from server.http.gallery import DEFAULT_SCENARIOS, scenario_files
 from hooks.cards.topics import TOPIC_SYSTEM
-from tests import fhir_factory as f
-from tests import jwt_kit
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit
 from tests.conftest import SignedClient
 
 URL = "/cds-services/massive-hemoptysis"

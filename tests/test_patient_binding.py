@@ -7,7 +7,7 @@ import json
 import responses
 
 from cql_equivalents.patient_binding import foreign_reason, referenced_patient
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
 from tests.test_patient_view import OTHER_SEARCHED, URL, by_topic, massive_on_warfarin
 

@@ -6,7 +6,7 @@ import json
 import pytest
 import responses
 
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
 
 URL = "/cds-services/massive-hemoptysis"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import responses
 
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 from tests.test_security_auth import AUD, _app_with_clients, _post
 
 

@@ -1,5 +1,5 @@
 """The same security records on PostgreSQL (several replicas share one database): audit row, cross-replica replay
-refusal, feedback in the call's transaction. The database is a throwaway local cluster (tests/pg_scratch.py), or
+refusal, feedback in the call's transaction. The database is a throwaway local cluster (tests/support/pg_scratch.py), or
 the scratch database HEMOPTYSIS_CDS_TEST_POSTGRES_URL names (its tables are dropped first)."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from server.http.app import create_app
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL, SignedClient
 
 URL = "/cds-services/massive-hemoptysis"

@@ -14,7 +14,7 @@ from cql_equivalents.model import REJECTED_SHOWN_PER_KIND
 from cql_equivalents.observation_reading import MAX_INVALID_PER_INPUT
 from server.run import runtime
 from server.http.app import create_app
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 

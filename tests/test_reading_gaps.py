@@ -8,7 +8,7 @@ import json
 import responses
 
 from server.http.response_notes import EXTENSION
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
 
 URL = "/cds-services/massive-hemoptysis"

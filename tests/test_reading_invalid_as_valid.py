@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 

@@ -11,8 +11,8 @@ import pytest
 import responses
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from tests import engine_factory as e
-from tests import fhir_factory as f
+from tests.support import engine_factory as e
+from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
 
 URL = "/cds-services/massive-hemoptysis"

@@ -243,7 +243,7 @@ def test_replay_against_a_running_server_with_a_bearer_token(live_server, tmp_pa
 
 
 def test_replay_signs_a_fresh_jwt_per_call_for_a_server_that_requires_one(settings, tmp_path, capsys):
-    jwt_kit = pytest.importorskip("tests.jwt_kit")  # the security layer's test keys and clients file
+    jwt_kit = pytest.importorskip("tests.support.jwt_kit")  # the security layer's test keys and clients file
     key = jwt_kit.session_key("ES384")
     pem = tmp_path / "client-key.pem"
     pem.write_bytes(key.private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

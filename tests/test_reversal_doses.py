@@ -11,8 +11,8 @@ import pytest
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.heparin_infusion import heparin_in_window
 from cql_equivalents.readers import map_inputs
-from tests import engine_factory as e
-from tests import fhir_factory as f
+from tests.support import engine_factory as e
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

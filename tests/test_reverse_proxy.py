@@ -14,9 +14,9 @@ from contextlib import ExitStack
 import pytest
 import requests
 
-from tests import fhir_factory as f
-from tests.live_server import serving
-from tests.nginx_proxy import NGINX, SHIPPED, access_log, config_test, render_site, running_nginx, write_config
+from tests.support import fhir_factory as f
+from tests.support.live_server import serving
+from tests.support.nginx_proxy import NGINX, SHIPPED, access_log, config_test, render_site, running_nginx, write_config
 
 if NGINX is None:
     pytest.skip("no nginx binary: `make test` installs Debian's nginx when run as root (apt-get install -y nginx); "

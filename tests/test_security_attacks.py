@@ -16,8 +16,8 @@ import responses
 from sqlalchemy import select
 
 from server.storage.schema import audit_events
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 from tests.conftest import FHIR_BASE, PUBLIC_BASE_URL
 
 URL = "/cds-services/massive-hemoptysis"

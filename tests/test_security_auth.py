@@ -11,8 +11,8 @@ import responses
 
 from server.http.app import create_app
 from server.security.clients import ClientsFileError, load_clients
-from tests import fhir_factory as f
-from tests import jwt_kit as k
+from tests.support import fhir_factory as f
+from tests.support import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL, SignedClient
 
 URL = "/cds-services/massive-hemoptysis"

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from bench.load import LOOPBACK, production_server
-from tests import fhir_factory as f
-from tests.slow_servers import send_json, slow_fhir_server
+from tests.support import fhir_factory as f
+from tests.support.slow_servers import send_json, slow_fhir_server
 
 pytestmark = pytest.mark.slow
 SERVICE = "/cds-services/massive-hemoptysis"

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
 

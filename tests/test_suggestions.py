@@ -7,8 +7,8 @@ from dataclasses import replace
 from hooks.cards import builder
 from server.http.app import create_app
 from server.config import Settings
-from tests import fhir_factory as f
-from tests import scenarios
+from tests.support import fhir_factory as f
+from tests.support import scenarios
 
 URL = "/cds-services/massive-hemoptysis"
 

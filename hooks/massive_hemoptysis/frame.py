@@ -11,7 +11,7 @@ from ..cards.markdown import join, observed_text, records_not_used, values_secti
 from ..cards.summary import fit
 from .sections import PHYSIOLOGY
 
-# by level (tests/scenarios.py has no FRAME scenario, so test_card_conformance does not require these two; the
+# by level (tests/support/scenarios.py has no FRAME scenario, so test_card_conformance does not require these two; the
 # fixtures under fixtures/scenarios/frame-gate/ emit both)
 FRAME_TOPICS = {Level.ROUTED_AWAY: "hemoptysis-frame-route-away", Level.SOURCE_UNCLEAR: "hemoptysis-source-unclear"}
 

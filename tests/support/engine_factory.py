@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.fhir_factory import LOINC, RXNORM, SNOMED, ago, observation
+from tests.support.fhir_factory import LOINC, RXNORM, SNOMED, ago, observation
 
 VOLUME_SYSTEM = "urn:hemoptysis-cds:CodeSystem:engine-inputs"
 INTAKE = "urn:hemoptysis-cds:Questionnaire:hemoptysis-intake"

@@ -2,7 +2,7 @@
 tests and scripts/card_examples.py."""
 from __future__ import annotations
 
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 MASSIVE_VITALS = (lambda: [f.spo2(86, obs_id="spo2-1"), f.respiratory_rate(28), f.heart_rate(118), f.blood_pressure(96, 60)])
 CALM_VITALS = (lambda: [f.spo2(96), f.respiratory_rate(18), f.heart_rate(88), f.blood_pressure(134, 82)])

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.live_server import REPO, free_port
+from tests.support.live_server import REPO, free_port
 
 SHIPPED = REPO / "deploy" / "nginx.conf"
 # Debian installs nginx in /usr/sbin, which a non-root PATH often lacks.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from datetime import datetime, timezone
 
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 QUESTIONNAIRE = "urn:hemoptysis-cds:Questionnaire:hemoptysis-intake"
 LOCAL_SYSTEM = "urn:hemoptysis-cds:CodeSystem:engine-inputs"
@@ -207,8 +207,8 @@ def cases() -> list[tuple[str, dict]]:
 
 
 def scenario_cases() -> list[tuple[str, dict]]:
-    """The patient-view scenarios the card tests build (tests/scenarios.py), run through both engines too."""
-    from tests.scenarios import PATIENT_VIEW
+    """The patient-view scenarios the card tests build (tests/support/scenarios.py), run through both engines too."""
+    from tests.support.scenarios import PATIENT_VIEW
     built = []
     for name, make in PATIENT_VIEW.items():
         request = f.patient_view_request(make())
