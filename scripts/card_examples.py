@@ -1,6 +1,6 @@
 """Writes docs/card-examples.md: the cards of the issue's three scenarios, as the service answers them.
 
-Run from the repository root: .venv/bin/python scripts/card_examples.py
+Run from the repository root: .venv/bin/python -m scripts.card_examples
 It drives the real Flask app (in-memory store) with the FHIR JSON of tests/support/scenarios.py, so it can be rerun
 after any change to the engine or the cards. uuids and times change on each run.
 """
@@ -11,13 +11,12 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from server.http.app import create_app  # noqa: E402
-from server.config import Settings  # noqa: E402
-from tests.support import fhir_factory as f  # noqa: E402
-from tests.support.cds_validator import response_problems  # noqa: E402
-from tests.support.scenarios import NOTE_SCENARIOS  # noqa: E402
+from server.http.app import create_app
+from server.config import Settings
+from tests.support import fhir_factory as f
+from tests.support.cds_validator import response_problems
+from tests.support.scenarios import NOTE_SCENARIOS
 
 OUTPUT = ROOT / "docs" / "card-examples.md"
 _OPTIONS = {"database_url": "sqlite:///:memory:", "public_base_url": "https://cds.example.org",

@@ -2,20 +2,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from flask.testing import FlaskClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from server.http.app import create_app  # noqa: E402
-from server.config import Settings  # noqa: E402
-from tests.support import jwt_kit, pg_scratch  # noqa: E402
+from server.http.app import create_app
+from server.config import Settings
+from tests.support import jwt_kit, pg_scratch
 
 FHIR_BASE = jwt_kit.FHIR_BASE
 PUBLIC_BASE_URL = "https://cds.example.org"
