@@ -72,8 +72,8 @@ def test_fio2_as_a_pulse_oximetry_component_counts(client):
     ([e.administration("7512", "norepinephrine", hours_ago=1, rate=0.05, rate_unit="ug/kg/min", status="in-progress")],
      "norepinephrine"),
     ([e.administration("11149", "vasopressin", hours_ago=1, status="in-progress")], "vasopressin"),
-    ([e.text_observation("O2 Delivery Device(s)", "High flow nasal cannula", when=f.ago(minutes=30))],
-     "high-flow nasal oxygen"),
+    pytest.param([e.text_observation("O2 Delivery Device(s)", "High flow nasal cannula", when=f.ago(minutes=30))],
+                 "high-flow nasal oxygen", marks=pytest.mark.xfail(strict=True, reason="finding (issue 12, test prefetch from the real templates): a text-only Observation is read by the engine, but the vitals/labs templates ask by code, so an EHR never sends it")),
 ])
 def test_support_with_normal_numbers_is_massive(client, resources, words):
     cards = post(client, [f.hemoptysis(), f.spo2(96), *STABLE, *resources])

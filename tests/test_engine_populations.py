@@ -43,10 +43,11 @@ POPULATIONS = [
      [f.condition("x", "Post-tuberculosis lung disease", system="http://example.org/local")],
      ["post-tuberculosis lung disease", "anti-tuberculous or antifungal"],
      "Bronchial artery embolisation** is the definitive first-line control"),
-    ("sibling-engines",
+    pytest.param("sibling-engines",
      [e.text_observation("Xpert MTB/RIF Ultra", "MTB detected, rifampicin resistance not detected", obs_id="xpert")],
      ["Xpert MTB/RIF positive (`Observation/xpert`)", "airborne precautions"],
-     "Bronchial artery embolisation** is the definitive first-line control"),
+     "Bronchial artery embolisation** is the definitive first-line control",
+     marks=pytest.mark.xfail(strict=True, reason="finding (issue 12, test prefetch from the real templates): a text-only Observation is read by the engine, but the vitals/labs templates ask by code, so an EHR never sends it")),
     ("sibling-engines",
      [f.condition("254632001", "Small cell carcinoma of lung")],
      ["palliative radiotherapy", "onc.lung-cancer.core.v1"],
@@ -70,7 +71,7 @@ POPULATIONS = [
 ]
 
 
-@pytest.mark.parametrize("topic, resources, words, step3", POPULATIONS, ids=[p[0] + str(i) for i, p in enumerate(POPULATIONS)])
+@pytest.mark.parametrize("topic, resources, words, step3", POPULATIONS, ids=[getattr(p, "values", p)[0] + str(i) for i, p in enumerate(POPULATIONS)])
 def test_each_special_population_has_its_own_path(client, topic, resources, words, step3):
     topics = cards_for(client, [*VITALS_MASSIVE, *resources])
     card = topics[topic]
@@ -137,7 +138,11 @@ def test_no_routine_platelets_only_when_no_procedure_is_expected(client):
     assert "not routinely" not in massive["antithrombotic-reversal"]["detail"]
 
 
-@pytest.mark.parametrize("text, opens", [("MTB DETECTED LOW; RIF resistance NOT DETECTED", True),
+TEXT_ONLY_NOT_PREFETCHED = pytest.mark.xfail(strict=True, reason="finding (issue 12, test prefetch from the real templates): a text-only Observation is read by the engine, but the vitals/labs templates ask by code, so an EHR never sends it")
+
+
+@pytest.mark.parametrize("text, opens", [pytest.param("MTB DETECTED LOW; RIF resistance NOT DETECTED", True,
+                                                      marks=TEXT_ONLY_NOT_PREFETCHED),
                                          ("MTB NOT DETECTED", False), ("Negative for acid-fast bacilli", False)])
 def test_tb_result_reading(client, text, opens):
     name = "AFB smear" if "acid" in text else "Xpert MTB/RIF"

@@ -160,7 +160,8 @@ def test_invalid_resource_is_skipped_and_reported(client):
     broken = f.spo2(80, obs_id="broken")
     broken["subject"] = "Patient/pat-1"  # a string where FHIR wants a Reference
     resources = [f.patient(), f.hemoptysis(), broken, f.spo2(95, when=f.ago(hours=2)), f.blood_pressure(125, 80)]
-    response = client.post(URL, json=f.patient_view_request(resources))
+    # a search matching ?patient= cannot match a malformed subject: the server that sends it ignores the parameter
+    response = client.post(URL, json=f.patient_view_request(resources, search_ignores=("patient",)))
     assert response.status_code == 200
     card = response.json["cards"][0]
     assert card["indicator"] == "warning"

@@ -1,6 +1,7 @@
 """Real FHIR R4 JSON for tests: resources shaped as EHRs send them (US Core / FHIR R4 profiles)."""
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -124,8 +125,12 @@ def searchset(resources: list[dict]) -> dict:
 
 
 def patient_view_request(resources: list[dict], *, patient_id: str = "pat-1", with_prefetch: bool = True,
-                         fhir_server: str | None = None, access_token: str | None = None) -> dict:
-    """A patient-view request whose prefetch holds `resources`, split by prefetch key as a client would."""
+                         fhir_server: str | None = None, access_token: str | None = None,
+                         search_ignores: tuple[str, ...] = ()) -> dict:
+    """A patient-view request whose prefetch is the service's templates fulfilled over `resources`, as an EHR would
+    (split_prefetch). `search_ignores` models a non-conformant EHR whose searches ignore some parameters:
+    "patient" (other patients' records and records naming no readable patient reach the service, which must
+    leave them out and say so), "_count" (one page larger than asked for)."""
     request = {
         "hook": "patient-view", "hookInstance": str(uuid.uuid4()),
         "context": {"userId": "Practitioner/dr-1", "patientId": patient_id},
@@ -136,34 +141,28 @@ def patient_view_request(resources: list[dict], *, patient_id: str = "pat-1", wi
         request["fhirAuthorization"] = {"access_token": access_token, "token_type": "Bearer", "expires_in": 300,
                                         "scope": "user/Patient.read user/Observation.read", "subject": "hemoptysis-cds"}
     if with_prefetch:
-        request["prefetch"] = split_prefetch(resources)
+        request["prefetch"] = split_prefetch(resources, patient_id, search_ignores=search_ignores)
     return request
 
 
-def split_prefetch(resources: list[dict]) -> dict:
-    from hooks.massive_hemoptysis.prefetch import EXTRA_VITALS, PHYSIOLOGY
-    from cql_equivalents.tables import tables
-    specs = tables().observation_inputs
-    vital_codes = {c for n in (*PHYSIOLOGY, *EXTRA_VITALS) for c in (*specs[n].loinc, *specs[n].panel)}
-    vital_codes |= set(tables().bleeding["volume"]["local_codes"])
-    keys = {"patient": None, "conditions": [], "vitals": [], "labs": [], "medicationStatements": [],
-            "medicationRequests": [], "medicationAdministrations": [], "procedures": [], "diagnosticReports": [],
-            "imagingStudies": [], "questionnaireResponses": [], "deviceUseStatements": [], "deviceRequests": []}
-    by_type = {"Condition": "conditions", "MedicationStatement": "medicationStatements",
-               "MedicationRequest": "medicationRequests", "MedicationAdministration": "medicationAdministrations",
-               "Procedure": "procedures", "DiagnosticReport": "diagnosticReports", "ImagingStudy": "imagingStudies",
-               "QuestionnaireResponse": "questionnaireResponses", "DeviceUseStatement": "deviceUseStatements",
-               "Device": "deviceUseStatements", "DeviceRequest": "deviceRequests"}
-    for resource in resources:
-        kind = resource["resourceType"]
-        if kind == "Patient":
-            keys["patient"] = resource
-        elif kind == "Observation":
-            code = (resource["code"].get("coding") or [{}])[0].get("code")
-            keys["vitals" if code in vital_codes else "labs"].append(resource)
-        elif kind in by_type:
-            keys[by_type[kind]].append(resource)
-    return {key: (value if key == "patient" else searchset(value)) for key, value in keys.items()}
+def split_prefetch(resources: list[dict], patient_id: str = "pat-1", *, search_ignores: tuple[str, ...] = ()) -> dict:
+    """The prefetch an EHR would send for `resources`: the service's own templates (hooks.massive_hemoptysis),
+    fulfilled by the project's local FHIR search (server/replay/local_search.py) as a FHIR server would answer
+    them. The test data are sorted by the searches the service asks for, never by its reading constants, so a
+    record the templates do not ask for is not sent (as with an EHR)."""
+    from hooks import SERVICES
+    from server.replay.local_search import prefetch_for
+    context = {"userId": "Practitioner/dr-1", "patientId": patient_id}
+    templates = dict(SERVICES["massive-hemoptysis"].prefetch)
+    if not set(search_ignores) <= {"patient", "_count"}:
+        raise ValueError(f"search_ignores: only 'patient' and '_count' are modelled, not {search_ignores}")
+    for ignored in search_ignores:  # e.g. every record of the type is answered (the Patient read stays a read)
+        templates = {key: re.sub(rf"(?<=[?&]){ignored}=[^&]*(&|$)", "", template).rstrip("&")
+                     for key, template in templates.items()}
+    values, left_out = prefetch_for(templates, context, resources)
+    if left_out:  # a template the local search cannot answer: the test would silently lose a key
+        raise AssertionError(f"the local FHIR search cannot fulfil these prefetch templates: {left_out}")
+    return values
 
 
 def draft_medication_request(code: str, display: str, *, system: str = RXNORM, patient_id: str = "pat-1",
