@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 # The reference CQL toolchain (package-lock.json: translator, cql-execution, cql-exec-fhir, UCUM), installed
-# once from the npm registry; the suite translates and runs the CQL offline afterwards (tests/test_cql_agreement.py).
+# once from the npm registry; the suite translates and runs the CQL offline afterwards (tests/engine/test_cql_agreement.py).
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "need Node 20 (node, npm) on PATH to run the CQL part of the suite"; exit 2; }
 	npm ci --no-audit --no-fund --loglevel=error
@@ -33,7 +33,7 @@ serve: $(BIN)/.installed
 test: $(BIN)/.installed node_modules/.installed chromium nginx
 	$(BIN)/pytest -q
 
-# The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright, never a browser Playwright
+# The browser tests (tests/browser/test_browser.py) drive Debian's chromium through Playwright, never a browser Playwright
 # downloads. Installed here when missing and run as root; otherwise those tests skip and say why.
 chromium:
 	@if ! command -v chromium >/dev/null 2>&1; then \
@@ -45,7 +45,7 @@ chromium:
 	  else echo "make test: no chromium and not root; the browser tests will skip (apt-get install chromium)"; fi; \
 	fi
 
-# The reverse-proxy tests (tests/test_reverse_proxy.py) run deploy/nginx.conf with Debian's nginx binary in their own
+# The reverse-proxy tests (tests/deploy/test_reverse_proxy.py) run deploy/nginx.conf with Debian's nginx binary in their own
 # process, prefix and port; the system nginx service is never started (a policy-rc.d refuses it during the install,
 # removed afterwards unless it was there before).
 # Installed here when missing and run as root; otherwise those tests skip and say why.

@@ -1,6 +1,6 @@
 """The public results both engines compute, in one comparable shape, and the rules that compare them.
 
-Written once, used by tests/test_cql_agreement.py (and read by docs/engine.md, "CQL"):
+Written once, used by tests/engine/test_cql_agreement.py (and read by docs/engine.md, "CQL"):
 - a number is equal when both are null, or when they differ by at most one unit of the last decimal the
   result is rounded to (Python rounds half to even, CQL half up: a tie may round to either neighbour);
   scores (sums of integer points) must be equal exactly;

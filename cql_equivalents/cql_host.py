@@ -2,7 +2,7 @@
 
 The translation (cql/node/translate.mjs) writes the ELM to cql/build/elm; `run_cases` sends many patients to
 ONE Node process (cql/node/run.mjs): starting Node and loading the ELM costs more than one patient does.
-Used by the agreement test (tests/test_cql_agreement.py) and the benchmark; production runs the Python.
+Used by the agreement test (tests/engine/test_cql_agreement.py) and the benchmark; production runs the Python.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from server.replay import golden
 from server.replay.request_files import load_request
 
 SANDBOX = "https://sandbox.cds-hooks.org"
-SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[3] / "fixtures" / "scenarios"
 CARD_INDICATORS = {"info", "warning", "critical"}
 LINK_TYPES = {"absolute", "smart"}
 

@@ -22,7 +22,7 @@ from server.replay.runner import replay
 from server.replay.target import InProcessTarget
 from server.replay.timeshift import shift_value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 SCENARIOS = FIXTURES / "scenarios"
 WARFARIN = SCENARIOS / "antithrombotics" / "vka-warfarin-massive.json"

@@ -10,7 +10,7 @@ import responses
 from server.security.url_scope import remove_dot_segments, url_under_base
 from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
-from tests.test_patient_view import OTHER_SEARCHED, URL
+from tests.hooks.test_patient_view import OTHER_SEARCHED, URL
 
 ESCAPING_LINKS = [
     f"{FHIR_BASE}/../../elsewhere/Observation?page=2",

@@ -15,7 +15,7 @@ from cql_equivalents.readers import map_inputs
 from cql_equivalents.tables import load
 from server.replay.request_files import load_request
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REQUESTS = sorted(p for p in (ROOT / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
 URL = "/cds-services/massive-hemoptysis"
 NOT_TAKEN = {"entered-in-error", "cancelled", "not-done", "not-taken"}

@@ -6,7 +6,7 @@ import responses
 
 from tests.support import fhir_factory as f
 from tests.support import jwt_kit as k
-from tests.test_security_auth import AUD, _app_with_clients, _post
+from tests.server.security.test_security_auth import AUD, _app_with_clients, _post
 
 
 def test_a_pinned_key_is_used_without_fetching_the_jku_the_header_names(settings, tmp_path):

@@ -210,7 +210,7 @@ def test_missing_clients_file_refuses_to_start(settings, tmp_path):
 
 def test_the_example_clients_file_loads():
     from pathlib import Path
-    clients = load_clients(Path(__file__).resolve().parent.parent / "deploy" / "clients.example.toml")
+    clients = load_clients(Path(__file__).resolve().parents[3] / "deploy" / "clients.example.toml")
     assert list(clients) == ["https://ehr.example.org"]
     assert clients["https://ehr.example.org"].fhir_servers == ("https://ehr.example.org/fhir",)
 

@@ -1,5 +1,5 @@
 """The clinical tables and the engine document: every row carries its source. (That the CQL libraries'
-includes and references resolve is checked by the reference translator: tests/test_cql_agreement.py.)"""
+includes and references resolve is checked by the reference translator: tests/engine/test_cql_agreement.py.)"""
 from __future__ import annotations
 
 import tomllib
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent / "cql_equivalents"
+ROOT = Path(__file__).resolve().parents[2] / "cql_equivalents"
 TABLES = sorted((ROOT / "data").glob("*.toml"))
 LIBRARIES = sorted(ROOT.glob("*.cql"))
 

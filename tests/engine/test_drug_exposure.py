@@ -230,13 +230,13 @@ def test_formulary_file_from_environment():
 
 def test_the_example_formulary_file_loads():
     from cql_equivalents.formulary import load_formulary
-    example = Path(__file__).resolve().parent.parent / "deploy" / "formulary.example.toml"
+    example = Path(__file__).resolve().parents[2] / "deploy" / "formulary.example.toml"
     assert "andexanet" not in load_formulary(str(example)).stocked
 
 
 # ------------------------------------------------------------------------------------------ item 8: orders
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 
 
 def _fixture_medication_requests(client):

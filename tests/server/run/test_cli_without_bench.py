@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "fixtures" / "scenarios" / "severity" / "undetermined-no-vitals.json"
 
 # A meta-path finder that refuses `bench` and its submodules, and says so on stderr: bench/ sits in the

@@ -15,7 +15,7 @@ from server.replay.request_files import load_request
 from tests.support import fhir_factory as f
 from tests.support import scenarios
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 PATIENT_VIEW_URL = "/cds-services/massive-hemoptysis"
 ORDER_SIGN_URL = "/cds-services/hemoptysis-order-safety"
 # What a card says when it rules out bronchial artery embolisation (read independently of the declarations, so a

@@ -20,7 +20,7 @@ import pytest
 from server.cli import main, serve_settings
 from server.replay.request_files import load_request
 from tests.support.live_server import REPO
-from tests.test_shared_data import SHARED_DATA
+from tests.replay.test_shared_data import SHARED_DATA
 
 MIMIC = SHARED_DATA / "mimic-iv-fhir-demo-2.1.0"
 

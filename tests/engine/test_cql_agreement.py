@@ -20,7 +20,7 @@ from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
 from tests.support.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
 # the public FHIR data the shared-data test replays (CI clones shared/ beside the repository)
 SHARED_DATA = Path(os.environ.get("HEMOPTYSIS_CDS_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -9,7 +9,7 @@ import responses
 from cql_equivalents.patient_binding import foreign_reason, referenced_patient
 from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
-from tests.test_patient_view import OTHER_SEARCHED, URL, by_topic, massive_on_warfarin
+from tests.hooks.test_patient_view import OTHER_SEARCHED, URL, by_topic, massive_on_warfarin
 
 
 def test_another_patients_condition_and_spo2_give_no_critical_card_and_are_named(client):

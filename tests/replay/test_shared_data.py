@@ -23,7 +23,7 @@ from server.replay.patients import by_patient
 from server.replay.request_builder import build_request
 from server.http.app import create_app
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # CI clones the repository with shared/ beside it; HEMOPTYSIS_CDS_SHARED_DATA points elsewhere if needed.
 SHARED_DATA = Path(os.environ.get("HEMOPTYSIS_CDS_SHARED_DATA", ROOT.parent / "shared" / "data"))
 REPORT = ROOT / "var" / "shared-data-report.json"

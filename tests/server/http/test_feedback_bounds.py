@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from server.storage.feedback_bounds import MAX_FEEDBACK_BYTES
 from server.storage.schema import feedback as feedback_table
-from tests.test_feedback import URL, _escalation, _overridden
+from tests.server.http.test_feedback import URL, _escalation, _overridden
 
 FEEDBACK = f"{URL}/feedback"
 

@@ -10,7 +10,7 @@ from hooks import SERVICES
 from hooks.prefetch_keys import OPTIONAL, REQUIRED, strategy_of
 from tests.support import fhir_factory as f
 from tests.conftest import FHIR_BASE
-from tests.test_patient_view import URL, by_topic, massive_on_warfarin
+from tests.hooks.test_patient_view import URL, by_topic, massive_on_warfarin
 
 SERVED = ("Condition", "Observation", "MedicationStatement", "MedicationRequest", "MedicationAdministration",
           "Procedure", "DiagnosticReport")

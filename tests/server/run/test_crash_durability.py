@@ -23,7 +23,7 @@ from server.storage.schema import feedback, issued_cards
 from tests.support import fhir_factory as f
 from tests.support import jwt_kit as k
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 SERVICE = "/cds-services/massive-hemoptysis"
 CLIENT_THREADS = 4
 ACKS_BEFORE_KILL = 60

@@ -6,7 +6,7 @@ import requests
 
 from tests.support import fhir_factory as f
 from tests.support.live_server import serving
-from tests.test_metrics import samples, value
+from tests.server.http.test_metrics import samples, value
 
 CALLS = 12
 

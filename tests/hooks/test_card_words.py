@@ -15,7 +15,7 @@ from server.replay.request_files import load_request
 from tests.support import fhir_factory as f
 from tests.support import scenarios
 
-SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 URL = "/cds-services/massive-hemoptysis"
 DEVELOPER_WORDS = re.compile(r"clinical\.md|\.toml\b|\bphases? \d|not re-verified|validator|seed 00\d|cql_equivalents|"
                              r"hooks/|Patient\.birthDate|engine report|Input should|validation error|not valid FHIR R4", re.IGNORECASE)

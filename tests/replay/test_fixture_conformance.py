@@ -11,7 +11,7 @@ from server.replay.request_files import load_request, request_files
 from server.replay.runner import _services_for
 from tests.support.cds_validator import fhir_problems, response_problems
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 REQUESTS = [path for path, _ in request_files([FIXTURES])]
 
 
