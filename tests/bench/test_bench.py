@@ -30,6 +30,7 @@ def test_charts_are_deterministic_realistic_and_of_the_asked_size():
     assert sum(len(bundle["entry"]) for key, bundle in request["prefetch"].items() if key != "patient") == 299
 
 
+@pytest.mark.slow  # measures over loopback sockets / a production server process
 def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
     output = tmp_path / "latest.json"
     assert main(["bench", "--sizes", "12,30", "--repetitions", "15", "--no-load", "--no-shapes", "--jwt",
@@ -65,6 +66,7 @@ def test_python_load_generator_counts_answers_and_errors_on_loopback(tmp_path):
     assert bad.requests == 0 and bad.errors == 3  # a 400 is an error to a load test
 
 
+@pytest.mark.slow  # measures over loopback sockets / a production server process
 @pytest.mark.skipif(not load.wrk_available(), reason="wrk is not installed (apt-get install wrk)")
 def test_wrk_against_the_production_server(tmp_path):
     with load.production_server(workers=2) as port:
@@ -72,6 +74,7 @@ def test_wrk_against_the_production_server(tmp_path):
     assert result.tool == "wrk" and result.requests > 0 and result.errors == 0
 
 
+@pytest.mark.slow  # measures over loopback sockets / a production server process
 def test_every_chart_shape_is_measured_in_process_and_over_loopback():
     from bench import shape_run, shapes
 

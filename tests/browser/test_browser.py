@@ -15,6 +15,8 @@ from server.http.gallery import DEFAULT_SCENARIOS, scenario_files
 from tests.support import fhir_factory as f
 from tests.support.live_server import REPO, serving
 
+pytestmark = pytest.mark.slow  # drives a chromium process against a live server
+
 SCREENSHOTS = REPO / "var" / "screenshots"
 CHROMIUM = os.environ.get("HEMOPTYSIS_CDS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 

@@ -123,6 +123,7 @@ def image(tmp_path_factory):
     yield prefix, app, env
 
 
+@pytest.mark.slow  # starts the image's installed command in a subprocess
 def test_image_cli_help_works_without_bench(image):
     prefix, app, env = image
     script = prefix / "bin" / "hemoptysis-cds"
@@ -139,6 +140,7 @@ def test_image_cli_help_works_without_bench(image):
     assert bench.returncode == 2 and "not installed" in bench.stderr
 
 
+@pytest.mark.slow  # starts the image's installed command in a subprocess
 def test_image_serves_with_its_own_command(image, tmp_path):
     prefix, app, env = image
     env = {**env, "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{tmp_path}/image.sqlite3",
@@ -158,6 +160,7 @@ def test_image_serves_with_its_own_command(image, tmp_path):
         assert requests.get(f"{base}/metrics", timeout=10).status_code == 401  # required mode, no token
 
 
+@pytest.mark.slow  # starts the image's installed command in a subprocess
 def test_image_serves_through_the_cli(image, tmp_path):
     prefix, app, env = image
     env = {**env, "HEMOPTYSIS_CDS_DATABASE_URL": f"sqlite:///{tmp_path}/cli.sqlite3",

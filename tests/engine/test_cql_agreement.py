@@ -20,6 +20,8 @@ from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
 from tests.support.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
 
+pytestmark = pytest.mark.slow  # runs the Node CQL translator and engine in subprocesses
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
 # the public FHIR data the shared-data test replays (CI clones shared/ beside the repository)

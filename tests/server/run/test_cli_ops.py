@@ -117,6 +117,7 @@ def _read_while_running(process: subprocess.Popen, primary: int) -> bytes:
     return drawn
 
 
+@pytest.mark.slow  # runs the CLI on a pseudo-terminal in a subprocess
 def test_progress_bar_on_a_terminal_only():
     piped = subprocess.run(REPLAY, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     assert piped.returncode == 0 and b"replay OK" in piped.stdout

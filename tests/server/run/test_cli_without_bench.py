@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[3]
 SCENARIO = REPO / "fixtures" / "scenarios" / "severity" / "undetermined-no-vitals.json"
 
@@ -34,6 +36,7 @@ def _cli(*arguments: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # runs the CLI in a subprocess
 def test_replay_runs_with_bench_unimportable():
     assert SCENARIO.exists() and SCENARIO.with_name(SCENARIO.stem + ".cards.json").exists()
     replayed = _cli("replay", str(SCENARIO))

@@ -23,6 +23,8 @@ from server.storage.schema import feedback, issued_cards
 from tests.support import fhir_factory as f
 from tests.support import jwt_kit as k
 
+pytestmark = pytest.mark.slow  # kills a real gunicorn process while clients send calls
+
 REPO = Path(__file__).resolve().parents[3]
 SERVICE = "/cds-services/massive-hemoptysis"
 CLIENT_THREADS = 4

@@ -2,11 +2,14 @@
 mode, set up by `serve`). Calls are spread over two workers by fresh connections; the scrape counts them all."""
 from __future__ import annotations
 
+import pytest
 import requests
 
 from tests.support import fhir_factory as f
 from tests.support.live_server import serving
 from tests.server.http.test_metrics import samples, value
+
+pytestmark = pytest.mark.slow  # scrapes a real gunicorn with two worker processes
 
 CALLS = 12
 
