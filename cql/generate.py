@@ -305,6 +305,38 @@ def rule_parts() -> list[str]:
             "define \"Contraindication Rules\":\n  {\n" + ",\n".join(rules) + "\n  }\n"]
 
 
+def exposure_parts() -> list[str]:
+    """exposure.toml (drug effect windows, record statuses, heparin flushes) and the drug_exposure.py / drug_terms.py
+    constants the CQL reads (DrugExposure.cql, MassiveHemoptysisInputs.cql), and the hemoptysis recency window."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import drug_exposure, drug_terms, inputs
+    table = load("exposure")
+    windows = [f"  Tuple {{ drugClass: {s(r['class'])}, windowHours: {d(r['window_hours'])}, lab: {s(r.get('lab', 'none'))}, "
+               f"labThreshold: {d(r['lab_threshold']) if r.get('lab_threshold') is not None else 'null as System.Decimal'} }}"
+               for r in table["window"]]
+    st, flush = table["statuses"], table["flush"]
+    word_pattern = r"\b(" + "|".join(re.escape(word) for word in flush["words"]) + r")\b"
+    return ["// exposure.toml: how long an antithrombotic's effect may last, the lab that measures it (drug_exposure.py)\n"
+            "define \"Exposure Windows\":\n  {\n" + ",\n".join(windows) + "\n  }\n"
+            f"define \"Request Statuses Paused\": {strings(st['request_paused'])}\n"
+            f"define \"Request Statuses Ended\": {strings(st['request_ended'])}\n"
+            f"define \"Statement Statuses Paused\": {strings(st['statement_paused'])}\n"
+            f"define \"Statement Statuses Ended\": {strings(st['statement_ended'])}\n"
+            f"define \"Statuses Asserted Within Window\": {strings(st.get('asserted_within_window', ()))}\n"
+            f"define \"Administration Statuses Ending\": {strings(sorted(inputs.ADMINISTRATION_STATUSES_ENDING))}\n"
+            f"define \"Minimum Administration Lookback Hours\": {d(drug_exposure.MIN_ADMINISTRATION_LOOKBACK.total_seconds() / 3600)}\n"
+            f"define \"Flush Classes\": {strings(flush['classes'])}\n"
+            f"define \"Flush Max Units\": {d(flush['max_units'])}\n"
+            f"define \"Flush Dose Units\": {strings(sorted(drug_exposure._UNITS))}\n"
+            "// whole words (drug_exposure.flush_reason), and a strength per mL (drug_exposure._PER_ML), as JavaScript / Java regexes\n"
+            f"define \"Flush Word Pattern\": {s(word_pattern)}\n"
+            f"define \"Flush Per mL Pattern\": {s(drug_exposure._PER_ML.pattern)}\n"
+            "// drug_terms.py: systems whose codes are identifiers, never drug names\n"
+            f"define \"Drug Standard Systems\": {strings(sorted(drug_terms.STANDARD_SYSTEMS))}\n"
+            "// bleeding.toml [recency]: a hemoptysis Condition counts within this many days of its date (recency.py)\n"
+            f"define \"Bleeding Recency Days\": {int(load('bleeding')['recency']['days'])}\n"]
+
+
 def terminology(vs: ValueSets) -> str:
     lines = [HEADER.format(sources="observations.toml, conditions.toml, antithrombotics.toml"),
              "// One value set per table row family; the expansions are cql/valuesets.json (the host loads them).",
@@ -349,6 +381,7 @@ def outputs() -> dict[Path, str]:
         vs_parts_conditions = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_conditions]
         vs_parts_agents = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_agents]
     parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + bleeding_parts() + finding_parts() + python_constants()
+    parts += exposure_parts()  # the input side: drug exposure by effect, recency (cql-inputs)
     valuesets = {url: {"1.0.0": codes} for _name, (url, codes) in vs.sets.items()}
     return {
         OUT_CQL / "HemoptysisTerminology.cql": terminology(vs),

@@ -49,19 +49,6 @@ NOT_COMPARED = {
         "its code; such fixtures are counted as skipped for these results",
     "a patient whose prefetch holds no Patient resource": "the libraries run in Patient context and cql-exec-fhir "
         "needs the Patient to build one (a host must send it); the run reports the patient as skipped",
-    "agents (and HAS-BLED, populations, rules) when a drug counts by its effect": "the Python reads drug exposure "
-        "by effect (issue 14: an on-hold or stopped record counted by its lab and last dose, a heparin lock flush "
-        "not counted, an administration inside the agent's own look-back or ruled out by its lab, "
-        "drug_exposure.py); MassiveHemoptysisInputs.cql reads active records only. Such patients are counted as "
-        "skipped for these results until the CQL follows",
-    "conditions, FRAME verdict and HAS-BLED when a hemoptysis record lies outside the recency window": "the Python "
-        "reads a hemoptysis Condition only within the episode window (issue 13 item 8, recency.py: onset, recorded "
-        "date or encounter); MassiveHemoptysisInputs.cql reads every active one. Such patients are counted as "
-        "skipped for these results until the CQL follows",
-    "special populations opened by evidence outside coded conditions": "the Python opens the DAH, anti-GBM, "
-        "pulmonary-artery-source and iatrogenic PA rupture populations from reports, procedures and results too "
-        "(issue 13 items 4-5, one evidence model for the cards and the orders); MassiveHemoptysisPopulations.cql "
-        "reads the earlier rows only. Populations and rules are not compared for a patient in one of them",
     "a request the service refuses before evaluating (a non-200 golden)": "e.g. a Patient resource with another "
         "id (412 conflict) or a required prefetch key missing (412): the service evaluates nothing, so there is "
         "nothing to agree on",
@@ -146,40 +133,11 @@ def uses_contained_medication(request: dict) -> bool:
                for kind in ("MedicationStatement", "MedicationRequest", "MedicationAdministration") for raw in pool.of(kind))
 
 
-# The populations whose evidence the Python reads beyond coded conditions (issue 13 items 4-5)
-EVIDENCE_MODEL_POPULATIONS = frozenset({"dah_vasculitis", "anti_gbm_disease", "pulmonary_artery_source",
-                                        "iatrogenic_pa_rupture"})
-
-
-def python_only_rules_apply(request: dict) -> set[str]:
-    """The results a rule the CQL does not have yet decides for this patient (NOT_COMPARED): not compared here."""
-    inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), reference_instant(request))
-    skip: set[str] = set()
-    if inputs.old_bleeding:  # recency window (issue 13 item 8)
-        skip |= {"Condition Keys", "FRAME Verdict", "HAS-BLED"}
-    if any(match.key in EVIDENCE_MODEL_POPULATIONS for match in special_populations(inputs)):
-        skip |= {"Population Keys", "Rules"}  # opened by reports, procedures, results (issue 13 items 4-5)
-    return skip
-
-
-def drug_counts_by_effect(request: dict) -> bool:
-    """Whether the Python's exposure-by-effect rules (drug_exposure.py) decide an agent for this patient: a use
-    counted by effect, a flush set aside, or an administration the agent's lab rules out."""
-    from . import drug_exposure
-    inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), reference_instant(request))
-    if any(use.basis for use in inputs.medications):
-        return True
-    if any("flush" in item.reason.lower() for item in inputs.rejected):
-        return True
-    return any(drug_exposure.lab_says_no_effect(dose.agent, inputs.observations) for dose in inputs.administrations)
-
-
-def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: bool = False,
-            drug_by_effect: bool = False, python_only: set[str] = frozenset()) -> tuple[list[str], list[str], list[str]]:
+def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: bool = False) -> tuple[list[str], list[str], list[str]]:
     """-> (results compared, disagreements as lines, results skipped here by a NOT_COMPARED rule)."""
     compared, disagreements, skipped = [], [], []
     not_here = ({"Agents In Use", "HAS-BLED", "Rules", "Population Keys"}
-                if contained_medication or drug_by_effect else set()) | set(python_only)
+                if contained_medication else set())
     skipped += sorted(not_here)
 
     def check(name: str, equal: bool, left: Any, right: Any) -> None:
