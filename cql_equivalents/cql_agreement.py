@@ -25,6 +25,7 @@ from .inputs import map_inputs
 # (sums of points are exact). The names are the CQL defines of MassiveHemoptysisEngine.
 TOLERANCE = {"NEWS2": 0, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "SOFA": 0, "HAS-BLED": 0}
 OBSERVATION_TOLERANCE = 0.01  # converted values keep 2 decimals (inputs.py): one unit of the last one
+VOLUME_TOLERANCE = 0.1  # the CQL keeps volumes (mL, mL/h) to 1 decimal
 _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock index", "A-a Gradient": "A-a gradient",
                       "SOFA": "SOFA (partial)", "HAS-BLED": "HAS-BLED"}
 
@@ -37,16 +38,22 @@ NOT_COMPARED = {
                                                     "record and the steps are wording from the same table",
     "contraindication rules with severity levels": "they depend on the severity level (not compared yet); the "
                                                    "rules decided by the record are compared",
-    "findings from MedicationRequest / MedicationAdministration (immunosuppression)": "not read by "
-        "MassiveHemoptysisFindings.cql yet; no population or compared rule depends on them",
     "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
                                       "this session",
     "localization studies listed": "side, beds, localized, active bleeding and the repeat advice are compared; "
                                    "the list of studies behind them is wording",
     "phase statuses": "depend on every result above",
-    "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
-        "resource as its declared element type (Resource), so `as FHIR.Medication` is null and the CQL cannot read "
-        "its code; such fixtures are counted as skipped for these results",
+    "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": (
+        "cql-exec-fhir 2.2.0 builds every element from the type the model info declares for it (fhir.js "
+        "toFHIRObject: modelInfo.findClass(typeSpecifier.fqn)), never from the JSON's resourceType, and "
+        "DomainResource.contained is declared List<FHIR.Resource>: a contained Medication is a FHIR.Resource "
+        "with only id, meta, implicitRules and language, so `as FHIR.Medication` (its type hierarchy, "
+        "FHIRObject._typeHierarchy) is null and `.code` does not exist on Resource (the translator refuses "
+        "it); cql-execution implements neither Children nor Descendents, and the upstream source "
+        "(cqframework/cql-exec-fhir master) builds it the same way. No CQL path reaches the code; the one "
+        "host rule that would (copying the contained Medication into the Bundle as a resource of its own) is "
+        "not standard FHIR (a contained resource has no identity outside its container), so none is used. The "
+        "Python reads it; such fixtures are counted as skipped for these results"),
     "a patient whose prefetch holds no Patient resource": "the libraries run in Patient context and cql-exec-fhir "
         "needs the Patient to build one (a host must send it); the run reports the patient as skipped",
     "a request the service refuses before evaluating (a non-200 golden)": "e.g. a Patient resource with another "
@@ -68,6 +75,8 @@ def python_results(request: dict) -> dict[str, Any]:
         "Age In Years": inputs.age_years,
         "Condition Keys": sorted({fact.concept.key for fact in inputs.conditions}),
         "Agents In Use": sorted({use.agent.name for use in inputs.medications}),
+        "Current Finding Keys": sorted({finding.key for finding in inputs.findings if not finding.stale}),
+        "Hemoptysis Volumes": {kind: reading.ml for kind, reading in inputs.volumes.items()},
         "Population Keys": sorted(match.key for match in populations),
         # rules compared do not depend on the severity level: no level is given
         "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
@@ -99,6 +108,8 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Age In Years": raw["Age In Years"],
         "Condition Keys": sorted(set(raw["Condition Keys"] or ())),
         "Agents In Use": sorted(set(raw["Agents In Use"] or ())),
+        "Current Finding Keys": sorted(set(raw["Current Finding Keys"] or ())),
+        "Hemoptysis Volumes": {row["kind"]: row["ml"] for row in raw["Hemoptysis Volumes"] or ()},
         "Population Keys": sorted(set(raw["Population Keys"] or ())),
         "Rules": sorted(set(raw["Rules From The Record"] or ())),
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
@@ -148,7 +159,10 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
     po, co = python["Current Observations"], cql["Current Observations"]
     for name in sorted(set(po) | set(co)):
         check(f"observation {name}", _numbers_equal(po.get(name), co.get(name), OBSERVATION_TOLERANCE), po.get(name), co.get(name))
-    for name in ("Age In Years", "Condition Keys", "Agents In Use", "FRAME Verdict", *LOCALIZATION):
+    pv, cv = python["Hemoptysis Volumes"], cql["Hemoptysis Volumes"]
+    for kind in sorted(set(pv) | set(cv)):
+        check(f"hemoptysis volume {kind}", _numbers_equal(pv.get(kind), cv.get(kind), VOLUME_TOLERANCE), pv.get(kind), cv.get(kind))
+    for name in ("Age In Years", "Condition Keys", "Agents In Use", "Current Finding Keys", "FRAME Verdict", *LOCALIZATION):
         if name in not_here:
             continue
         check(name, python[name] == cql[name], python[name], cql[name])
