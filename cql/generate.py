@@ -309,7 +309,7 @@ def exposure_parts() -> list[str]:
     """exposure.toml (drug effect windows, record statuses, heparin flushes) and the drug_exposure.py / drug_terms.py
     constants the CQL reads (DrugExposure.cql, MassiveHemoptysisInputs.cql), and the hemoptysis recency window."""
     sys.path.insert(0, str(ROOT))
-    from cql_equivalents import drug_exposure, drug_terms, inputs
+    from cql_equivalents import drug_exposure, drug_terms, findings, inputs
     table = load("exposure")
     windows = [f"  Tuple {{ drugClass: {s(r['class'])}, windowHours: {d(r['window_hours'])}, lab: {s(r.get('lab', 'none'))}, "
                f"labThreshold: {d(r['lab_threshold']) if r.get('lab_threshold') is not None else 'null as System.Decimal'} }}"
@@ -333,6 +333,11 @@ def exposure_parts() -> list[str]:
             f"define \"Flush Per mL Pattern\": {s(drug_exposure._PER_ML.pattern)}\n"
             "// drug_terms.py: systems whose codes are identifiers, never drug names\n"
             f"define \"Drug Standard Systems\": {strings(sorted(drug_terms.STANDARD_SYSTEMS))}\n"
+            "// findings.py: a report cue counts when affirmed (no negation in its clause, up to 40 characters before)\n"
+            f"define \"Negation Pattern\": {s(findings._NEGATION.pattern)}\n"
+            "define \"Report Cue Patterns\":\n  {\n" + ",\n".join(
+                f"  Tuple {{ key: {s(r['key'])}, patterns: {strings([re.escape(w) for w in r['words']])} }}"
+                for r in load("findings")["cue"]) + "\n  }\n"
             "// bleeding.toml [recency]: a hemoptysis Condition counts within this many days of its date (recency.py)\n"
             f"define \"Bleeding Recency Days\": {int(load('bleeding')['recency']['days'])}\n"]
 

@@ -241,6 +241,13 @@ def cases() -> list[tuple[str, dict]]:
                                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
                                      "subject": {"reference": "Patient/pat-1"},
                                      "period": {"start": f.ago(days=40, hours=2), "end": f.ago(days=40)}}]}),
+        # report cues are read only where affirmed (findings._affirmed): negations, "no interval change"
+        _request("report-cues-negated-and-unchanged", [
+            f.hemoptysis(),
+            _report("CT angiography chest", "No cavitation. No pulmonary artery pseudoaneurysm; hypertrophied right "
+                    "bronchial artery without active extravasation", rep_id="cta-neg"),
+            _report("CT chest", "No interval change in the left upper lobe cavity; free of aspergilloma", rep_id="ct-same"),
+        ]),
         _request("epistaxis-text-and-hematemesis-icd", [
             f.condition("0", "Recurrent epistaxis", system="urn:local"), f.condition("K92.0", "Hematemesis", system=f.ICD10CM),
         ]),
