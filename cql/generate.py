@@ -336,7 +336,8 @@ def exposure_parts() -> list[str]:
             "// findings.py: a report cue counts when affirmed (no negation in its clause, up to 40 characters before)\n"
             f"define \"Negation Pattern\": {s(findings._NEGATION.pattern)}\n"
             "define \"Report Cue Patterns\":\n  {\n" + ",\n".join(
-                f"  Tuple {{ key: {s(r['key'])}, patterns: {strings([re.escape(w) for w in r['words']])} }}"
+                f"  Tuple {{ key: {s(r['key'])}, terms: {{ "
+                + ", ".join(f"Tuple {{ word: {s(w)}, pattern: {s(re.escape(w))} }}" for w in r["words"]) + " } }"
                 for r in load("findings")["cue"]) + "\n  }\n"
             "// bleeding.toml [recency]: a hemoptysis Condition counts within this many days of its date (recency.py)\n"
             f"define \"Bleeding Recency Days\": {int(load('bleeding')['recency']['days'])}\n"]
