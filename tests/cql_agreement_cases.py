@@ -241,7 +241,7 @@ def cases() -> list[tuple[str, dict]]:
                                      "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
                                      "subject": {"reference": "Patient/pat-1"},
                                      "period": {"start": f.ago(days=40, hours=2), "end": f.ago(days=40)}}]}),
-        # report cues are read only where affirmed (findings._affirmed): negations, "no interval change"
+        # report cues are read only where affirmed (readers/reports._affirmed): negations, "no interval change"
         _request("report-cues-negated-and-unchanged", [
             f.hemoptysis(),
             _report("CT angiography chest", "No cavitation. No pulmonary artery pseudoaneurysm; hypertrophied right "
@@ -272,7 +272,9 @@ def shared_data_cases(root) -> list[tuple[str, dict]]:
     import json
 
     from hooks import SERVICES
-    from server import bundle_to_request as btr
+    from server.replay.bundle_reading import BundleError, resources_in, with_server_references
+    from server.replay.patients import by_patient
+    from server.replay.request_builder import build_request, reference_instant
 
     built = []
     for path in sorted(root.rglob("*.json")):
@@ -282,15 +284,15 @@ def shared_data_cases(root) -> list[tuple[str, dict]]:
             continue  # the shared-data test reports these files; nothing for the engines to read
         if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
             continue
-        resources = btr.with_server_references(list(btr.resources_in(document)))
-        for patient_id, items in sorted(btr.by_patient(resources).items()):
-            instant = btr.reference_instant("latest", items, datetime.now(timezone.utc))
+        resources = with_server_references(list(resources_in(document)))
+        for patient_id, items in sorted(by_patient(resources).items()):
+            instant = reference_instant("latest", items, datetime.now(timezone.utc))
             if instant is None:
                 continue
             try:
-                request, _ = btr.build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
+                request, _ = build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
                                                title=str(path.relative_to(root)), instant=instant)
-            except btr.BundleError:
+            except BundleError:
                 continue  # e.g. a patient id that is not a FHIR id: the shared-data test names it
             built.append((f"shared:{path.relative_to(root)}#{patient_id}", request))
     return built
