@@ -18,6 +18,7 @@ from .contraindications import applicable_rules
 from .frame import frame_gate
 from .localization import localize
 from .populations import special_populations
+from .severity import classify
 from .fhir_select import parse_instant, pool_from_values
 from .inputs import map_inputs
 
@@ -31,12 +32,11 @@ _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock inde
 # Every public result of engine.Assessment that is NOT compared yet, and why (docs/engine.md lists the same).
 NOT_COMPARED = {
     "FRAME evidence lists (labels, references)": "the verdict is compared; the evidence lines are wording",
-    "severity level and triggers": "the Python severity (respiratory support, worst value in the window) is being "
-                                   "changed in this session; MassiveHemoptysisSeverity.cql follows once it settles",
+    "severity level, triggers and rules when a hemoptysis record lies outside the recency window": "the level "
+        "follows the FRAME verdict (no-hemoptysis when the only hemoptysis record is old), and the rules follow the "
+        "level; not compared for such patients until MassiveHemoptysisInputs.cql reads the recency window",
     "special population evidence lines and paths": "which populations open is compared; the lines naming each "
                                                     "record and the steps are wording from the same table",
-    "contraindication rules with severity levels": "they depend on the severity level (not compared yet); the "
-                                                   "rules decided by the record are compared",
     "findings from MedicationRequest / MedicationAdministration (immunosuppression)": "not read by "
         "MassiveHemoptysisFindings.cql yet; no population or compared rule depends on them",
     "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
@@ -76,14 +76,16 @@ def python_results(request: dict) -> dict[str, Any]:
     inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), now)
     by_name = {calc.name: calc for calc in all_calculations(inputs)}
     populations = special_populations(inputs)
+    severity = classify(inputs)
     results: dict[str, Any] = {
         "Current Observations": {name: o.value for name, o in inputs.observations.items()},
         "Age In Years": inputs.age_years,
         "Condition Keys": sorted({fact.concept.key for fact in inputs.conditions}),
         "Agents In Use": sorted({use.agent.name for use in inputs.medications}),
         "Population Keys": sorted(match.key for match in populations),
-        # rules compared do not depend on the severity level: no level is given
-        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
+        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, severity.level.value)),
+        "Severity Level": severity.level.value,
+        "Severity Triggers": sorted({trigger.key for trigger in severity.triggers}),
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
         **_localization(inputs),
@@ -113,11 +115,12 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Condition Keys": sorted(set(raw["Condition Keys"] or ())),
         "Agents In Use": sorted(set(raw["Agents In Use"] or ())),
         "Population Keys": sorted(set(raw["Population Keys"] or ())),
-        "Rules": sorted(set(raw["Rules From The Record"] or ())),
+        "Rules": sorted(set(raw["Contraindication Rules"] or ())),
+        "Severity Level": raw["Severity Level"],
+        "Severity Triggers": sorted(set(raw["Severity Triggers"] or ())),
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
         **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
-        "Rules Read In Full": set(raw["Rules Read In Full"] or ()),
     }
     for define in _PYTHON_CALCULATOR:
         found = raw[define] or {}
@@ -157,6 +160,7 @@ def python_only_rules_apply(request: dict) -> set[str]:
     skip: set[str] = set()
     if inputs.old_bleeding:  # recency window (issue 13 item 8)
         skip |= {"Condition Keys", "FRAME Verdict", "HAS-BLED"}
+        skip |= {"Severity Level", "Severity Triggers", "Rules"}  # they follow the FRAME verdict
     if any(match.key in EVIDENCE_MODEL_POPULATIONS for match in special_populations(inputs)):
         skip |= {"Population Keys", "Rules"}  # opened by reports, procedures, results (issue 13 items 4-5)
     return skip
@@ -199,9 +203,10 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
         check("Population Keys", python["Population Keys"] == cql["Population Keys"], python["Population Keys"],
               cql["Population Keys"])
     if "Rules" not in not_here:
-        left = [key for key in python["Rules"] if key in cql["Rules Read In Full"]]
-        right = [key for key in cql["Rules"] if key in cql["Rules Read In Full"]]
-        check("Rules", left == right, left, right)
+        check("Rules", python["Rules"] == cql["Rules"], python["Rules"], cql["Rules"])
+    for name in ("Severity Level", "Severity Triggers"):
+        if name not in not_here:
+            check(name, python[name] == cql[name], python[name], cql[name])
     for define, tolerance in TOLERANCE.items():
         if define in not_here:
             continue

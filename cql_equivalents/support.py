@@ -31,6 +31,7 @@ from .terminology import active as site_terminology
 
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 _DEVICE_STATUSES = frozenset({"active", "intended", "on-hold"})  # DeviceUseStatement / DeviceRequest in force
+_PROCEDURE_STATUSES = frozenset({"in-progress", "completed"})  # a support Procedure under way or done
 _MODELS = {"DeviceUseStatement": DeviceUseStatement, "DeviceRequest": DeviceRequest, "Observation": Observation,
            "MedicationAdministration": MedicationAdministration, "MedicationRequest": MedicationRequest,
            "Procedure": Procedure}
@@ -170,7 +171,7 @@ def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
     miss (MIMIC charts "Invasive Ventilation")."""
     from .findings import _time_of
     for raw in pool.of("Procedure"):
-        if raw.get("status") not in ("in-progress", "completed"):
+        if raw.get("status") not in _PROCEDURE_STATUSES:
             continue
         match = _device_row([raw.get("code")] if isinstance(raw.get("code"), Mapping) else [])
         if match is None:
