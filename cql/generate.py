@@ -357,10 +357,18 @@ def severity_parts() -> list[str]:
 
 def phase_parts() -> list[str]:
     """dossier.toml: the 12 phases (order, key, advance rule) and the inputs each dossier input is resolved from."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import phases as phase_module
     dossier = load("dossier")
     phases = [f"  Tuple {{ order: {int(r['order'])}, key: {s(r['key'])}, advance: {s(r['advance'])} }}" for r in dossier["phase"]]
+    pa_targeted = [r["key"] for r in load("populations")["population"] if r.get("bae") == "pa-targeted"]
     return ["// dossier.toml: the 12 phases of seed 004 and the rule that tells whether each can advance\n"
-            "define \"Phases\":\n  {\n" + ",\n".join(phases) + "\n  }\n"]
+            "define \"Phases\":\n  {\n" + ",\n".join(phases) + "\n  }\n"
+            f"define \"Phase Met\": {s(phase_module.MET)}\n"
+            f"define \"Phase Not Met\": {s(phase_module.NOT_MET)}\n"
+            f"define \"Phase Not Readable\": {s(phase_module.NOT_READABLE)}\n"
+            "// populations.toml: the populations whose bed is the pulmonary artery (embolisation PA-targeted)\n"
+            f"define \"PA Targeted Populations\": {strings(pa_targeted)}\n"]
 
 
 def terminology(vs: ValueSets) -> str:
