@@ -317,6 +317,38 @@ def whole_word_pattern(word: str) -> str:
     return r"(|[\s\S]*[^a-z0-9])" + escaped + r"([^a-z0-9][\s\S]*|)"
 
 
+def _top_level_alternatives(group: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in group:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def affirmed_pattern(word: str, negatable: bool = True) -> str:
+    """A CQL Matches pattern for findings.py `_affirmed`: the word occurs at least once with no negation of
+    findings._NEGATION in its clause within the NEGATION_WINDOW characters before it (one bounded negative
+    look-behind per negation, so that the negation starts inside the window and no clause end lies between)."""
+    from cql_equivalents import findings
+    escaped = re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", word)
+    if not negatable:
+        return r"[\s\S]*" + escaped + r"[\s\S]*"
+    negation = findings._NEGATION.pattern
+    prefix, suffix = r"\b(?:", r")\b"
+    assert negation.startswith(prefix) and negation.endswith(suffix), "findings._NEGATION changed shape"
+    clause = findings._CLAUSE_END.pattern  # [.;:\n]
+    behind = ""
+    for alternative in _top_level_alternatives(negation[len(prefix):-len(suffix)]):
+        length = len(re.sub(r"\(\?!(?:[^()]|\([^()]*\))*\)", "", alternative))  # the look-ahead reads no character
+        behind += rf"(?<!\b{alternative}\b[^{clause[1:-1]}]{{0,{findings.NEGATION_WINDOW - length}}})"
+    return r"[\s\S]*" + behind + escaped + r"[\s\S]*"
+
+
 def severity_parts() -> list[str]:
     """support.toml and triggers.toml rows the severity reads (RespiratorySupport.cql, MassiveHemoptysisSeverity.cql),
     and the worst-value directions and support statuses support.py / inputs.py hold as named constants."""
@@ -338,7 +370,16 @@ def severity_parts() -> list[str]:
     overrides = [f"  Tuple {{ trigger: {s(r['trigger'])}, conditionKeys: {strings(r['condition_keys'])}, "
                  f"supportKeys: {strings(r['support_keys'])}, op: {s(r['op'])}, value: {d(r['value'])} }}"
                  for r in trig["threshold_override"]]
-    return ["// support.toml: respiratory and haemodynamic support (settings, devices and their words, longest first, as\n"
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import findings
+    cues = [f"  Tuple {{ key: {s(r['key'])}, patterns: "
+            + strings([affirmed_pattern(w, r["key"] != "negative_localization") for w in r["words"]]) + " }"
+            for r in load("findings")["cue"]]
+    assert findings  # the negation rule above is findings.py's
+    return ["// findings.toml `cue` rows as patterns: a word counts where no negation of its clause precedes it (findings.py\n"
+            "// _affirmed); the negative-localisation words carry the negation themselves and are matched as they are\n"
+            "define \"Affirmed Cue Patterns\":\n  {\n" + ",\n".join(cues) + "\n  }\n"
+            "// support.toml: respiratory and haemodynamic support (settings, devices and their words, longest first, as\n"
             "// whole-word patterns; the device flowsheet row; vasoactive drugs), the episode window of the worst value\n"
             f"define \"Worst Window Minutes\": {d(sup['window']['worst_hours'] * 60)}\n"
             "define \"Worst Directions\": { " + ", ".join(directions) + " }\n"
@@ -362,11 +403,24 @@ def phase_parts() -> list[str]:
     dossier = load("dossier")
     phases = [f"  Tuple {{ order: {int(r['order'])}, key: {s(r['key'])}, advance: {s(r['advance'])} }}" for r in dossier["phase"]]
     pa_targeted = [r["key"] for r in load("populations")["population"] if r.get("bae") == "pa-targeted"]
+    inputs = [f"  Tuple {{ name: {s(r['name'])}, observations: {strings(r['resolve'].get('observations', ()))}, "
+              f"findings: {strings(r['resolve'].get('findings', ()))}, other: {s(r['resolve'].get('other', ''))} }}"
+              for r in dossier["input"]]
+    entries = [f"  Tuple {{ key: {s(r['key'])}, detect: {s(r['detect'])} }}" for r in dossier["entry_point"]]
+    imaging_cues = sorted({r["cue"] for r in load("sibling_engines").get("imaging_cause", [])})
     return ["// dossier.toml: the 12 phases of seed 004 and the rule that tells whether each can advance\n"
             "define \"Phases\":\n  {\n" + ",\n".join(phases) + "\n  }\n"
             f"define \"Phase Met\": {s(phase_module.MET)}\n"
             f"define \"Phase Not Met\": {s(phase_module.NOT_MET)}\n"
             f"define \"Phase Not Readable\": {s(phase_module.NOT_READABLE)}\n"
+            "define \"Dossier Inputs\":\n  {\n" + ",\n".join(inputs) + "\n  }\n"
+            f"define \"Input Present\": {s(phase_module.PRESENT)}\n"
+            f"define \"Input Stale\": {s(phase_module.STALE)}\n"
+            f"define \"Input Missing\": {s(phase_module.MISSING)}\n"
+            "define \"Entry Points\":\n  {\n" + ",\n".join(entries) + "\n  }\n"
+            f"define \"Chronic Engines\": {strings(phase_module.CHRONIC_ENGINES)}\n"
+            "// sibling_engines.toml `imaging_cause` rows: the report cues that name a cause seen on imaging\n"
+            f"define \"Imaging Cause Cues\": {strings(imaging_cues)}\n"
             "// populations.toml: the populations whose bed is the pulmonary artery (embolisation PA-targeted)\n"
             f"define \"PA Targeted Populations\": {strings(pa_targeted)}\n"]
 

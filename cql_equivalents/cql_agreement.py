@@ -20,6 +20,7 @@ from .localization import localize
 from .phases import phase_report
 from .populations import special_populations
 from .severity import classify
+from .tables import load
 from .fhir_select import parse_instant, pool_from_values
 from .inputs import map_inputs
 
@@ -44,16 +45,16 @@ NOT_COMPARED = {
                                       "this session",
     "localization studies listed": "side, beds, localized, active bleeding and the repeat advice are compared; "
                                    "the list of studies behind them is wording",
-    "phase statuses when a result they read is skipped and differs": "FRAME, RED_FLAGS and RISK_STRATIFICATION "
-        "read the FRAME verdict and the severity level, CONTEXT the agents in use (an INR on a vitamin K antagonist), "
-        "BRANCHING_WORKUP, DIFFERENTIAL and TREATMENT the special populations: for a patient whose such result is "
-        "skipped here, the phase is compared when both engines still agree on that result, and skipped when they "
-        "differ (PHASES_AFTER)",
+    "phase statuses, dossier inputs and entry points when a result they read is skipped and differs": "e.g. "
+        "FRAME and RISK_STRATIFICATION read the FRAME verdict and the severity level, CONTEXT the agents in use (an "
+        "INR on a vitamin K antagonist), DIFFERENTIAL the special populations, the cause input and entry points the "
+        "condition keys: for a patient whose such result is skipped here, they are compared when both engines still "
+        "agree on that result, and skipped when they differ (READS_SKIPPED)",
     "TREATMENT phase when immunosuppression for DAH / vasculitis is on record": "immunosuppression is a finding of "
         "MedicationRequest / MedicationAdministration records, which MassiveHemoptysisFindings.cql does not read yet",
-    "phase inputs (present / stale / missing), entry points and the why of each phase": "not written in "
-        "PhaseReport.cql yet: the advance of every phase is compared; the input lists and the five entry points rest "
-        "on results compared above (volumes, blood-source evidence, observations, findings, causes, triggers)",
+    "phase evidence lines, the present / missing lists and the why of each phase": "the advance of every phase, "
+        "the status of every dossier input and which entry points are met are compared; the lines naming each "
+        "record and the reasons are the report's wording built on them",
     "severity drivers and evidence lines": "the level and the triggers fired are compared; the values, times, "
         "records and support each driver was taken on, the modifiers' references and the adjusted cut-off labels "
         "are the card's wording built on the same rows",
@@ -99,8 +100,7 @@ def python_results(request: dict) -> dict[str, Any]:
         "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, severity.level.value)),
         "Severity Level": severity.level.value,
         "Severity Triggers": sorted({trigger.key for trigger in severity.triggers}),
-        "Phase Statuses": {phase.key: phase.advance for phase in
-                           phase_report(inputs, severity, localize(inputs), populations).phases},
+        **_phase_report(phase_report(inputs, severity, localize(inputs), populations)),
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
         **_localization(inputs),
@@ -119,6 +119,13 @@ def _localization(inputs) -> dict[str, Any]:
             "Repeat During Active Bleeding": found.repeat_during_active_bleeding}
 
 
+def _phase_report(report) -> dict[str, Any]:
+    return {"Phase Statuses": {phase.key: phase.advance for phase in report.phases},
+            "Input Statuses": {name: status.status for name, status in report.inputs.items()},
+            "Entry Points": {entry.key: entry.met for entry in report.entry_points}}
+
+
+ENTRY_POINTS = tuple(row["key"] for row in load("dossier")["entry_point"])
 LOCALIZATION = ("Side", "Beds", "Localized", "Active Bleeding Seen", "Repeat During Active Bleeding")
 
 
@@ -134,6 +141,8 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Severity Level": raw["Severity Level"],
         "Severity Triggers": sorted(set(raw["Severity Triggers"] or ())),
         "Phase Statuses": {row["key"]: row["advance"] for row in raw["Phase Statuses"] or ()},
+        "Input Statuses": {row["name"]: row["status"] for row in raw["Input Statuses"] or ()},
+        "Entry Points": {key: key in (raw["Entry Points Met"] or ()) for key in ENTRY_POINTS},
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
         **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
@@ -170,13 +179,19 @@ EVIDENCE_MODEL_POPULATIONS = frozenset({"dah_vasculitis", "anti_gbm_disease", "p
                                         "iatrogenic_pa_rupture"})
 
 
-# The phases whose advance condition reads a result that is skipped for some patients (NOT_COMPARED): for such a
-# patient a phase is compared when the engines agree on that result anyway, and skipped when they do not.
-PHASES_AFTER = {
-    "FRAME Verdict": ("FRAME", "RED_FLAGS", "RISK_STRATIFICATION"),  # the verdict, and the level that follows it
-    "Severity Level": ("RED_FLAGS", "RISK_STRATIFICATION"),
-    "Agents In Use": ("CONTEXT",),  # an INR is needed on a vitamin K antagonist
-    "Population Keys": ("BRANCHING_WORKUP", "DIFFERENTIAL", "TREATMENT"),  # DAH / PA-targeted populations
+# The phase statuses, dossier inputs and entry points that read a result skipped for some patients (NOT_COMPARED):
+# for such a patient they are compared when the engines agree on that result anyway, and skipped when they do not.
+READS_SKIPPED = {
+    "FRAME Verdict": ("phase FRAME", "phase RED_FLAGS", "phase RISK_STRATIFICATION", "input blood_source_features",
+                      "entry expectorated_blood"),
+    "Severity Level": ("phase RED_FLAGS", "phase RISK_STRATIFICATION"),
+    "Severity Triggers": ("entry hypoxia_or_hemodynamic_compromise",),
+    "Agents In Use": ("phase CONTEXT", "input anticoagulant_or_antiplatelet"),  # an INR is needed on a VKA
+    "Population Keys": ("phase BRANCHING_WORKUP", "phase DIFFERENTIAL", "phase TREATMENT"),  # DAH, PA-targeted
+    "Condition Keys": ("input blood_source_features", "input underlying_lung_disease",
+                       "input vasculitis_or_pulmonary_renal", "entry expectorated_blood",
+                       "entry red_flag_from_chronic_engine", "entry recent_pa_catheter_or_lung_procedure",
+                       "entry cavity_or_mass_on_imaging"),
 }
 
 
@@ -213,9 +228,9 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
     not_here = ({"Agents In Use", "HAS-BLED", "Rules", "Population Keys"}
                 if contained_medication or drug_by_effect else set()) | set(python_only)
     # a phase reads results skipped above: compared unless one of them differs between the engines here
-    for dependency, keys in PHASES_AFTER.items():
+    for dependency, names in READS_SKIPPED.items():
         if dependency in not_here and python[dependency] != cql[dependency]:
-            not_here |= {f"phase {key}" for key in keys}
+            not_here |= set(names)
     skipped += sorted(not_here)
 
     def check(name: str, equal: bool, left: Any, right: Any) -> None:
@@ -239,10 +254,11 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
     for name in ("Severity Level", "Severity Triggers"):
         if name not in not_here:
             check(name, python[name] == cql[name], python[name], cql[name])
-    pp, cp = python["Phase Statuses"], cql["Phase Statuses"]
-    for key in sorted(set(pp) | set(cp)):
-        if f"phase {key}" not in not_here:
-            check(f"phase {key}", pp.get(key) == cp.get(key), pp.get(key), cp.get(key))
+    for kind, result in (("phase", "Phase Statuses"), ("input", "Input Statuses"), ("entry", "Entry Points")):
+        left, right = python[result], cql[result]
+        for key in sorted(set(left) | set(right)):
+            if f"{kind} {key}" not in not_here:
+                check(f"{kind} {key}", left.get(key) == right.get(key), left.get(key), right.get(key))
     for define, tolerance in TOLERANCE.items():
         if define in not_here:
             continue

@@ -136,6 +136,15 @@ def cases() -> list[tuple[str, dict]]:
             f.hemoptysis(), *NORMAL_VITALS(),
             _report("CT chest", "Thick-walled cavitary lesion of the right upper lobe.", rep_id="rep-cav"),
         ]),
+        # a negated cue is no cue ("no cavitation"); an unchanged one still is ("no interval change in the cavity")
+        _request("sev-no-cavitation-non-massive", [
+            f.hemoptysis(), *NORMAL_VITALS(),
+            _report("CT chest", "Bronchiectatic changes of the lower lobes. No cavitation.", rep_id="rep-nocav"),
+        ]),
+        _request("sev-cavity-unchanged-non-massive", [
+            f.hemoptysis(), *NORMAL_VITALS(),
+            _report("CT chest", "No interval change in the left upper lobe cavity.", rep_id="rep-samecav"),
+        ]),
         ("built:sev-child-spo2-84", child),
         # phases: a cause with the side seen at bronchoscopy and the bed on CT angiography, then embolisation
         _request("phase-bronchiectasis-localised-and-embolised", [
