@@ -17,7 +17,10 @@ from .causes import underlying_causes
 from .contraindications import applicable_rules
 from .frame import frame_gate
 from .localization import localize
+from .phases import phase_report
 from .populations import special_populations
+from .severity import classify
+from .tables import load
 from .fhir_select import pool_from_values
 from .fhir_values import parse_instant
 from .readers import map_inputs
@@ -33,17 +36,23 @@ _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock inde
 # Every public result of engine.Assessment that is NOT compared yet, and why (docs/engine.md lists the same).
 NOT_COMPARED = {
     "FRAME evidence lists (labels, references)": "the verdict is compared; the evidence lines are wording",
-    "severity level and triggers": "the Python severity (respiratory support, worst value in the window) is being "
-                                   "changed in this session; MassiveHemoptysisSeverity.cql follows once it settles",
     "special population evidence lines and paths": "which populations open is compared; the lines naming each "
                                                     "record and the steps are wording from the same table",
-    "contraindication rules with severity levels": "they depend on the severity level (not compared yet); the "
-                                                   "rules decided by the record are compared",
     "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
                                       "this session",
     "localization studies listed": "side, beds, localized, active bleeding and the repeat advice are compared; "
                                    "the list of studies behind them is wording",
-    "phase statuses": "depend on every result above",
+    "phase statuses, dossier inputs and entry points when a result they read is skipped and differs": "e.g. "
+        "FRAME and RISK_STRATIFICATION read the FRAME verdict and the severity level, CONTEXT the agents in use (an "
+        "INR on a vitamin K antagonist), DIFFERENTIAL the special populations, the cause input and entry points the "
+        "condition keys: for a patient whose such result is skipped here, they are compared when both engines still "
+        "agree on that result, and skipped when they differ (READS_SKIPPED)",
+    "phase evidence lines, the present / missing lists and the why of each phase": "the advance of every phase, "
+        "the status of every dossier input and which entry points are met are compared; the lines naming each "
+        "record and the reasons are the report's wording built on them",
+    "severity drivers and evidence lines": "the level and the triggers fired are compared; the values, times, "
+        "records and support each driver was taken on, the modifiers' references and the adjusted cut-off labels "
+        "are the card's wording built on the same rows",
     "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": (
         "cql-exec-fhir 2.2.0 builds every element from the type the model info declares for it (fhir.js "
         "toFHIRObject: modelInfo.findClass(typeSpecifier.fqn)), never from the JSON's resourceType, and "
@@ -71,6 +80,7 @@ def python_results(request: dict) -> dict[str, Any]:
     inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), now)
     by_name = {calc.name: calc for calc in all_calculations(inputs)}
     populations = special_populations(inputs)
+    severity = classify(inputs)
     results: dict[str, Any] = {
         "Current Observations": {name: o.value for name, o in inputs.observations.items()},
         "Age In Years": inputs.age_years,
@@ -79,8 +89,10 @@ def python_results(request: dict) -> dict[str, Any]:
         "Current Finding Keys": sorted({finding.key for finding in inputs.findings if not finding.stale}),
         "Hemoptysis Volumes": {kind: reading.ml for kind, reading in inputs.volumes.items()},
         "Population Keys": sorted(match.key for match in populations),
-        # rules compared do not depend on the severity level: no level is given
-        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
+        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, severity.level.value)),
+        "Severity Level": severity.level.value,
+        "Severity Triggers": sorted({trigger.key for trigger in severity.triggers}),
+        **_phase_report(phase_report(inputs, severity, localize(inputs), populations)),
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
         **_localization(inputs),
@@ -99,6 +111,13 @@ def _localization(inputs) -> dict[str, Any]:
             "Repeat During Active Bleeding": found.repeat_during_active_bleeding}
 
 
+def _phase_report(report) -> dict[str, Any]:
+    return {"Phase Statuses": {phase.key: phase.advance for phase in report.phases},
+            "Input Statuses": {name: status.status for name, status in report.inputs.items()},
+            "Entry Points": {entry.key: entry.met for entry in report.entry_points}}
+
+
+ENTRY_POINTS = tuple(row["key"] for row in load("dossier")["entry_point"])
 LOCALIZATION = ("Side", "Beds", "Localized", "Active Bleeding Seen", "Repeat During Active Bleeding")
 
 
@@ -112,11 +131,15 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Current Finding Keys": sorted(set(raw["Current Finding Keys"] or ())),
         "Hemoptysis Volumes": {row["kind"]: row["ml"] for row in raw["Hemoptysis Volumes"] or ()},
         "Population Keys": sorted(set(raw["Population Keys"] or ())),
-        "Rules": sorted(set(raw["Rules From The Record"] or ())),
+        "Rules": sorted(set(raw["Contraindication Rules"] or ())),
+        "Severity Level": raw["Severity Level"],
+        "Severity Triggers": sorted(set(raw["Severity Triggers"] or ())),
+        "Phase Statuses": {row["key"]: row["advance"] for row in raw["Phase Statuses"] or ()},
+        "Input Statuses": {row["name"]: row["status"] for row in raw["Input Statuses"] or ()},
+        "Entry Points": {key: key in (raw["Entry Points Met"] or ()) for key in ENTRY_POINTS},
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
         **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
-        "Rules Read In Full": set(raw["Rules Read In Full"] or ()),
     }
     for define in _PYTHON_CALCULATOR:
         found = raw[define] or {}
@@ -145,11 +168,31 @@ def uses_contained_medication(request: dict) -> bool:
                for kind in ("MedicationStatement", "MedicationRequest", "MedicationAdministration") for raw in pool.of(kind))
 
 
+# The phase statuses, dossier inputs and entry points that read a result skipped for some patients (NOT_COMPARED):
+# for such a patient they are compared when the engines agree on that result anyway, and skipped when they do not.
+READS_SKIPPED = {
+    "FRAME Verdict": ("phase FRAME", "phase RED_FLAGS", "phase RISK_STRATIFICATION", "input blood_source_features",
+                      "entry expectorated_blood"),
+    "Severity Level": ("phase RED_FLAGS", "phase RISK_STRATIFICATION"),
+    "Severity Triggers": ("entry hypoxia_or_hemodynamic_compromise",),
+    "Agents In Use": ("phase CONTEXT", "input anticoagulant_or_antiplatelet"),  # an INR is needed on a VKA
+    "Population Keys": ("phase BRANCHING_WORKUP", "phase DIFFERENTIAL", "phase TREATMENT"),  # DAH, PA-targeted
+    "Condition Keys": ("input blood_source_features", "input underlying_lung_disease",
+                       "input vasculitis_or_pulmonary_renal", "entry expectorated_blood",
+                       "entry red_flag_from_chronic_engine", "entry recent_pa_catheter_or_lung_procedure",
+                       "entry cavity_or_mass_on_imaging"),
+}
+
+
 def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: bool = False) -> tuple[list[str], list[str], list[str]]:
     """-> (results compared, disagreements as lines, results skipped here by a NOT_COMPARED rule)."""
     compared, disagreements, skipped = [], [], []
     not_here = ({"Agents In Use", "HAS-BLED", "Rules", "Population Keys"}
                 if contained_medication else set())
+    # a phase reads results skipped above: compared unless one of them differs between the engines here
+    for dependency, names in READS_SKIPPED.items():
+        if dependency in not_here and python[dependency] != cql[dependency]:
+            not_here |= set(names)
     skipped += sorted(not_here)
 
     def check(name: str, equal: bool, left: Any, right: Any) -> None:
@@ -172,9 +215,15 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
         check("Population Keys", python["Population Keys"] == cql["Population Keys"], python["Population Keys"],
               cql["Population Keys"])
     if "Rules" not in not_here:
-        left = [key for key in python["Rules"] if key in cql["Rules Read In Full"]]
-        right = [key for key in cql["Rules"] if key in cql["Rules Read In Full"]]
-        check("Rules", left == right, left, right)
+        check("Rules", python["Rules"] == cql["Rules"], python["Rules"], cql["Rules"])
+    for name in ("Severity Level", "Severity Triggers"):
+        if name not in not_here:
+            check(name, python[name] == cql[name], python[name], cql[name])
+    for kind, result in (("phase", "Phase Statuses"), ("input", "Input Statuses"), ("entry", "Entry Points")):
+        left, right = python[result], cql[result]
+        for key in sorted(set(left) | set(right)):
+            if f"{kind} {key}" not in not_here:
+                check(f"{kind} {key}", left.get(key) == right.get(key), left.get(key), right.get(key))
     for define, tolerance in TOLERANCE.items():
         if define in not_here:
             continue
