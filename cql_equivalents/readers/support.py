@@ -126,7 +126,7 @@ def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Procedures of support, by code or whole word: NIV, high-flow, and ventilation the findings' substring words
     miss (MIMIC charts "Invasive Ventilation")."""
     for raw in pool.of("Procedure"):
-        if raw.get("status") not in _PROCEDURE_STATUSES:
+        if not isinstance(raw.get("status"), str) or raw["status"] not in _PROCEDURE_STATUSES:  # a list / object: not hashable
             continue
         match = _device_row([raw.get("code")] if isinstance(raw.get("code"), Mapping) else [])
         if match is None:
