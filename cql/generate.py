@@ -292,14 +292,8 @@ def reversal_parts() -> list[str]:
     regimens = ", ".join(f"Tuple {{ regimen: {s(r['regimen'])}, bolusMg: {d(r['bolus_mg'])} }}" for r in table["andexanet_regimen"])
     thresholds = ", ".join(f"Tuple {{ agent: {s(r['agent'])}, lowMaxMg: {d(r['low_max_mg'])}, lateFromHours: {d(r['hours'])} }}"
                            for r in table["andexanet_threshold"])
-    advice = []
-    for r in load("contraindications")["rule"]:
-        if not r.get("advises_against"):
-            continue
-        labs = ", ".join(f"Tuple {{ input: {s(l['input'])}, op: {s(l['op'])}, value: {d(l['value'])} }}" for l in r.get("unless_lab", ()))
-        advice.append(f"  Tuple {{ key: {s(r['key'])}, products: {strings(r['advises_against'])}, levels: {strings(r.get('levels', ()))}, "
-                      f"unlessLevels: {strings(r.get('unless_levels', ()))}, "
-                      f"unlessLab: {'{ ' + labs + ' }' if labs else 'List<Tuple { input String, op String, value Decimal }>{}'} }}")
+    advice = [f"  Tuple {{ key: {s(r['key'])}, products: {strings(r['advises_against'])} }}"
+              for r in load("contraindications")["rule"] if r.get("advises_against")]
     return ["// reversal.toml `class` rows: the reversal of each drug class, the lab that guides it, and its steps with the\n"
             "// numbers of each dose rule (cql_equivalents/reversal.py implements the same rules)\n"
             "define \"Reversal Classes\":\n  {\n" + ",\n".join(rows) + "\n  }\n"
@@ -375,12 +369,131 @@ def finding_parts() -> list[str]:
 
 def rule_parts() -> list[str]:
     rules = []
+    no_labs = "List<Tuple { input String, op String, value Decimal }>{}"
     for r in load("contraindications")["rule"]:
+        labs = ", ".join(f"Tuple {{ input: {s(l['input'])}, op: {s(l['op'])}, value: {d(l['value'])} }}"
+                         for l in r.get("unless_lab", ()))
         rules.append(f"  Tuple {{ key: {s(r['key'])}, populations: {strings(r.get('populations', ()))}, "
                      f"conditionKeys: {strings(r.get('condition_keys', ()))}, agentClasses: {strings(r.get('agent_classes', ()))}, "
-                     f"agents: {strings(r.get('agents', ()))}, levels: {strings(r.get('levels', ()))} }}")
-    return ["// contraindications.toml: a rule applies when any of its lists matches\n"
+                     f"agents: {strings(r.get('agents', ()))}, levels: {strings(r.get('levels', ()))}, "
+                     f"unlessLevels: {strings(r.get('unless_levels', ()))}, unlessLab: {'{ ' + labs + ' }' if labs else no_labs} }}")
+    return ["// contraindications.toml: a rule applies when any of its lists matches, unless the severity level is one\n"
+            "// of `unlessLevels` or a current lab value meets one of `unlessLab`\n"
             "define \"Contraindication Rules\":\n  {\n" + ",\n".join(rules) + "\n  }\n"]
+
+
+def whole_word_pattern(word: str) -> str:
+    """A CQL Matches pattern (matched against the whole string) for `word` as a whole word: the reading of
+    readers/support.py's (?<![a-z0-9])word(?![a-z0-9])."""
+    escaped = re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", word)
+    return r"(|[\s\S]*[^a-z0-9])" + escaped + r"([^a-z0-9][\s\S]*|)"
+
+
+def _top_level_alternatives(group: str) -> list[str]:
+    parts, depth, current = [], 0, ""
+    for char in group:
+        depth += char == "("
+        depth -= char == ")"
+        if char == "|" and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return parts + [current]
+
+
+def affirmed_pattern(word: str, negatable: bool = True) -> str:
+    """A CQL Matches pattern for readers/reports.py `_affirmed`: the word occurs at least once with no negation of
+    reports._NEGATION in its clause within the NEGATION_WINDOW characters before it (one bounded negative
+    look-behind per negation, so that the negation starts inside the window and no clause end lies between)."""
+    from cql_equivalents.readers import reports
+    escaped = re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", word)
+    if not negatable:
+        return r"[\s\S]*" + escaped + r"[\s\S]*"
+    negation = reports._NEGATION.pattern
+    prefix, suffix = r"\b(?:", r")\b"
+    assert negation.startswith(prefix) and negation.endswith(suffix), "reports._NEGATION changed shape"
+    clause = reports._CLAUSE_END.pattern  # [.;:\n]
+    behind = ""
+    for alternative in _top_level_alternatives(negation[len(prefix):-len(suffix)]):
+        length = len(re.sub(r"\(\?!(?:[^()]|\([^()]*\))*\)", "", alternative))  # the look-ahead reads no character
+        behind += rf"(?<!\b{alternative}\b[^{clause[1:-1]}]{{0,{reports.NEGATION_WINDOW - length}}})"
+    return r"[\s\S]*" + behind + escaped + r"[\s\S]*"
+
+
+def severity_parts() -> list[str]:
+    """support.toml and triggers.toml rows the severity reads (RespiratorySupport.cql, MassiveHemoptysisSeverity.cql),
+    and the worst-value directions and support statuses readers/observations.py and readers/support.py hold."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents.readers import observations, support
+    sup, trig = load("support"), load("triggers")
+    settings = [f"  Tuple {{ key: {s(r['key'])}, input: {s(r['input'])}, op: {s(r['op'])}, value: {d(r['value'])} }}"
+                for r in sup["setting"]]
+    devices = [f"  Tuple {{ key: {s(r['key'])}, kind: {s(r['kind'])}, compromise: {'true' if r['compromise'] else 'false'}, "
+               f"snomed: {strings(r['snomed'])}, freshHours: {d(r['fresh_hours'])} }}" for r in sup["device"]]
+    pairs = sorted(((w, r["key"]) for r in sup["device"] for w in r["words"]), key=lambda pair: len(pair[0]), reverse=True)
+    words = [f"  Tuple {{ word: {s(w)}, pattern: {s(whole_word_pattern(w))}, key: {s(k)} }}" for w, k in pairs]
+    vasoactive = [f"  Tuple {{ name: {s(r['name'])}, rxnorm: {strings(r['rxnorm'])}, words: {strings(r['words'])}, "
+                  f"compromise: {'true' if r.get('compromise', True) else 'false'} }}" for r in sup["vasoactive"]]
+    directions = [f"Tuple {{ input: {s(name)}, direction: {s(way)} }}"
+                  for name, ways in observations.worst_directions().items() for way in ways]
+    modifiers = [f"  Tuple {{ key: {s(r['key'])}, conditionKeys: {strings(r['condition_keys'])}, "
+                 f"supportKeys: {strings(r.get('support_keys', ()))}, cue: {s(r['cue'])} }}" for r in trig["modifier"]]
+    overrides = [f"  Tuple {{ trigger: {s(r['trigger'])}, conditionKeys: {strings(r['condition_keys'])}, "
+                 f"supportKeys: {strings(r['support_keys'])}, op: {s(r['op'])}, value: {d(r['value'])} }}"
+                 for r in trig["threshold_override"]]
+    sys.path.insert(0, str(ROOT))
+    cues = [f"  Tuple {{ key: {s(r['key'])}, patterns: "
+            + strings([affirmed_pattern(w, r["key"] != "negative_localization") for w in r["words"]]) + " }"
+            for r in load("findings")["cue"]]
+    return ["// findings.toml `cue` rows as patterns: a word counts where no negation of its clause precedes it (reports.py\n"
+            "// _affirmed); the negative-localisation words carry the negation themselves and are matched as they are\n"
+            "define \"Affirmed Cue Patterns\":\n  {\n" + ",\n".join(cues) + "\n  }\n"
+            "// support.toml: respiratory and haemodynamic support (settings, devices and their words, longest first, as\n"
+            "// whole-word patterns; the device flowsheet row; vasoactive drugs), the episode window of the worst value\n"
+            f"define \"Worst Window Minutes\": {d(sup['window']['worst_hours'] * 60)}\n"
+            "define \"Worst Directions\": { " + ", ".join(directions) + " }\n"
+            "define \"Support Settings\":\n  {\n" + ",\n".join(settings) + "\n  }\n"
+            "define \"Support Devices\":\n  {\n" + ",\n".join(devices) + "\n  }\n"
+            "define \"Support Device Words\":\n  {\n" + ",\n".join(words) + "\n  }\n"
+            f"define \"Support Observation Words\": {strings(sup['observation'][0]['words'])}\n"
+            "define \"Vasoactive Drugs\":\n  {\n" + ",\n".join(vasoactive) + "\n  }\n"
+            f"define \"Vasoactive Window Minutes\": {d(sup['vasoactive_window']['hours'] * 60)}\n"
+            f"define \"Device Statuses In Force\": {strings(sorted(support._DEVICE_STATUSES))}\n"
+            f"define \"Support Procedure Statuses\": {strings(sorted(support._PROCEDURE_STATUSES))}\n"
+            "// triggers.toml: terrain and cause modifiers, and the cut-offs a terrain changes\n"
+            "define \"Severity Modifiers\":\n  {\n" + ",\n".join(modifiers) + "\n  }\n"
+            "define \"Threshold Overrides\":\n  {\n" + ",\n".join(overrides) + "\n  }\n"]
+
+
+def phase_parts() -> list[str]:
+    """dossier.toml: the 12 phases (order, key, advance rule) and the inputs each dossier input is resolved from."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import phases as phase_module
+    dossier = load("dossier")
+    phases = [f"  Tuple {{ order: {int(r['order'])}, key: {s(r['key'])}, advance: {s(r['advance'])} }}" for r in dossier["phase"]]
+    pa_targeted = [r["key"] for r in load("populations")["population"] if r.get("bae") == "pa-targeted"]
+    inputs = [f"  Tuple {{ name: {s(r['name'])}, observations: {strings(r['resolve'].get('observations', ()))}, "
+              f"findings: {strings(r['resolve'].get('findings', ()))}, other: {s(r['resolve'].get('other', ''))} }}"
+              for r in dossier["input"]]
+    entries = [f"  Tuple {{ key: {s(r['key'])}, detect: {s(r['detect'])} }}" for r in dossier["entry_point"]]
+    chronic = next(r for r in dossier["entry_point"] if r["detect"] == "chronic_engine_patient")["engines"]
+    imaging_cues = sorted({r["cue"] for r in load("sibling_engines").get("imaging_cause", [])})
+    return ["// dossier.toml: the 12 phases of seed 004 and the rule that tells whether each can advance\n"
+            "define \"Phases\":\n  {\n" + ",\n".join(phases) + "\n  }\n"
+            f"define \"Phase Met\": {s(phase_module.MET)}\n"
+            f"define \"Phase Not Met\": {s(phase_module.NOT_MET)}\n"
+            f"define \"Phase Not Readable\": {s(phase_module.NOT_READABLE)}\n"
+            "define \"Dossier Inputs\":\n  {\n" + ",\n".join(inputs) + "\n  }\n"
+            f"define \"Input Present\": {s(phase_module.PRESENT)}\n"
+            f"define \"Input Stale\": {s(phase_module.STALE)}\n"
+            f"define \"Input Missing\": {s(phase_module.MISSING)}\n"
+            "define \"Entry Points\":\n  {\n" + ",\n".join(entries) + "\n  }\n"
+            f"define \"Chronic Engines\": {strings(chronic)}\n"
+            "// sibling_engines.toml `imaging_cause` rows: the report cues that name a cause seen on imaging\n"
+            f"define \"Imaging Cause Cues\": {strings(imaging_cues)}\n"
+            "// populations.toml: the populations whose bed is the pulmonary artery (embolisation PA-targeted)\n"
+            f"define \"PA Targeted Populations\": {strings(pa_targeted)}\n"]
 
 
 def terminology(vs: ValueSets) -> str:
@@ -427,6 +540,7 @@ def outputs() -> dict[Path, str]:
         vs_parts_conditions = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_conditions]
         vs_parts_agents = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_agents]
     parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + bleeding_parts() + finding_parts() + python_constants()
+    parts += severity_parts() + phase_parts()
     valuesets = {url: {"1.0.0": codes} for _name, (url, codes) in vs.sets.items()}
     return {
         OUT_CQL / "HemoptysisTerminology.cql": terminology(vs),

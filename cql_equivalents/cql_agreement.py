@@ -17,7 +17,10 @@ from .causes import underlying_causes
 from .contraindications import applicable_rules
 from .frame import frame_gate
 from .localization import localize
+from .phases import phase_report
 from .populations import special_populations
+from .severity import classify
+from .tables import load
 from .fhir_select import pool_from_values
 from .fhir_values import parse_instant
 from .readers import map_inputs
@@ -32,17 +35,13 @@ _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock inde
 # Every public result of engine.Assessment that is NOT compared yet, and why (docs/engine.md lists the same).
 NOT_COMPARED = {
     "FRAME evidence lists (labels, references)": "the verdict is compared; the evidence lines are wording",
-    "severity level and triggers": "the Python severity (respiratory support, worst value in the window) is being "
-                                   "changed in this session; MassiveHemoptysisSeverity.cql follows once it settles",
+    "severity level, triggers and rules when a hemoptysis record lies outside the recency window": "the level "
+        "follows the FRAME verdict (no-hemoptysis when the only hemoptysis record is old), and the rules follow the "
+        "level; not compared for such patients until MassiveHemoptysisInputs.cql reads the recency window",
     "special population evidence lines and paths": "which populations open is compared; the lines naming each "
                                                     "record and the steps are wording from the same table",
-    "contraindication rules with severity levels": "they depend on the severity level (not compared yet); the "
-                                                   "rules decided by the record are compared",
     "findings from MedicationRequest / MedicationAdministration (immunosuppression)": "not read by "
         "MassiveHemoptysisFindings.cql yet; no population or compared rule depends on them",
-    "whether a reversal agent is due (reversal_due.py)": "it follows the severity level and its triggers (not "
-        "compared yet, MassiveHemoptysisSeverity.cql); the plan itself (agents, doses, withheld products, orders) is "
-        "compared whatever the level, as the Python computes it",
     "reversal step words (dose and note text, charcoal and platelet advice)": "wording from the same table rows; "
         "the numbers behind them (dose, hours since the last dose, heparin counted, what the record lacks) are compared",
     "haemostatic plan words and the targets set aside for a reversal": "the values off target, what the record "
@@ -50,7 +49,19 @@ NOT_COMPARED = {
         "saying which target the reversal card treats are wording",
     "localization studies listed": "side, beds, localized, active bleeding and the repeat advice are compared; "
                                    "the list of studies behind them is wording",
-    "phase statuses": "depend on every result above",
+    "phase statuses, dossier inputs and entry points when a result they read is skipped and differs": "e.g. "
+        "FRAME and RISK_STRATIFICATION read the FRAME verdict and the severity level, CONTEXT the agents in use (an "
+        "INR on a vitamin K antagonist), DIFFERENTIAL the special populations, the cause input and entry points the "
+        "condition keys: for a patient whose such result is skipped here, they are compared when both engines still "
+        "agree on that result, and skipped when they differ (READS_SKIPPED)",
+    "TREATMENT phase when immunosuppression for DAH / vasculitis is on record": "immunosuppression is a finding of "
+        "MedicationRequest / MedicationAdministration records, which MassiveHemoptysisFindings.cql does not read yet",
+    "phase evidence lines, the present / missing lists and the why of each phase": "the advance of every phase, "
+        "the status of every dossier input and which entry points are met are compared; the lines naming each "
+        "record and the reasons are the report's wording built on them",
+    "severity drivers and evidence lines": "the level and the triggers fired are compared; the values, times, "
+        "records and support each driver was taken on, the modifiers' references and the adjusted cut-off labels "
+        "are the card's wording built on the same rows",
     "agents (and HAS-BLED, populations, rules) when the drug is a contained Medication": "cql-exec-fhir 2.2.0 types a contained "
         "resource as its declared element type (Resource), so `as FHIR.Medication` is null and the CQL cannot read "
         "its code; such fixtures are counted as skipped for these results",
@@ -83,14 +94,17 @@ def python_results(request: dict) -> dict[str, Any]:
     inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), now)
     by_name = {calc.name: calc for calc in all_calculations(inputs)}
     populations = special_populations(inputs)
+    severity = classify(inputs)
     results: dict[str, Any] = {
         "Current Observations": {name: o.value for name, o in inputs.observations.items()},
         "Age In Years": inputs.age_years,
         "Condition Keys": sorted({fact.concept.key for fact in inputs.conditions}),
         "Agents In Use": sorted({use.agent.name for use in inputs.medications}),
         "Population Keys": sorted(match.key for match in populations),
-        # rules compared do not depend on the severity level: no level is given
-        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, "")),
+        "Rules": sorted(rule.key for rule in applicable_rules(inputs, populations, severity.level.value)),
+        "Severity Level": severity.level.value,
+        "Severity Triggers": sorted({trigger.key for trigger in severity.triggers}),
+        **_phase_report(phase_report(inputs, severity, localize(inputs), populations)),
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
         **_localization(inputs),
@@ -114,6 +128,7 @@ def _reversal(inputs) -> dict[str, Any]:
     """The reversal plan per agent and the patient's orders (engine.assess: the same context the cards get)."""
     from .engine import assess
     from .reversal import hours_since, last_dose
+    from .reversal_due import reversal_agent_due
     from .tables import tables
     assessment = assess(inputs)
     against = assessment.advised_against or {}
@@ -130,7 +145,8 @@ def _reversal(inputs) -> dict[str, Any]:
                              "lastDoseHours": hours_since(inputs, last_dose(inputs, plan.agent)), "steps": steps}
     orders = {order.line.order: {"quantity": order.line.quantity, "agents": sorted(order.agents)}
               for order in (assessment.patient_reversal.orders if assessment.patient_reversal else ())}
-    return {"Reversal Plans": plans, "Reversal Orders": orders, "Haemostatic Plan": _haemostasis(assessment.haemostasis)}
+    return {"Reversal Plans": plans, "Reversal Orders": orders, "Haemostatic Plan": _haemostasis(assessment.haemostasis),
+            "Reversal Agent Due": reversal_agent_due(assessment.severity)}
 
 
 def _haemostasis(plan) -> dict | None:
@@ -163,7 +179,8 @@ def _cql_reversal(raw: dict[str, Any]) -> dict[str, Any]:
                           "steps": [{**step, "needs": sorted(step["needs"] or ())} for step in p["steps"] or ()]}
              for p in raw["Reversal Plans"] or ()}
     orders = {o["order"]: {"quantity": o["quantity"], "agents": sorted(o["agents"] or ())} for o in raw["Reversal Orders"] or ()}
-    return {"Reversal Plans": plans, "Reversal Orders": orders, "Haemostatic Plan": _cql_haemostasis(raw["Haemostatic Plan"])}
+    return {"Reversal Plans": plans, "Reversal Orders": orders, "Haemostatic Plan": _cql_haemostasis(raw["Haemostatic Plan"]),
+            "Reversal Agent Due": raw["Reversal Agent Due"]}
 
 
 def dose_tolerance(rule: str, quantity: float | None) -> float:
@@ -193,6 +210,13 @@ def _plans_equal(left: dict, right: dict) -> bool:
 HOURS_TOLERANCE = 0.01  # hours since the last dose keep 2 decimals (reversal.hours_since)
 
 
+def _phase_report(report) -> dict[str, Any]:
+    return {"Phase Statuses": {phase.key: phase.advance for phase in report.phases},
+            "Input Statuses": {name: status.status for name, status in report.inputs.items()},
+            "Entry Points": {entry.key: entry.met for entry in report.entry_points}}
+
+
+ENTRY_POINTS = tuple(row["key"] for row in load("dossier")["entry_point"])
 LOCALIZATION = ("Side", "Beds", "Localized", "Active Bleeding Seen", "Repeat During Active Bleeding")
 
 
@@ -204,11 +228,15 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Condition Keys": sorted(set(raw["Condition Keys"] or ())),
         "Agents In Use": sorted(set(raw["Agents In Use"] or ())),
         "Population Keys": sorted(set(raw["Population Keys"] or ())),
-        "Rules": sorted(set(raw["Rules From The Record"] or ())),
+        "Rules": sorted(set(raw["Contraindication Rules"] or ())),
+        "Severity Level": raw["Severity Level"],
+        "Severity Triggers": sorted(set(raw["Severity Triggers"] or ())),
+        "Phase Statuses": {row["key"]: row["advance"] for row in raw["Phase Statuses"] or ()},
+        "Input Statuses": {row["name"]: row["status"] for row in raw["Input Statuses"] or ()},
+        "Entry Points": {key: key in (raw["Entry Points Met"] or ()) for key in ENTRY_POINTS},
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
         **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
-        "Rules Read In Full": set(raw["Rules Read In Full"] or ()),
         **_cql_reversal(raw),
     }
     for define in _PYTHON_CALCULATOR:
@@ -243,14 +271,33 @@ EVIDENCE_MODEL_POPULATIONS = frozenset({"dah_vasculitis", "anti_gbm_disease", "p
                                         "iatrogenic_pa_rupture"})
 
 
+# The phase statuses, dossier inputs and entry points that read a result skipped for some patients (NOT_COMPARED):
+# for such a patient they are compared when the engines agree on that result anyway, and skipped when they do not.
+READS_SKIPPED = {
+    "FRAME Verdict": ("phase FRAME", "phase RED_FLAGS", "phase RISK_STRATIFICATION", "input blood_source_features",
+                      "entry expectorated_blood"),
+    "Severity Level": ("phase RED_FLAGS", "phase RISK_STRATIFICATION"),
+    "Severity Triggers": ("entry hypoxia_or_hemodynamic_compromise",),
+    "Agents In Use": ("phase CONTEXT", "input anticoagulant_or_antiplatelet"),  # an INR is needed on a VKA
+    "Population Keys": ("phase BRANCHING_WORKUP", "phase DIFFERENTIAL", "phase TREATMENT"),  # DAH, PA-targeted
+    "Condition Keys": ("input blood_source_features", "input underlying_lung_disease",
+                       "input vasculitis_or_pulmonary_renal", "entry expectorated_blood",
+                       "entry red_flag_from_chronic_engine", "entry recent_pa_catheter_or_lung_procedure",
+                       "entry cavity_or_mass_on_imaging"),
+}
+
+
 def python_only_rules_apply(request: dict) -> set[str]:
     """The results a rule the CQL does not have yet decides for this patient (NOT_COMPARED): not compared here."""
     inputs = map_inputs(pool_from_values(request.get("prefetch") or {}), reference_instant(request))
     skip: set[str] = set()
     if inputs.old_bleeding:  # recency window (issue 13 item 8)
         skip |= {"Condition Keys", "FRAME Verdict", "HAS-BLED"}
+        skip |= {"Severity Level", "Severity Triggers", "Rules"}  # they follow the FRAME verdict
     if any(match.key in EVIDENCE_MODEL_POPULATIONS for match in special_populations(inputs)):
         skip |= {"Population Keys", "Rules"}  # opened by reports, procedures, results (issue 13 items 4-5)
+    if inputs.finding("immunosuppression") is not None and "dah_vasculitis" in {m.key for m in special_populations(inputs)}:
+        skip.add("phase TREATMENT")  # immunosuppression for DAH: a finding of drug records, not read by the CQL yet
     return skip
 
 
@@ -272,6 +319,10 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
     compared, disagreements, skipped = [], [], []
     not_here = ({"Agents In Use", "HAS-BLED", "Rules", "Population Keys", "Reversal Plans", "Reversal Orders"}
                 if contained_medication or drug_by_effect else set()) | set(python_only)
+    # a phase reads results skipped above: compared unless one of them differs between the engines here
+    for dependency, names in READS_SKIPPED.items():
+        if dependency in not_here and python[dependency] != cql[dependency]:
+            not_here |= set(names)
     skipped += sorted(not_here)
 
     def check(name: str, equal: bool, left: Any, right: Any) -> None:
@@ -291,9 +342,15 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
         check("Population Keys", python["Population Keys"] == cql["Population Keys"], python["Population Keys"],
               cql["Population Keys"])
     if "Rules" not in not_here:
-        left = [key for key in python["Rules"] if key in cql["Rules Read In Full"]]
-        right = [key for key in cql["Rules"] if key in cql["Rules Read In Full"]]
-        check("Rules", left == right, left, right)
+        check("Rules", python["Rules"] == cql["Rules"], python["Rules"], cql["Rules"])
+    for name in ("Severity Level", "Severity Triggers"):
+        if name not in not_here:
+            check(name, python[name] == cql[name], python[name], cql[name])
+    for kind, result in (("phase", "Phase Statuses"), ("input", "Input Statuses"), ("entry", "Entry Points")):
+        left, right = python[result], cql[result]
+        for key in sorted(set(left) | set(right)):
+            if f"{kind} {key}" not in not_here:
+                check(f"{kind} {key}", left.get(key) == right.get(key), left.get(key), right.get(key))
     if "Reversal Plans" not in not_here:
         pp, cp = python["Reversal Plans"], cql["Reversal Plans"]
         check("Reversal Agents", sorted(pp) == sorted(cp), sorted(pp), sorted(cp))
@@ -305,6 +362,9 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
             equal = po_[key]["agents"] == co_[key]["agents"] and _numbers_equal(
                 po_[key]["quantity"], co_[key]["quantity"], dose_tolerance("", po_[key]["quantity"]))
             check(f"reversal order {key}", equal, po_[key], co_[key])
+        if not {"Severity Level", "Severity Triggers"} & not_here:  # due follows the level and its triggers
+            check("Reversal Agent Due", python["Reversal Agent Due"] == cql["Reversal Agent Due"],
+                  python["Reversal Agent Due"], cql["Reversal Agent Due"])
         check("Haemostatic Plan", _haemostasis_equal(python["Haemostatic Plan"], cql["Haemostatic Plan"]),
               python["Haemostatic Plan"], cql["Haemostatic Plan"])
     for define, tolerance in TOLERANCE.items():

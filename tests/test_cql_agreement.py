@@ -20,6 +20,7 @@ from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
 from tests.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
 from tests.cql_reversal_cases import reversal_cases
+from tests.cql_agreement_severity_cases import cases as severity_cases
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
@@ -61,6 +62,7 @@ def cql_run(translation):
                 if not _refused_by_the_service(path)}
     requests.update(built_cases())
     requests.update(reversal_cases())
+    requests.update(severity_cases())
     requests.update(scenario_cases())
     if SHARED_DATA.is_dir():
         requests.update(shared_data_cases(SHARED_DATA))
@@ -123,10 +125,15 @@ def test_a_disagreement_is_caught(cql_run):
     raw = json.loads(json.dumps(output["results"][path]))
     raw["NEWS2"]["value"] = (raw["NEWS2"]["value"] or 0) + 1
     raw["Current Observations"][0]["value"] += 5
+    raw["Severity Level"], raw["Severity Triggers"] = "non-massive", []
+    raw["Contraindication Rules"] = [key for key in raw["Contraindication Rules"] if key != "airway_before_imaging"]
     _done, different, _skips = cql_agreement.compare(cql_agreement.python_results(requests[path]),
                                                      cql_agreement.cql_results(raw))
     assert any(line.startswith("NEWS2 value") for line in different)
     assert any(line.startswith("observation ") for line in different)
+    assert any(line.startswith("Severity Level: Python 'massive'") for line in different)
+    assert any(line.startswith("Severity Triggers: Python ['hypoxia'") for line in different)
+    assert any(line.startswith("Rules: ") for line in different)
 
 
 def test_a_reversal_disagreement_is_caught(cql_run):
