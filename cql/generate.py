@@ -259,6 +259,11 @@ def _o(value) -> str:
     return "null as String" if value is None else s(value)
 
 
+def listed(name: str, rows: list[str]) -> str:
+    """A define holding a list, one row a line."""
+    return f"define {ident(name)}:\n  {{\n" + ",\n".join(rows) + "\n  }\n"
+
+
 def reversal_step(step: dict) -> str:
     bands = ", ".join(f"Tuple {{ hoursUpto: {d(b['hours_upto'])}, mgPerMg: {d(b['mg_per_mg'])} }}"
                       for b in sorted(step.get("band", ()), key=lambda b: b["hours_upto"]))
@@ -296,17 +301,16 @@ def reversal_parts() -> list[str]:
               for r in load("contraindications")["rule"] if r.get("advises_against")]
     return ["// reversal.toml `class` rows: the reversal of each drug class, the lab that guides it, and its steps with the\n"
             "// numbers of each dose rule (cql_equivalents/reversal.py implements the same rules)\n"
-            "define \"Reversal Classes\":\n  {\n" + ",\n".join(rows) + "\n  }\n"
-            f"define \"PCC Bands\": {{ {pcc} }}\n"
-            f"define \"Andexanet Regimens\": {{ {regimens} }}\n"
-            f"define \"Andexanet Thresholds\": {{ {thresholds} }}\n"
-            "// contraindications.toml: the orders a rule advises against (a reversal step giving one is withheld)\n"
-            "define \"Rule Advice\":\n  {\n" + ",\n".join(advice) + "\n  }\n"
-            "// inputs.py / heparin_infusion.py: a record that ends an infusion; the unit spellings of a heparin dose and rate\n"
-            f"define \"Administration Statuses Ending\": {strings(sorted(heparin_infusion.ADMINISTRATION_STATUSES_ENDING))}\n"
-            f"define \"Heparin Dose Units\": {strings(sorted(heparin_infusion.UNITS))}\n"
-            f"define \"Heparin Rate Units Per Hour\": {strings(sorted(heparin_infusion.UNITS_PER_HOUR))}\n"
-            f"define \"Heparin Rate Units Per Kg Hour\": {strings(sorted(heparin_infusion.UNITS_PER_KG_HOUR))}\n"] \
+            + listed("Reversal Classes", rows)
+            + "".join(f"define {ident(name)}: {{ {items} }}\n" for name, items in (
+                ("PCC Bands", pcc), ("Andexanet Regimens", regimens), ("Andexanet Thresholds", thresholds)))
+            + "// contraindications.toml: the orders a rule advises against (a reversal step giving one is withheld)\n"
+            + listed("Rule Advice", advice)
+            + "// inputs.py / heparin_infusion.py: a record that ends an infusion; the unit spellings of a heparin dose and rate\n"
+            + "".join(f"define {ident(name)}: {strings(sorted(values))}\n" for name, values in (
+                ("Administration Statuses Ending", heparin_infusion.ADMINISTRATION_STATUSES_ENDING),
+                ("Heparin Dose Units", heparin_infusion.UNITS), ("Heparin Rate Units Per Hour", heparin_infusion.UNITS_PER_HOUR),
+                ("Heparin Rate Units Per Kg Hour", heparin_infusion.UNITS_PER_KG_HOUR)))] \
         + haemostasis_parts(table)
 
 
@@ -322,9 +326,8 @@ def haemostasis_parts(reversal: dict) -> list[str]:
                   for r in table["condition"]]
     vka = next(r for r in reversal["class"] if r["class"] == "vka")
     return ["// haemostasis.toml: targets (a value meeting `op threshold` is off target) and the conditions that change the plan\n"
-            "define \"Haemostasis Targets\":\n  {\n" + ",\n".join(targets) + "\n  }\n"
-            "define \"Haemostasis Conditions\":\n  {\n" + ",\n".join(conditions) + "\n  }\n"
-            f"define \"Coagulopathy INR From\": {d(vka['lab_threshold'])}\n"]
+            + listed("Haemostasis Targets", targets) + listed("Haemostasis Conditions", conditions)
+            + f"define \"Coagulopathy INR From\": {d(vka['lab_threshold'])}\n"]
 
 
 def bleeding_parts() -> list[str]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from . import cql_agreement_reversal as reversal_agreement
+from .agreement_numbers import OBSERVATION_TOLERANCE, numbers_equal as _numbers_equal
 from .calculators import all_calculations
 from .causes import underlying_causes
 from .contraindications import applicable_rules
@@ -28,7 +30,6 @@ from .readers import map_inputs
 # result -> its tolerance: the unit of the last decimal a rounded result keeps; 0 for the integer scores
 # (sums of points are exact). The names are the CQL defines of MassiveHemoptysisEngine.
 TOLERANCE = {"NEWS2": 0, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "SOFA": 0, "HAS-BLED": 0}
-OBSERVATION_TOLERANCE = 0.01  # converted values keep 2 decimals (inputs.py): one unit of the last one
 _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock index", "A-a Gradient": "A-a gradient",
                       "SOFA": "SOFA (partial)", "HAS-BLED": "HAS-BLED"}
 
@@ -108,7 +109,7 @@ def python_results(request: dict) -> dict[str, Any]:
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
         **_localization(inputs),
-        **_reversal(inputs),
+        **reversal_agreement.python_results(inputs),
     }
     for define, python_name in _PYTHON_CALCULATOR.items():
         calc = by_name[python_name]
@@ -122,92 +123,6 @@ def _localization(inputs) -> dict[str, Any]:
     return {"Side": found.side, "Beds": sorted(found.beds), "Localized": found.localized,
             "Active Bleeding Seen": bool(found.active_bleeding_seen),
             "Repeat During Active Bleeding": found.repeat_during_active_bleeding}
-
-
-def _reversal(inputs) -> dict[str, Any]:
-    """The reversal plan per agent and the patient's orders (engine.assess: the same context the cards get)."""
-    from .engine import assess
-    from .reversal import hours_since, last_dose
-    from .reversal_due import reversal_agent_due
-    from .tables import tables
-    assessment = assess(inputs)
-    against = assessment.advised_against or {}
-    plans = {}
-    for plan in assessment.reversal:
-        spec = tables().reversal_classes[plan.drug_class]
-        lab = next((name for name in (spec["lab"], spec.get("lab_fallback", "")) if name in inputs.observations), None)
-        steps = [{"rule": row["rule"], "agent": line.agent, "product": line.product, "order": line.order,
-                  "quantity": line.quantity, "needs": sorted(line.needs), "noneDue": line.none_due,
-                  "withheldBy": against[line.product].key if line.product in against else None}
-                 for row, line in zip(spec.get("step", ()), plan.steps)]
-        plans[plan.agent] = {"drugClass": plan.drug_class, "urgency": plan.urgency, "lab": lab,
-                             "labValue": plan.lab.value if plan.lab else None,
-                             "lastDoseHours": hours_since(inputs, last_dose(inputs, plan.agent)), "steps": steps}
-    orders = {order.line.order: {"quantity": order.line.quantity, "agents": sorted(order.agents)}
-              for order in (assessment.patient_reversal.orders if assessment.patient_reversal else ())}
-    return {"Reversal Plans": plans, "Reversal Orders": orders, "Haemostatic Plan": _haemostasis(assessment.haemostasis),
-            "Reversal Agent Due": reversal_agent_due(assessment.severity)}
-
-
-def _haemostasis(plan) -> dict | None:
-    if plan is None:
-        return None
-    return {"offTarget": {item.key: item.observed.value for item in plan.off_target},
-            "needs": sorted({need for item in plan.off_target for need in item.needs}),
-            "conditions": sorted(row["key"] for row, _ in plan.conditions), "orders": sorted(plan.orders),
-            "alternatives": sorted(plan.alternatives), "notRecommended": sorted(plan.not_recommended)}
-
-
-def _cql_haemostasis(plan: dict | None) -> dict | None:
-    if plan is None:
-        return None
-    return {"offTarget": {item["key"]: item["value"] for item in plan["offTarget"] or ()},
-            **{key: sorted(set(plan[key] or ())) for key in ("needs", "conditions", "orders", "alternatives", "notRecommended")}}
-
-
-def _haemostasis_equal(left: dict | None, right: dict | None) -> bool:
-    if left is None or right is None:
-        return left is None and right is None
-    values_equal = sorted(left["offTarget"]) == sorted(right["offTarget"]) and all(
-        _numbers_equal(value, right["offTarget"][key], OBSERVATION_TOLERANCE) for key, value in left["offTarget"].items())
-    return values_equal and all(left[key] == right[key] for key in left if key != "offTarget")
-
-
-def _cql_reversal(raw: dict[str, Any]) -> dict[str, Any]:
-    plans = {p["agent"]: {"drugClass": p["drugClass"], "urgency": p["urgency"], "lab": p["lab"], "labValue": p["labValue"],
-                          "lastDoseHours": p["lastDoseHours"],
-                          "steps": [{**step, "needs": sorted(step["needs"] or ())} for step in p["steps"] or ()]}
-             for p in raw["Reversal Plans"] or ()}
-    orders = {o["order"]: {"quantity": o["quantity"], "agents": sorted(o["agents"] or ())} for o in raw["Reversal Orders"] or ()}
-    return {"Reversal Plans": plans, "Reversal Orders": orders, "Haemostatic Plan": _cql_haemostasis(raw["Haemostatic Plan"]),
-            "Reversal Agent Due": raw["Reversal Agent Due"]}
-
-
-def dose_tolerance(rule: str, quantity: float | None) -> float:
-    """One unit of the last decimal a dose keeps (reversal.py): 4F-PCC by INR band and any dose from 100 up are
-    whole units, the others one decimal (Python rounds half to even, CQL half up)."""
-    return 1.0 if rule == "pcc_by_inr" or (quantity is not None and abs(quantity) >= 100) else 0.1
-
-
-def _steps_equal(left: list[dict], right: list[dict]) -> bool:
-    if len(left) != len(right):
-        return False
-    for a, b in zip(left, right):
-        if {k: v for k, v in a.items() if k != "quantity"} != {k: v for k, v in b.items() if k != "quantity"}:
-            return False
-        if not _numbers_equal(a["quantity"], b["quantity"], dose_tolerance(a["rule"], a["quantity"])):
-            return False
-    return True
-
-
-def _plans_equal(left: dict, right: dict) -> bool:
-    return (left["drugClass"] == right["drugClass"] and left["urgency"] == right["urgency"] and left["lab"] == right["lab"]
-            and _numbers_equal(left["labValue"], right["labValue"], OBSERVATION_TOLERANCE)
-            and _numbers_equal(left["lastDoseHours"], right["lastDoseHours"], HOURS_TOLERANCE)
-            and _steps_equal(left["steps"], right["steps"]))
-
-
-HOURS_TOLERANCE = 0.01  # hours since the last dose keep 2 decimals (reversal.hours_since)
 
 
 def _phase_report(report) -> dict[str, Any]:
@@ -237,7 +152,7 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
         **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
-        **_cql_reversal(raw),
+        **reversal_agreement.cql_results(raw),
     }
     for define in _PYTHON_CALCULATOR:
         found = raw[define] or {}
@@ -250,12 +165,6 @@ def reference_instant(request: dict) -> datetime:
     if instant is None:
         raise ValueError("the request has no _fixture.referenceInstant: the agreement test needs a fixed now")
     return instant
-
-
-def _numbers_equal(a: Any, b: Any, tolerance: float) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) <= tolerance + 1e-9
 
 
 def uses_contained_medication(request: dict) -> bool:
@@ -352,21 +261,7 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
             if f"{kind} {key}" not in not_here:
                 check(f"{kind} {key}", left.get(key) == right.get(key), left.get(key), right.get(key))
     if "Reversal Plans" not in not_here:
-        pp, cp = python["Reversal Plans"], cql["Reversal Plans"]
-        check("Reversal Agents", sorted(pp) == sorted(cp), sorted(pp), sorted(cp))
-        for agent in sorted(set(pp) & set(cp)):
-            check(f"reversal plan {agent}", _plans_equal(pp[agent], cp[agent]), pp[agent], cp[agent])
-        po_, co_ = python["Reversal Orders"], cql["Reversal Orders"]
-        check("Reversal Order Keys", sorted(po_) == sorted(co_), sorted(po_), sorted(co_))
-        for key in sorted(set(po_) & set(co_)):
-            equal = po_[key]["agents"] == co_[key]["agents"] and _numbers_equal(
-                po_[key]["quantity"], co_[key]["quantity"], dose_tolerance("", po_[key]["quantity"]))
-            check(f"reversal order {key}", equal, po_[key], co_[key])
-        if not {"Severity Level", "Severity Triggers"} & not_here:  # due follows the level and its triggers
-            check("Reversal Agent Due", python["Reversal Agent Due"] == cql["Reversal Agent Due"],
-                  python["Reversal Agent Due"], cql["Reversal Agent Due"])
-        check("Haemostatic Plan", _haemostasis_equal(python["Haemostatic Plan"], cql["Haemostatic Plan"]),
-              python["Haemostatic Plan"], cql["Haemostatic Plan"])
+        reversal_agreement.compare(python, cql, check, not_here)
     for define, tolerance in TOLERANCE.items():
         if define in not_here:
             continue
