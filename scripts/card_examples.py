@@ -10,14 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-
 from server.http.app import create_app
 from server.config import Settings
 from tests.support import fhir_factory as f
 from tests.support.cds_validator import response_problems
 from tests.support.scenarios import NOTE_SCENARIOS
 
+ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "card-examples.md"
 _OPTIONS = {"database_url": "sqlite:///:memory:", "public_base_url": "https://cds.example.org",
             "smart_app_url": "https://apps.example.org/hemoptysis/launch",
