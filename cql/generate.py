@@ -226,7 +226,7 @@ def python_constants() -> list[str]:
 def population_parts() -> list[str]:
     rows = []
     for r in load("populations")["population"]:
-        labs = ", ".join(f"Tuple {{ input: {s(l['input'])}, op: {s(l['op'])}, value: {d(l['value'])} }}" for l in r.get("lab", ()))
+        labs = ", ".join(f"Tuple {{ input: {s(lab['input'])}, op: {s(lab['op'])}, value: {d(lab['value'])} }}" for lab in r.get("lab", ()))
         rows.append(f"  Tuple {{ key: {s(r['key'])}, anyAntithrombotic: {'true' if r.get('any_antithrombotic') else 'false'}, "
                     f"labs: {'{ ' + labs + ' }' if labs else 'List<Tuple { input String, op String, value Decimal }>{}'}, "
                     f"findingsPositive: {strings(r.get('findings_positive', ()))}, findingsPresent: {strings(r.get('findings_present', ()))}, "
@@ -370,8 +370,8 @@ def rule_parts() -> list[str]:
     rules = []
     no_labs = "List<Tuple { input String, op String, value Decimal }>{}"
     for r in load("contraindications")["rule"]:
-        labs = ", ".join(f"Tuple {{ input: {s(l['input'])}, op: {s(l['op'])}, value: {d(l['value'])} }}"
-                         for l in r.get("unless_lab", ()))
+        labs = ", ".join(f"Tuple {{ input: {s(lab['input'])}, op: {s(lab['op'])}, value: {d(lab['value'])} }}"
+                         for lab in r.get("unless_lab", ()))
         rules.append(f"  Tuple {{ key: {s(r['key'])}, populations: {strings(r.get('populations', ()))}, "
                      f"conditionKeys: {strings(r.get('condition_keys', ()))}, agentClasses: {strings(r.get('agent_classes', ()))}, "
                      f"agents: {strings(r.get('agents', ()))}, levels: {strings(r.get('levels', ()))}, "

@@ -23,7 +23,7 @@ def python_results(inputs) -> dict[str, Any]:
         steps = [{"rule": row["rule"], "agent": line.agent, "product": line.product, "order": line.order,
                   "quantity": line.quantity, "needs": sorted(line.needs), "noneDue": line.none_due,
                   "withheldBy": against[line.product].key if line.product in against else None}
-                 for row, line in zip(spec.get("step", ()), plan.steps)]
+                 for row, line in zip(spec.get("step", ()), plan.steps, strict=False)]
         plans[plan.agent] = {"drugClass": plan.drug_class, "urgency": plan.urgency, "lab": lab,
                              "labValue": plan.lab.value if plan.lab else None,
                              "lastDoseHours": hours_since(inputs, last_dose(inputs, plan.agent)), "steps": steps}
@@ -76,7 +76,7 @@ def dose_tolerance(rule: str, quantity: float | None) -> float:
 def _steps_equal(left: list[dict], right: list[dict]) -> bool:
     if len(left) != len(right):
         return False
-    for a, b in zip(left, right):
+    for a, b in zip(left, right, strict=True):
         if {k: v for k, v in a.items() if k != "quantity"} != {k: v for k, v in b.items() if k != "quantity"}:
             return False
         if not numbers_equal(a["quantity"], b["quantity"], dose_tolerance(a["rule"], a["quantity"])):

@@ -91,7 +91,7 @@ class ResourcePool:
         """
         index = self.code_index(resource_type)
         memo: dict[int, Classification] = {}
-        for resource, code_id in zip(index.resources, index.code_ids):
+        for resource, code_id in zip(index.resources, index.code_ids, strict=True):
             if code_id < 0 or (also_reads and any(key in resource for key in also_reads)):
                 yield resource, classify(resource)
             elif code_id in memo:

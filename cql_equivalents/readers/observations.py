@@ -141,7 +141,7 @@ def read_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     for name, found in _observation_candidates(pool).items():
         spec = specs[name]
         rank = OBSERVATION_RANKINGS.get(name, newest_first)
-        choice = choose(rank(found, lambda candidate: read_raw(candidate, spec, inputs.now)), validate)
+        choice = choose(rank(found, lambda candidate, spec=spec: read_raw(candidate, spec, inputs.now)), validate)
         _report_passed_over(inputs, name, choice.passed_over)
         if name in judged_by_worst:
             _map_worst(name, spec, found, inputs, validate, {id(r.candidate.resource) for r in choice.passed_over})

@@ -38,7 +38,7 @@ def test_every_manifest_validates_against_the_kubernetes_schemas():
     resources = _resources()
     assert {r["kind"] for _, r in resources} >= {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
                                                  "HorizontalPodAutoscaler"}
-    for name, resource in resources:
+    for _name, resource in resources:
         # strict: an unknown field (a typo such as `readinesProbe`) fails, as does a resource with no schema
         kubernetes_validate.validate(resource, version, strict=True)
 

@@ -16,7 +16,7 @@ import requests
 
 from tests.support import fhir_factory as f
 from tests.support.live_server import serving
-from tests.support.nginx_proxy import NGINX, SHIPPED, access_log, config_test, render_site, running_nginx, write_config
+from tests.support.nginx_proxy import NGINX, SHIPPED, access_log, config_test, running_nginx, write_config
 
 if NGINX is None:
     pytest.skip("no nginx binary: `make test` installs Debian's nginx when run as root (apt-get install -y nginx); "

@@ -303,7 +303,7 @@ def test_home_medication_of_unknown_status_counts_when_asserted_recently(client,
 
 def test_andexanet_where_stocked_is_ordered_as_bolus_then_infusion_at_label_rates(site_client):
     reversal = cards(site_client(ALL_STOCKED), _apixaban_massive())["antithrombotic-reversal"]
-    label, action = next((l, a) for l, a in orders(reversal).items() if l.startswith("Andexanet alfa"))
+    label, action = next((name, a) for name, a in orders(reversal).items() if name.startswith("Andexanet alfa"))
     resource = action["resource"]
     MedicationRequest.model_validate(resource)
     bolus, infusion = resource["dosageInstruction"]

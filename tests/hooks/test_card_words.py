@@ -36,11 +36,11 @@ def _problems(cards: list[dict]) -> list[str]:
     if sum(topic in BLEEDING_TOPICS for topic in topics) > 1:
         problems.append(f"more than one card about the bleeding: {topics}")
     # the bleeding card is the one alarm; the haemostasis decisions (reversal, blood components) may be urgent too
-    critical = [t for card, t in zip(cards, topics) if card["indicator"] == "critical"
+    critical = [t for card, t in zip(cards, topics, strict=True) if card["indicator"] == "critical"
                 and t not in ("antithrombotic-reversal", "haemostatic-plan")]
     if len(critical) > 1:
         problems.append(f"more than one critical card besides reversal: {critical}")
-    for card, topic in zip(cards, topics):
+    for card, topic in zip(cards, topics, strict=True):
         if len(card["summary"]) > 80:
             problems.append(f"{topic}: summary of {len(card['summary'])} characters")
         if not card["summary"].startswith(ACTIONS):

@@ -9,7 +9,8 @@ from tests.support import fhir_factory as f
 from tests.support.cql_agreement_cases import _administration, _procedure, _report, _request, _volume
 
 SUBJECT = {"reference": "Patient/pat-1"}
-NORMAL_VITALS = (lambda: [f.spo2(96), f.respiratory_rate(16), f.heart_rate(78), f.blood_pressure(128, 76)])
+def NORMAL_VITALS() -> list[dict]:  # noqa: N802 (built anew at each call: fresh times)
+    return [f.spo2(96), f.respiratory_rate(16), f.heart_rate(78), f.blood_pressure(128, 76)]
 
 
 def _device(device_id: str, *, type_text: str = "", name: str = "") -> dict:

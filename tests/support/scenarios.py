@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from tests.support import fhir_factory as f
 
-MASSIVE_VITALS = (lambda: [f.spo2(86, obs_id="spo2-1"), f.respiratory_rate(28), f.heart_rate(118), f.blood_pressure(96, 60)])
-CALM_VITALS = (lambda: [f.spo2(96), f.respiratory_rate(18), f.heart_rate(88), f.blood_pressure(134, 82)])
+def MASSIVE_VITALS() -> list[dict]:  # noqa: N802 (a constant built anew at each call: fresh times)
+    return [f.spo2(86, obs_id="spo2-1"), f.respiratory_rate(28), f.heart_rate(118), f.blood_pressure(96, 60)]
+
+
+def CALM_VITALS() -> list[dict]:  # noqa: N802
+    return [f.spo2(96), f.respiratory_rate(18), f.heart_rate(88), f.blood_pressure(134, 82)]
 ATC = "http://www.whocc.no/atc"
 
 
