@@ -20,6 +20,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from fhir.resources.R4B.questionnaireresponse import QuestionnaireResponse
+from .code_memo import CodeMemo, memo_for
 from .fhir_select import ResourcePool, codings, concept_text, effective_time, parse_instant, status_of
 from . import fhir_valid
 from .inputs import (
@@ -230,9 +231,9 @@ def _time_of(resource: Mapping[str, Any]) -> datetime | None:
 
 def _map_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
-        for raw, match in pool.classified(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS):
-            if match is None:
-                continue  # most resources: no context to enter
+        # most resources have no finding: matching never visits them
+        for raw, match in pool.matching(resource_type, _match_finding, also_reads=_MATCH_ALSO_READS,
+                                        memo=memo_for(("finding", resource_type))):
             with skipped_if_malformed(inputs, raw):
                 if status_of(raw) in _NOT_DONE:
                     continue
@@ -272,6 +273,9 @@ def _kind_from_text(names: str) -> str | None:
     return None
 
 
+_VOLUME_ROWS = CodeMemo("hemoptysis volume row")  # most Observations are not
+
+
 def _is_volume_observation(raw: Mapping[str, Any]) -> tuple[str, str] | None:
     """(period kind named by the code or "", "mapped from local code X" or "") for a volume row, else None."""
     spec = tables().bleeding["volume"]
@@ -303,9 +307,7 @@ def _add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None,
 
 
 def _map_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
-    for raw, is_volume in pool.classified("Observation", _is_volume_observation):
-        if not is_volume:
-            continue  # most Observations: no context to enter
+    for raw, is_volume in pool.matching("Observation", _is_volume_observation, memo=_VOLUME_ROWS):
         with skipped_if_malformed(inputs, raw):
             if status_of(raw) in _NOT_DONE:
                 continue

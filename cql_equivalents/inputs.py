@@ -19,6 +19,7 @@ from fhir.resources.R4B.medicationstatement import MedicationStatement
 from fhir.resources.R4B.observation import Observation
 
 from . import fhir_valid
+from .code_memo import CodeMemo
 from .fhir_select import (
     ResourcePool, codings, concept_text, effective_time, parse_instant, status_code,
 )
@@ -286,17 +287,19 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
                     if coding.get("system") == LOINC and name and name not in seen:
                         seen.add(name)
                         candidates.setdefault(name, []).append(Candidate(name, at, resource, code))
-    site = site_terminology()
-    if site:  # a site's own codes (ConceptMap): the card says "mapped from local code X"
-        def site_input(resource: dict):
-            mapped = site.concept_of(resource.get("code"), "observation")
-            return mapped if mapped and mapped.concept in table.observation_inputs else None
-
-        for resource, mapped in pool.classified("Observation", site_input):
-            if mapped:
-                candidates.setdefault(mapped.concept, []).append(
-                    Candidate(mapped.concept, effective_time(resource), resource, None, mapped.note))
+    if site_terminology():  # a site's own codes (ConceptMap): the card says "mapped from local code X"
+        for resource, mapped in pool.matching("Observation", _site_input, memo=_SITE_INPUTS):
+            candidates.setdefault(mapped.concept, []).append(
+                Candidate(mapped.concept, effective_time(resource), resource, None, mapped.note))
     return candidates
+
+
+_SITE_INPUTS = CodeMemo("site ConceptMap -> observation input")
+
+
+def _site_input(resource: dict):
+    mapped = site_terminology().concept_of(resource.get("code"), "observation")
+    return mapped if mapped and mapped.concept in tables().observation_inputs else None
 
 
 # How each input's candidates are ranked (the first valid one is used). Newest first unless a row says otherwise.

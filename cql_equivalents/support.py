@@ -24,6 +24,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 from pydantic import ValidationError
 
+from .code_memo import CodeMemo
 from .fhir_select import ResourcePool, codings, concept_text, effective_time
 from .inputs import EngineInputs, Observed, Rejected, _first_error, _medication_concept, reference_of, too_far_in_future
 from .tables import RXNORM, SNOMED, load
@@ -192,6 +193,9 @@ def _period_start(raw: Mapping[str, Any]) -> datetime | None:
     return parse_instant(raw.get("timingDateTime") or raw.get("occurrenceDateTime") or raw.get("recordedOn"))
 
 
+_DEVICE_ROWS = CodeMemo("support device row")
+
+
 def _is_device_row(raw: dict) -> bool:
     spec = load("support")["observation"][0]
     mapped = site_terminology().concept_of(raw.get("code"), "observation")
@@ -202,8 +206,8 @@ def _is_device_row(raw: dict) -> bool:
 
 
 def _map_device_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
-    for raw, is_device in pool.classified("Observation", _is_device_row):
-        if not is_device or raw.get("status") not in ("final", "amended", "corrected", "preliminary"):
+    for raw, _ in pool.matching("Observation", _is_device_row, memo=_DEVICE_ROWS):
+        if raw.get("status") not in ("final", "amended", "corrected", "preliminary"):
             continue
         value = raw.get("valueCodeableConcept")
         text = raw.get("valueString") if isinstance(raw.get("valueString"), str) else ""
