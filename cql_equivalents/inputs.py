@@ -286,7 +286,7 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
                     name = table.component_loinc_to_input.get(code) if type(code) is str else None
                     if coding.get("system") == LOINC and name and name not in seen:
                         seen.add(name)
-                        candidates.setdefault(name, []).append(Candidate(name, at, resource, code))
+                        candidates.setdefault(name, []).append(Candidate(name, at, resource, code, "", component))
     if site_terminology():  # a site's own codes (ConceptMap): the card says "mapped from local code X"
         for resource, mapped in pool.matching("Observation", _site_input, memo=_SITE_INPUTS):
             candidates.setdefault(mapped.concept, []).append(
@@ -328,7 +328,7 @@ def _observed(spec, reading) -> Observed:
 def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
     for reading in passed_over:
         if reading.kind and not inputs.counted_only(name, reading.kind):
-            inputs.reject(reference_of(reading.candidate.resource), reading.rejection, input=name, kind=reading.kind)
+            inputs.reject(reference_of(reading.candidate.resource), str(reading.rejection), input=name, kind=reading.kind)
 
 
 def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int]) -> None:
