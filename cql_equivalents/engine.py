@@ -3,6 +3,7 @@ MassiveHemoptysisEngine.cql). `now` comes with the inputs, so the whole evaluati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from .calculators import Calculation, all_calculations
 from .causes import CauseGroup, underlying_causes
@@ -27,11 +28,20 @@ class Assessment:
     reversal: list[ReversalPlan]
     causes: list[CauseGroup]
     calculations: list[Calculation]
-    phases: PhaseReport
-    # issue 14: the patient's one reversal plan, the haemostatic plan, and the orders a rule advises against
-    patient_reversal: PatientReversal | None = None
+    # issue 14: the haemostatic plan, and the orders a rule advises against
     haemostasis: HaemostaticPlan | None = None
     advised_against: dict[str, RuleApplied] | None = None
+
+    # Worked out when first asked, not on every call: the cards read neither (the service builds the reversal
+    # plan from what the formulary stocks; the phase report is documentation and the CQL cross-check's).
+    @cached_property
+    def phases(self) -> PhaseReport:
+        return phase_report(self.inputs, self.severity, self.localization, self.populations)
+
+    @cached_property
+    def patient_reversal(self) -> PatientReversal | None:
+        """The patient's one reversal plan, from every plan (not cut to a formulary)."""
+        return patient_reversal(self.inputs, self.reversal)
 
 
 def assess(inputs: EngineInputs) -> Assessment:
@@ -48,7 +58,6 @@ def assess(inputs: EngineInputs) -> Assessment:
         inputs=inputs, severity=severity, localization=localization, populations=populations,
         rules=rules, reversal=plans,
         causes=underlying_causes(inputs), calculations=all_calculations(inputs),
-        phases=phase_report(inputs, severity, localization, populations),
-        patient_reversal=patient_reversal(inputs, plans), haemostasis=haemostatic_plan(inputs, against),
+        haemostasis=haemostatic_plan(inputs, against),
         advised_against=against,
     )
