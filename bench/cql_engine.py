@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from cql_equivalents.cql_host import bundle_of, run_cases
 from cql_equivalents.engine import assess
 from cql_equivalents.fhir_select import pool_from_values
-from cql_equivalents.inputs import map_inputs
+from cql_equivalents.readers import map_inputs
 
 from . import charts
 

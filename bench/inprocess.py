@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from server.app import create_app
+from server.http.app import create_app
 from server.config import Settings
-from server.runtime import tune_garbage_collector
+from server.run.runtime import tune_garbage_collector
 
 from . import charts
 from .stats import Summary, summarise

@@ -1,6 +1,6 @@
 """The verified-JWT path (CDS Hooks 2.0 §Trusting CDS Clients): the bench acts as an EHR that signs each call
 with its own ES384 key, registered in a clients file, so the service verifies signature, claims and jti replay
-and writes its audit row. Skipped, not faked, when the security layer (server/auth.py) is absent."""
+and writes its audit row. Skipped, not faked, when the security layer (server/security/tokens.py) is absent."""
 from __future__ import annotations
 
 import importlib.util
@@ -15,7 +15,7 @@ KEY_ID = "bench-es384"
 
 
 def available() -> bool:
-    return importlib.util.find_spec("server.auth") is not None
+    return importlib.util.find_spec("server.security.tokens") is not None
 
 
 def _signing_key():
@@ -56,7 +56,7 @@ def _signed_headers(private_key, count: int):
 
 def measure(size: int, repetitions: int, synchronous: str = "NORMAL") -> dict:
     if not available():
-        return {"skipped": "server/auth.py is not present (the security layer is not merged)"}
+        return {"skipped": "server/security/tokens.py is not present (the security layer is not merged)"}
     from .inprocess import measure as measure_latency
 
     key = _signing_key()

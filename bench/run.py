@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sqlite-synchronous", default="NORMAL", choices=("NORMAL", "FULL"),
                         help="the mode measured for every size (the other is measured on the two smallest)")
     parser.add_argument("--jwt", action="store_true",
-                        help="also measure the verified-JWT path (skipped when server/auth.py is absent)")
+                        help="also measure the verified-JWT path (skipped when server/security/tokens.py is absent)")
     parser.add_argument("--no-shapes", action="store_true",
                         help="skip the chart shapes of issue 16 (bench/shapes.py) and the worker-memory run")
     parser.add_argument("--rss-calls", type=int, default=200,

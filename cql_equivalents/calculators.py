@@ -4,26 +4,12 @@ renal, cardiovascular), HAS-BLED. Bands and constants live in data/calculators.t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .severity import shock_index as _shock_index
 from .tables import load
-
-
-@dataclass
-class Calculation:
-    name: str
-    value: float | None  # None when nothing could be computed
-    parts: dict[str, float] = field(default_factory=dict)
-    missing: list[str] = field(default_factory=list)  # inputs the record lacks (value is then a minimum or None)
-    interpretation: str = ""
-    source: str = ""
-
-    @property
-    def complete(self) -> bool:
-        return self.value is not None and not self.missing
+from .results import Calculation
 
 
 @cache

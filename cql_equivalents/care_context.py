@@ -7,39 +7,19 @@ DNR-order Observations are read here (data/care_context.toml). Pure: the pool an
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
 from .code_memo import CodeMemo
-from .fhir_select import ResourcePool, codings, effective_time
-from .inputs import EngineInputs, reference_of
+from .fhir_select import ResourcePool
+from .fhir_values import codings, effective_time
+from .model import EngineInputs
+from .readers.record import reference_of
 from .tables import LOINC, load
+from .results import CareContext, ContextFact, PaediatricEmergency
 
 _COUNTS = frozenset({"final", "amended", "corrected", "preliminary"})
-
-
-@dataclass(frozen=True)
-class ContextFact:
-    key: str  # pregnancy | do_not_resuscitate | palliative_care
-    label: str
-    reference: str
-    at: datetime | None
-
-
-@dataclass(frozen=True)
-class CareContext:
-    facts: tuple[ContextFact, ...]
-    effects: tuple[dict, ...]  # care_context.toml [[effect]] rows of the contexts present
-
-    @property
-    def keys(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(fact.key for fact in self.facts))
-
-    @property
-    def limits_escalation(self) -> bool:
-        return any(effect["unrecommend"] for effect in self.effects)
 
 
 @cache
@@ -100,12 +80,6 @@ def care_context(inputs: EngineInputs, pool: ResourcePool) -> CareContext:
     keys = set(fact.key for fact in facts)
     effects = tuple(row for row in _table()["effect"] if row["context"] in keys)
     return CareContext(tuple(facts), effects)
-
-
-@dataclass(frozen=True)
-class PaediatricEmergency:
-    reasons: tuple[str, ...]  # plain lines naming each value and record
-    source: str
 
 
 def paediatric_airway_emergency(inputs: EngineInputs) -> PaediatricEmergency | None:

@@ -6,21 +6,9 @@ with no link.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .inputs import ConditionFact, EngineInputs
+from .model import EngineInputs
 from .tables import tables
-
-
-@dataclass
-class CauseGroup:
-    engine_id: str  # "" when the dossier names no sibling engine
-    engine: dict | None
-    facts: list[ConditionFact] = field(default_factory=list)
-
-    @property
-    def labels(self) -> list[str]:
-        return sorted({fact.concept.label for fact in self.facts})
+from .results import CauseGroup
 
 
 def underlying_causes(inputs: EngineInputs) -> list[CauseGroup]:

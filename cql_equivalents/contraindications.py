@@ -4,23 +4,11 @@ Rules live in data/contraindications.toml; a rule applies when any of its condit
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 
-from .inputs import EngineInputs
-from .populations import PopulationMatch
+from .model import EngineInputs
+from .results import PopulationMatch, RuleApplied
 from .tables import load
-
-
-@dataclass(frozen=True)
-class RuleApplied:
-    key: str
-    intervention: str
-    kind: str
-    text: str
-    because: tuple[str, ...]
-    source: str
-    advises_against: tuple[str, ...] = ()  # orders (orders.toml keys) a card showing this rule rules out
 
 
 @cache

@@ -18,8 +18,9 @@ from .contraindications import applicable_rules
 from .frame import frame_gate
 from .localization import localize
 from .populations import special_populations
-from .fhir_select import parse_instant, pool_from_values
-from .inputs import map_inputs
+from .fhir_select import pool_from_values
+from .fhir_values import parse_instant
+from .readers import map_inputs
 
 # result -> its tolerance: the unit of the last decimal a rounded result keeps; 0 for the integer scores
 # (sums of points are exact). The names are the CQL defines of MassiveHemoptysisEngine.

@@ -1,6 +1,6 @@
 """Is an antithrombotic's effect plausibly present? Reverse on the drug's effect, not on the order's status.
 
-An active statement or order makes the patient "on" the agent (inputs.py). This module adds the records that are
+An active statement or order makes the patient "on" the agent (readers/medications.py). This module adds the records that are
 not active but whose effect may still be there: an order on hold, a statement or order stopped recently. It
 decides from the lab that measures the agent (the INR for a VKA: the only confirmed threshold) and from the time
 since the last dose (MedicationAdministration, MedicationStatement.effective, the order's dosing period), within
@@ -11,29 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from .fhir_select import parse_instant
+from .fhir_values import parse_instant
 from .tables import Agent, load
+from .results import EffectWindow, Exposure
 
-# The engine's administration look-back (inputs.ADMINISTRATION_LOOKBACK): a window never shortens it.
-MIN_ADMINISTRATION_LOOKBACK = timedelta(hours=72)
+# An administration this recent makes the patient "on" its agent even with no active statement or order
+# (exposure.toml [administration]); an agent's window never shortens it.
+ADMINISTRATION_LOOKBACK = timedelta(hours=load("exposure")["administration"]["lookback_hours"])
 _UNITS = frozenset({"u", "[iu]", "iu", "unit", "units", "unt", "[usp'u]", "usp units"})
 _LABEL = "(Heparin Lock Flush Solution USP label: not for anticoagulant therapy)"
 _PER_ML = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:usp\s*)?(?:units?|unt|u|iu)\s*/\s*ml\b", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class EffectWindow:
-    drug_class: str
-    hours: float
-    lab: str
-    lab_threshold: float | None
-    source: str
-    note: str  # the window's basis in a few words, for the card
 
 
 @cache
@@ -56,7 +47,7 @@ def window_of(agent: Agent) -> EffectWindow:
 
 
 def administration_lookback(agent: Agent) -> timedelta:
-    return max(MIN_ADMINISTRATION_LOOKBACK, timedelta(hours=window_of(agent).hours))
+    return max(ADMINISTRATION_LOOKBACK, timedelta(hours=window_of(agent).hours))
 
 
 # ---------------------------------------------------------------------------------------------- flushes
@@ -149,12 +140,6 @@ def last_dose_time(raw: Mapping[str, Any]) -> datetime | None:
         ends.append(parse_instant(validity.get("end")))
     known = [end for end in ends if end is not None]
     return max(known) if known else None
-
-
-@dataclass(frozen=True)
-class Exposure:
-    present: bool
-    basis: str  # plain words for the card: what the decision rests on
 
 
 def _hours(now: datetime, then: datetime) -> float:

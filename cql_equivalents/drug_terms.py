@@ -7,8 +7,8 @@ Order of evidence, strongest first:
 4. words: CodeableConcept.text, every coding.display, and the coding.code of local code systems (a hospital's
    own drug dictionary puts the drug's name in `code`, e.g. the MIMIC demo's mimic-medication-name system).
 
-A site ConceptMap (the bedside issue's terminology loader) plugs in here, before the word match: one function,
-so codes are never matched one way in one place and another way elsewhere.
+A site ConceptMap (the bedside issue's terminology loader) comes first: the order is concept_match's, the one
+matcher every table uses, so codes are never matched one way in one place and another way elsewhere.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .fhir_select import codings, concept_text
-from .terminology import active as active_site_terminology
+from .concept_match import first_word, match_concept
+from .fhir_values import codings, concept_text
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, load, tables
 
 NDC = "http://hl7.org/fhir/sid/ndc"
@@ -58,16 +58,12 @@ def concept_words(concept: Any) -> str:
 def agent_of(concept: Any) -> tuple[Agent, str] | None:
     """The antithrombotic a medication CodeableConcept names, and how it was recognised (for the card)."""
     table, products = tables(), product_table()
-    mapped = active_site_terminology().concept_of(concept, "drug")  # the site's own drug codes (ConceptMap)
-    if mapped:
-        agent = next((agent for agent in (*table.rxnorm_to_agent.values(), *table.atc_to_agent.values(),
-                                          *(a for _, a in table.name_to_agent)) if agent.name == mapped.concept), None)
-        if agent is not None:
-            return agent, mapped.note
-    for coding in codings(concept):
-        system, code = coding.get("system"), coding.get("code")
-        if not isinstance(code, str):
-            continue
+
+    def site_agent(name: str) -> Agent | None:  # the site's own drug codes (ConceptMap)
+        return next((agent for agent in (*table.rxnorm_to_agent.values(), *table.atc_to_agent.values(),
+                                         *(a for _, a in table.name_to_agent)) if agent.name == name), None)
+
+    def by_code(system: Any, code: str) -> tuple[Agent, str] | None:
         if system == RXNORM:
             if code in table.rxnorm_to_agent:
                 return table.rxnorm_to_agent[code], f"RxNorm {code}"
@@ -80,9 +76,9 @@ def agent_of(concept: Any) -> tuple[Agent, str] | None:
             for prefix, group in table.atc_groups:
                 if code.startswith(prefix):
                     return group, f"ATC {code}"
-    text = concept_words(concept)
-    if text:
-        for word, agent in table.name_to_agent:
-            if word in text:
-                return agent, f"name '{word}' in the drug's text (no recognised code)"
-    return None
+        return None
+
+    return match_concept([concept], site_space="drug", site_row=site_agent, code_row=by_code,
+                         words=lambda: concept_words(concept),
+                         word_row=lambda text: first_word(text, table.name_to_agent,
+                                                          lambda word: f"name '{word}' in the drug's text (no recognised code)"))

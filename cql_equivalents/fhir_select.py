@@ -5,9 +5,8 @@ few resources it will read (by resource type, code and status) and validates onl
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .code_memo import MISSING, CodeMemo, memo_for
@@ -302,91 +301,3 @@ def _json_kind(value: Any) -> str:
 def _in_outcome_mode(entry: dict) -> bool:
     search = entry.get("search")
     return type(search) is dict and search.get("mode") == "outcome"
-
-
-def _is_object(value: Any) -> bool:
-    # JSON objects are plain dicts: an exact type check first, the Mapping ABC check (~5x slower) only otherwise.
-    return type(value) is dict or isinstance(value, Mapping)
-
-
-_TEXT_OR_ABSENT = (str, type(None))
-
-
-def codings(concept: Any) -> list[Mapping[str, Any]]:
-    """The Coding objects of a CodeableConcept whose system, code and display are strings (or absent); anything
-    malformed is passed over (never an exception, and never a list compared with a code)."""
-    if type(concept) is not dict and not isinstance(concept, Mapping):
-        return []
-    found = concept.get("coding")
-    if type(found) is not list:
-        return []
-    # a Coding is well formed when it is an object whose system, code and display are strings or absent; one loop
-    # without a call per coding: this runs for every coding each reader looks at (tens of thousands per call)
-    text_or_absent = _TEXT_OR_ABSENT
-    kept = []
-    for coding in found:
-        if (type(coding) is dict or isinstance(coding, Mapping)) and type(coding.get("system")) in text_or_absent \
-                and type(coding.get("code")) in text_or_absent and type(coding.get("display")) in text_or_absent:
-            kept.append(coding)
-    return kept
-
-
-def concept_text(concept: Any) -> str:
-    """Human text of a CodeableConcept: its text, else the first display."""
-    if not _is_object(concept):
-        return ""
-    if isinstance(concept.get("text"), str):
-        return concept["text"]
-    for coding in codings(concept):
-        if isinstance(coding.get("display"), str):
-            return coding["display"]
-    return ""
-
-
-def parse_instant(text: Any) -> datetime | None:
-    """Parse a FHIR date, dateTime or instant. Partial dates take their first moment; no zone means UTC."""
-    if not isinstance(text, str) or len(text) < 4:
-        return None
-    candidate = text
-    if len(text) == 4:
-        candidate = f"{text}-01-01"
-    elif len(text) == 7:
-        candidate = f"{text}-01"
-    try:
-        moment = datetime.fromisoformat(candidate)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
-def effective_time(resource: Mapping[str, Any]) -> datetime | None:
-    """When an observation or statement was true: effective[x], else issued / recorded dates."""
-    for key in ("effectiveDateTime", "effectiveInstant", "issued", "dateAsserted", "authoredOn", "recordedDate",
-                "onsetDateTime"):
-        moment = parse_instant(resource.get(key))
-        if moment:
-            return moment
-    for key in ("effectivePeriod", "onsetPeriod"):
-        period = resource.get(key)
-        if isinstance(period, Mapping):
-            moment = parse_instant(period.get("end")) or parse_instant(period.get("start"))
-            if moment:
-                return moment
-    return None
-
-
-def status_of(resource: Mapping[str, Any]) -> str:
-    """A resource's `status` when it is a string, else "" (a malformed status matches no status set and is
-    rejected when the resource is validated; never an unhashable-type error)."""
-    status = resource.get("status")
-    return status if type(status) is str else ""
-
-
-def status_code(concept: Any) -> str | None:
-    for coding in codings(concept):
-        code = coding.get("code")
-        if isinstance(code, str):
-            return code
-    return None

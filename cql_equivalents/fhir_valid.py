@@ -96,7 +96,7 @@ def _first_broken_rule(resource: dict) -> str | None:
     return None
 
 
-def _first_error(error: ValidationError) -> str:
+def first_error(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first.get("loc", ()))
     return f"not valid FHIR R4 ({where}: {first.get('msg')})" if where else f"not valid FHIR R4 ({first.get('msg')})"
@@ -112,6 +112,6 @@ def validate(model: type[BaseModel], resource: Any) -> tuple[BaseModel | None, s
     try:
         return model.model_validate(resource), ""
     except ValidationError as error:
-        return None, _first_error(error)
+        return None, first_error(error)
     except (RecursionError, TypeError, ValueError) as error:  # content the model's own code trips on
         return None, f"not valid FHIR R4 ({type(error).__name__})"

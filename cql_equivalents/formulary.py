@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 
-from .reversal import DoseLine, ReversalPlan
+from .results import DoseLine, ReversalPlan
 from .tables import load
 
 

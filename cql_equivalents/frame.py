@@ -7,35 +7,9 @@ volume readings and features are weighed, and conflicting evidence leaves the so
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import Enum
+from .model import EngineInputs, SourceEvidence
+from .results import FrameResult, Verdict
 
-from .findings import SourceEvidence
-from .inputs import EngineInputs
-
-# Where blood from another source is managed (seed 004 FRAME: "routes to the wrong engine (GI bleed / ENT)").
-# The dossier names no engine id for either, so the route is named, not linked.
-ROUTES = {"hematemesis": "upper GI bleeding pathway (gastroenterology / endoscopy)",
-          "pseudohemoptysis": "ENT / oral assessment of a nasopharyngeal or oral source"}
-
-
-class Verdict(str, Enum):
-    NONE = "none"  # no expectorated blood on record at all
-    HEMOPTYSIS = "hemoptysis"  # FRAME passed: true hemoptysis
-    ROUTE_AWAY = "route-away"  # hematemesis / pseudohemoptysis only
-    UNCLEAR = "unclear"  # evidence both ways: confirm the source at the bedside
-
-
-@dataclass
-class FrameResult:
-    verdict: Verdict
-    hemoptysis: list[SourceEvidence] = field(default_factory=list)
-    alternatives: list[SourceEvidence] = field(default_factory=list)
-    decided_by_answer: bool = False
-
-    @property
-    def routes(self) -> list[str]:
-        return [ROUTES[kind] for kind in dict.fromkeys(e.points_to for e in self.alternatives) if kind in ROUTES]
 
 
 def blood_source_evidence(inputs: EngineInputs) -> list[SourceEvidence]:

@@ -4,11 +4,10 @@ the targets of a major-bleeding guideline, what to give for each, and how DIC, H
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
 from functools import cache
 
-from .contraindications import RuleApplied
-from .inputs import EngineInputs, Observed
+from .results import HaemostaticPlan, OffTarget, RuleApplied
+from .model import EngineInputs
 from .tables import load
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -24,40 +23,6 @@ def haemostasis_table() -> dict:
 
 def platelet_target() -> float:
     return float(next(row["threshold"] for row in haemostasis_table()["target"] if row["key"] == "platelets"))
-
-
-@dataclass(frozen=True)
-class OffTarget:
-    key: str
-    observed: Observed
-    row: dict
-    quantity_text: str = ""  # a weight-based amount computed from the record, or what is missing for it
-    needs: tuple[str, ...] = ()
-
-
-@dataclass
-class HaemostaticPlan:
-    off_target: list[OffTarget] = field(default_factory=list)
-    conditions: list[tuple[dict, list[str]]] = field(default_factory=list)  # (haemostasis.toml row, references)
-    skipped: list[str] = field(default_factory=list)  # targets not applied, and why
-    advised_against: dict[str, RuleApplied] = field(default_factory=dict)
-
-    @property
-    def orders(self) -> list[str]:
-        """The first-choice product of each off-target value (recommended when bleeding is massive)."""
-        keys = [item.row["order"] for item in self.off_target]
-        return [key for key in dict.fromkeys(keys) if key not in self.advised_against]
-
-    @property
-    def not_recommended(self) -> set[str]:
-        """Orders a condition on record leaves to a specialist (HIT: platelets with haematology)."""
-        return {key for row, _ in self.conditions for key in row.get("not_recommended", ())}
-
-    @property
-    def alternatives(self) -> list[str]:
-        """Alternatives to a first choice (cryoprecipitate for fibrinogen concentrate): offered, never recommended."""
-        keys = [item.row["also_order"] for item in self.off_target if item.row.get("also_order")]
-        return [key for key in dict.fromkeys(keys) if key not in self.advised_against and key not in self.orders]
 
 
 def _plasma_amount(row: dict, inputs: EngineInputs) -> tuple[str, tuple[str, ...]]:

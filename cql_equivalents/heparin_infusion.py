@@ -11,44 +11,15 @@ taken as one infusion (engine choice: the sources are silent on how EHRs split a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .inputs import ADMINISTRATION_STATUSES_ENDING, DoseGiven, EngineInputs
+from .readers.medications import ADMINISTRATION_STATUSES_ENDING
+from .model import DoseGiven, EngineInputs
+from .results import HeparinExposure, Segment
 
 UNITS = frozenset({"U", "[iU]", "[IU]", "IU", "units", "unit"})
 UNITS_PER_HOUR = frozenset({"U/h", "[iU]/h", "[IU]/h", "IU/h", "units/h", "U/hr"})
 UNITS_PER_KG_HOUR = frozenset({"U/kg/h", "[iU]/kg/h", "[IU]/kg/h", "IU/kg/h", "units/kg/h", "U/kg/hr"})
-
-
-@dataclass(frozen=True)
-class Segment:
-    reference: str
-    rate_per_hour: float  # U/h (a U/kg/h rate is multiplied by the weight on record)
-    start: datetime
-    end: datetime
-    ends_by: str  # what ended it, in plain words
-    units_in_window: float
-
-
-@dataclass
-class HeparinExposure:
-    window_hours: float
-    units: float = 0.0
-    boluses: list[tuple[str, float]] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    needs: set[str] = field(default_factory=set)
-
-    @property
-    def references(self) -> list[str]:
-        return list(dict.fromkeys([ref for ref, _ in self.boluses] + [s.reference for s in self.segments]))
-
-    def text(self) -> str:
-        parts = [f"bolus {units:g} U (`{ref}`)" for ref, units in self.boluses]
-        parts += [f"{s.rate_per_hour:g} U/h from {s.start:%H:%M} to {s.end:%H:%M} UTC ({s.ends_by}): "
-                  f"{s.units_in_window:g} U in the window (`{s.reference}`)" for s in self.segments]
-        return "; ".join(parts + self.notes)
 
 
 def _hours(start: datetime, end: datetime) -> float:

@@ -4,23 +4,11 @@ as a coded condition would. Rows: data/sibling_engines.toml [[imaging_cause]]; w
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .tables import load
-
-
-@dataclass(frozen=True)
-class ImagingCause:
-    cue: str
-    label: str
-    engines: tuple[str, ...]
-    study: str  # the finding's label (CT of the chest, CT angiography...)
-    reference: str
-    at: datetime | None
-    source: str
+from .results import ImagingCause
 
 
 @cache

@@ -8,37 +8,12 @@ bronchial source, and two negatives from the same quiet interval are not indepen
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from .model import EngineInputs
+from .tables import bleeding_beds, load
+from .results import Localization
 
-from .findings import Finding
-from .inputs import EngineInputs
+LOCALIZING_STUDIES = tuple(load("findings")["localization"]["studies"])  # findings.toml [localization]
 
-LOCALIZING_STUDIES = ("cxr", "ct_angiography_chest", "bronchoscopy")  # a plain CT chest names lesions, not the bleeding vessel
-_BEDS = {"pulmonary_artery_source": "pulmonary artery", "bronchial_artery_source": "bronchial / systemic",
-         "diffuse_alveolar": "diffuse (DAH pattern)"}
-
-
-@dataclass
-class Localization:
-    studies: list[Finding] = field(default_factory=list)
-    sides: list[str] = field(default_factory=list)  # right / left, from report text cues
-    beds: list[str] = field(default_factory=list)  # bleeding bed named by a report
-    active_bleeding_seen: list[Finding] = field(default_factory=list)
-    quiescent_negatives: list[Finding] = field(default_factory=list)
-
-    @property
-    def side(self) -> str:
-        return self.sides[0] if len(self.sides) == 1 else ("bilateral / conflicting" if self.sides else "")
-
-    @property
-    def localized(self) -> bool:
-        """Side localised by CTA or bronchoscopy (a CXR is a clue, never the endpoint; seed 004 phase 5)."""
-        return any(("lateral_right" in s.cues or "lateral_left" in s.cues) and s.key != "cxr" for s in self.studies)
-
-    @property
-    def repeat_during_active_bleeding(self) -> bool:
-        # a diffuse (DAH) pattern explains a negative search for a bleeding vessel: no repeat is asked for
-        return bool(self.quiescent_negatives) and not self.localized and _BEDS["diffuse_alveolar"] not in self.beds
 
 
 def localize(inputs: EngineInputs) -> Localization:
@@ -50,7 +25,7 @@ def localize(inputs: EngineInputs) -> Localization:
         for cue, side in (("lateral_right", "right"), ("lateral_left", "left")):
             if cue in finding.cues and side not in result.sides:
                 result.sides.append(side)
-        for cue, bed in _BEDS.items():
+        for cue, bed in bleeding_beds().items():
             if cue in finding.cues and bed not in result.beds:
                 result.beds.append(bed)
         if "active_bleeding" in finding.cues:

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from .fhir_select import codings, concept_text
+from pydantic import BaseModel
+
+from .fhir_values import codings, concept_text
 from .tables import LOINC, ObservationInput, tables
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
@@ -165,7 +167,7 @@ class Choice:
 
     chosen: Reading | None
     passed_over: list[Reading]
-    model: Any = None
+    model: BaseModel | None = None  # the validated record the chosen reading came from
 
 
 # Invalid records validated per input before the rest are passed over unvalidated: a chart of 50,000 SpO2 values

@@ -3,49 +3,17 @@ ordered once (desmopressin once for two antiplatelets; one 4F-PCC dose for two a
 antiplatelet therapy after a recent coronary stent flagged for cardiology before anything is stopped."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cache
 
-from .inputs import EngineInputs
-from .reversal import DoseLine, ReversalPlan
+from .model import EngineInputs
+from .results import DoseLine, OrderLine, PatientReversal, RecentStent, ReversalPlan
 from .tables import load
 
 
 @cache
 def _stent_rule() -> dict:
     return load("reversal")["stent_dapt"]
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    """One order of the patient's plan: the dose line it comes from and every agent it serves."""
-
-    line: DoseLine
-    agents: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RecentStent:
-    reference: str
-    label: str
-    days_ago: int | None
-    rule: dict
-
-
-@dataclass
-class PatientReversal:
-    plans: list[ReversalPlan]
-    orders: list[OrderLine] = field(default_factory=list)
-    stent: RecentStent | None = None
-
-    @property
-    def agents(self) -> list[str]:
-        return [plan.agent for plan in self.plans]
-
-    def first_for(self, key: str) -> str:
-        """The agent under which a shared order is written out on the card."""
-        return next(order.agents[0] for order in self.orders if order.line.order == key)
 
 
 def _orders(plans: list[ReversalPlan]) -> list[OrderLine]:

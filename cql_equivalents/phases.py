@@ -7,62 +7,21 @@ and whether its advance condition is met, not met, or cannot be read from FHIR d
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 
-from .frame import Verdict
+from .results import EntryPoint, InputStatus, Level, Localization, MET, MISSING, NOT_MET, NOT_READABLE, PRESENT, PhaseReport, PhaseStatus, PopulationMatch, STALE, Severity, Verdict
 from .imaging_causes import imaging_causes
-from .inputs import EngineInputs
-from .localization import Localization
-from .populations import PopulationMatch
-from .severity import Level, Severity
+from .model import EngineInputs
 from .tables import load, tables
 
-PRESENT, STALE, MISSING = "present", "stale", "missing"
-MET, NOT_MET, NOT_READABLE = "met", "not met", "not readable from FHIR data"
-CHRONIC_ENGINES = ("pulm.bronchiectasis.core.v1", "pulm.tuberculosis.v1", "pulm.abpa.v1", "pulm.pe.core.v1",
-                   "onc.lung-cancer.core.v1")
 
 
-@dataclass
-class InputStatus:
-    name: str
-    required: bool
-    status: str  # present | stale | missing
-    evidence: list[str] = field(default_factory=list)
-    partial: list[str] = field(default_factory=list)  # parts missing from a present composite input
-
-
-@dataclass
-class PhaseStatus:
-    order: int
-    key: str
-    present: list[str]
-    missing: list[str]
-    stale: list[str]
-    advance: str  # met | not met | not readable from FHIR data
-    advance_when: str
-    why: str
-
-
-@dataclass
-class EntryPoint:
-    key: str
-    label: str
-    met: bool
-    evidence: list[str]
-
-
-@dataclass
-class PhaseReport:
-    inputs: dict[str, InputStatus]
-    entry_points: list[EntryPoint]
-    phases: list[PhaseStatus]
-
-    @property
-    def current_phase(self) -> PhaseStatus | None:
-        """The first phase whose advance condition is not met (phases FHIR cannot show are skipped)."""
-        return next((phase for phase in self.phases if phase.advance == NOT_MET), None)
+@cache
+def _chronic_engines() -> frozenset[str]:
+    """The engines whose patients enter by the red flag from a chronic engine (dossier.toml entry point)."""
+    row = next(row for row in _dossier()["entry_point"] if row["detect"] == "chronic_engine_patient")
+    return frozenset(row["engines"])
 
 
 @cache
@@ -142,7 +101,7 @@ def _detect_physiologic_compromise(c: _Context) -> list[str]:
 
 def _detect_chronic_engine_patient(c: _Context) -> list[str]:
     return [f"{f.concept.label} -> {f.concept.sibling}" for f in c.inputs.conditions_with_role("cause")
-            if f.concept.sibling in CHRONIC_ENGINES]
+            if f.concept.sibling in _chronic_engines()]
 
 
 def _detect_recent_procedure(c: _Context) -> list[str]:
@@ -264,5 +223,5 @@ def phase_report(inputs: EngineInputs, severity: Severity, localization: Localiz
         else:
             met, why = _ADVANCE[row["advance"]](context)
             advance = MET if met else NOT_MET
-        phases.append(PhaseStatus(row["order"], row["key"], present, missing, stale, advance, row["advance_when"], why))
+        phases.append(PhaseStatus(row["order"], row["key"], present, missing, stale, advance, why))
     return PhaseReport(statuses, entries, phases)

@@ -7,26 +7,13 @@ CF/bronchiectasis, post-TB/mycetoma, malignancy, iatrogenic PA rupture; plus a p
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass
 from functools import cache
 
-from .inputs import EngineInputs
+from .model import EngineInputs
 from .tables import load, tables
+from .results import PopulationMatch
 
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
-
-
-@dataclass(frozen=True)
-class PopulationMatch:
-    key: str
-    label: str
-    summary: str
-    bae: str  # target | not-target | pa-targeted
-    sibling: str
-    steps: tuple[str, ...]
-    evidence: tuple[str, ...]  # human lines naming each record that matched
-    source: str
-    advises_against: tuple[str, ...] = ()  # orders (orders.toml keys) this population's path rules out
 
 
 @cache

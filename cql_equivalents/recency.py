@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .fhir_select import ResourcePool, parse_instant
+from .fhir_select import ResourcePool
+from .fhir_values import parse_instant
 from .tables import load
 
 

@@ -5,12 +5,14 @@ record lacks (weight, INR) is not guessed: the missing value is named.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
 
 from .heparin_infusion import UNITS, heparin_in_window
-from .inputs import ADMINISTRATION_STATUSES_ENDING, DoseGiven, EngineInputs, MedicationUse, Observed
+from .readers.medications import ADMINISTRATION_STATUSES_ENDING
+from .model import DoseGiven, EngineInputs, MedicationUse
 from .tables import tables
+from .results import DoseLine, PlanContext, ReversalPlan
 
 # "Eliquis 5 MG Oral Tablet" -> 5: the product strength, used only when no administered dose is recorded.
 _STRENGTH_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
@@ -25,35 +27,6 @@ _NEED_LABELS = {"last_dose_time": "time of the last dose", "last_dose_mg": "stre
 def need_label(name: str) -> str:
     spec = tables().observation_inputs.get(name)
     return spec.label if spec else _NEED_LABELS.get(name, name.replace("_", " "))
-
-
-@dataclass(frozen=True)
-class DoseLine:
-    agent: str
-    dose: str
-    note: str
-    source: str
-    needs: tuple[str, ...] = ()  # inputs the record lacks for this dose
-    # For an order (hooks/suggestions.py): the orders.toml key and the computed amount in that row's unit;
-    # quantity stays None when the dose cannot be computed from the record.
-    order: str = ""
-    quantity: float | None = None
-    product: str = ""  # orders.toml key of what the step gives (offered as an order or not)
-    none_due: bool = False  # the record shows the drug given, but none inside the dose window (no dose is due)
-
-
-@dataclass
-class ReversalPlan:
-    agent: str
-    drug_class: str
-    class_label: str
-    uses: list[MedicationUse]
-    lab_label: str
-    lab: Observed | None
-    lab_note: str
-    steps: list[DoseLine] = field(default_factory=list)
-    source: str = ""
-    urgency: int = 99  # reversal.toml `urgency`: lower comes first on the patient's one reversal card
 
 
 def _fmt(number: float) -> str:
@@ -283,16 +256,6 @@ def _platelets_for_antiplatelet(step: dict, inputs: EngineInputs, context: "Plan
     else:
         text = step["no_procedure"]
     return DoseLine(step["agent"], text, step.get("note", ""), step["source"])
-
-
-@dataclass(frozen=True)
-class PlanContext:
-    """What the plan needs besides the record: whether a procedure is expected (massive hemoptysis: bronchoscopy,
-    embolisation), the platelet target of the haemostatic plan, and the products a rule advises against."""
-
-    procedure_expected: bool = False
-    platelet_target: float | None = None
-    advised_against: dict = field(default_factory=dict)  # orders.toml key -> contraindications.RuleApplied
 
 
 WITHHELD = "**not given:"  # how a withheld step's dose text begins (cards test it)

@@ -12,8 +12,8 @@ a reversal agent for life-threatening bleeding, or for major bleeding that does 
 """
 from __future__ import annotations
 
-from .inputs import EngineInputs
-from .severity import Level, Severity
+from .model import EngineInputs
+from .results import Level, Severity
 
 ACC_2020 = "ACC 2020 ECDP, clinical.md C1"
 

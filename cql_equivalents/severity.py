@@ -9,67 +9,15 @@ to "severe"; they never make it massive. The FRAME gate runs first: another bloo
 from __future__ import annotations
 
 import operator
-from dataclasses import dataclass, field
-from enum import Enum
 
-from .frame import FrameResult, Verdict, frame_gate
-from .inputs import ConditionFact, EngineInputs, Observed
-from .support import Driver, SupportInUse, baseline_keys, compromise_support, drivers, support_in_use
+from .frame import frame_gate
+from .results import Level, ModifierFired, Severity, TriggerFired, Verdict
+from .model import EngineInputs, Observed
+from .support import baseline_keys, compromise_support, drivers, support_in_use
 from .tables import load, tables
 
 PHYSIOLOGY_INPUTS = ("spo2", "respiratory_rate", "systolic_bp", "heart_rate")
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
-
-
-class Level(str, Enum):
-    NO_HEMOPTYSIS = "no-hemoptysis"
-    NOT_ADULT = "not-adult"  # the engine's thresholds and doses are adult ones
-    ROUTED_AWAY = "routed-away"  # FRAME gate: hematemesis / pseudohemoptysis
-    SOURCE_UNCLEAR = "source-unclear"  # FRAME gate: evidence both ways
-    MASSIVE = "massive"
-    SEVERE_BY_MODIFIER = "severe-by-modifier"  # non-massive, raised by terrain or cause (seed 000)
-    NON_MASSIVE = "non-massive"
-    UNDETERMINED = "undetermined"  # hemoptysis with no physiology on record: massive not excluded
-
-
-@dataclass(frozen=True)
-class TriggerFired:
-    key: str
-    kind: str  # physiology | support | volume
-    label: str
-    value: float
-    evidence: tuple[Observed, ...]
-    source: str
-
-
-@dataclass(frozen=True)
-class ModifierFired:
-    key: str
-    kind: str  # terrain | cause
-    label: str
-    references: tuple[str, ...]
-    source: str
-
-
-@dataclass
-class Severity:
-    level: Level
-    bleeding: list[ConditionFact] = field(default_factory=list)
-    triggers: list[TriggerFired] = field(default_factory=list)
-    missing_physiology: list[str] = field(default_factory=list)
-    frame: FrameResult | None = None
-    modifiers: list[ModifierFired] = field(default_factory=list)
-    volume_triggers_below: list[str] = field(default_factory=list)  # volume readings present, no surrogate met
-    # what drove the decision, as data: each fired trigger's value with its time, record and the support it was
-    # taken on; all support in use (incl. baseline home oxygen); the terrain-adjusted cut-offs that were applied
-    drivers: list[Driver] = field(default_factory=list)
-    support: list[SupportInUse] = field(default_factory=list)
-    thresholds_adjusted: list[str] = field(default_factory=list)
-
-    @property
-    def fired_by(self) -> str:
-        """Which kind of trigger made the bleed massive: physiology, support, volume, or '' (not massive)."""
-        return self.triggers[0].kind if self.level is Level.MASSIVE and self.triggers else ""
 
 
 def shock_index(inputs: EngineInputs) -> tuple[float, tuple[Observed, ...]] | None:

@@ -169,3 +169,15 @@ def _build() -> Tables:
 @cache
 def tables() -> Tables:
     return _build()
+
+
+@cache
+def frame_routes() -> dict[str, str]:
+    """Where blood from another source is managed: source -> pathway (bleeding.toml [[route]], seed 004 FRAME)."""
+    return {row["points_to"]: row["pathway"] for row in load("bleeding")["route"]}
+
+
+@cache
+def bleeding_beds() -> dict[str, str]:
+    """Report cue -> the bleeding bed it names (findings.toml cue rows with a `bed`), in table order."""
+    return {row["key"]: row["bed"] for row in load("findings")["cue"] if "bed" in row}

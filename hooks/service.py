@@ -42,8 +42,6 @@ class CdsService:
     usage_requirements: str
     prefetch: dict[str, str]
     evaluate: Callable[[Evaluation], list[dict]]
-    # context fields the hook requires (CDS Hooks library), checked before evaluation
-    required_context: tuple[str, ...] = ("userId", "patientId")
     extra_discovery: dict[str, Any] = field(default_factory=dict)
 
     def discovery(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from server.app import create_app  # noqa: E402
+from server.http.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
 from tests import fhir_factory as f  # noqa: E402
 from tests.cds_validator import response_problems  # noqa: E402

@@ -9,19 +9,10 @@ import runpy
 import sys
 from pathlib import Path
 
-from .config import PREFIX, Settings
-from .logjson import configure_logging
+from server.config import PREFIX, Settings
+from server.run.logjson import configure_logging
 
-
-GUNICORN_CONF = Path(__file__).resolve().parent / "gunicorn_conf.py"  # installed with the package
-GUNICORN_JSON_LOGGING = {
-    "version": 1, "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "server.logjson.JsonLineFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-    "root": {"level": "INFO", "handlers": ["console"]},
-    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
-                "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False}},
-}
+GUNICORN_CONF = Path(__file__).resolve().parent / "run" / "gunicorn_conf.py"  # installed with the package
 
 
 def serve_settings(args: argparse.Namespace, env=None) -> Settings:
@@ -45,32 +36,32 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"hemoptysis-cds: not starting: {error}", file=sys.stderr, flush=True)
         return 2
     if settings.log_format == "json":
-        configure_logging(logging.INFO)  # JSON lines, scrubbed of tokens (server/logjson.py)
+        configure_logging(logging.INFO)  # JSON lines, scrubbed of tokens (server/run/logjson.py)
     else:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.dev:
-        from .app import create_app
-        from .runtime import tune_garbage_collector
+        from server.http.app import create_app
+        from server.run.runtime import tune_garbage_collector
         app = create_app(settings)
         tune_garbage_collector()
         app.run(host=settings.host, port=settings.port, debug=False)
         return 0
     from gunicorn.app.base import BaseApplication
 
-    from . import metrics
+    from server.http import metrics
     # the workers' metric files: set before any worker imports prometheus_client (multiprocess mode)
     own_metrics_dir = settings.metrics_enabled and not os.environ.get(metrics.MULTIPROC_ENV)
     metrics_dir = metrics.prepare_multiprocess_dir() if settings.metrics_enabled else None
 
     class _Gunicorn(BaseApplication):
         def load_config(self):
-            # the same settings the image runs (deploy/gunicorn.conf.py imports server/gunicorn_conf.py): one configuration, read from HEMOPTYSIS_CDS_*
+            # the same settings the image runs (deploy/gunicorn.conf.py imports server/run/gunicorn_conf.py): one configuration, read from HEMOPTYSIS_CDS_*
             for name, value in runpy.run_path(str(GUNICORN_CONF)).items():
                 if name in self.cfg.settings and value is not None:
                     self.cfg.set(name, value)
 
         def load(self):
-            from .app import create_app
+            from server.http.app import create_app
             return create_app(settings)
 
     print(f"hemoptysis-cds serving on http://{settings.host}:{settings.port}/cds-services "
@@ -85,13 +76,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .replay import command
+    from server.replay.runner import command
     return command(args.paths, url=args.url, bearer=args.bearer, update=args.update, jwt_key=args.jwt_key,
                    jwt_issuer=args.jwt_issuer, jwt_kid=args.jwt_kid, jwt_jku=args.jwt_jku)
 
 
 def _request_from_bundle(args: argparse.Namespace) -> int:
-    from .bundle_to_request import command
+    from server.replay.request_from_bundle import command
     return command(args.bundles, hook=args.hook, patient=args.patient, service=args.service, user=args.user,
                    reference=args.reference_instant, out=args.out)
 
@@ -105,22 +96,22 @@ def _add_jwt_arguments(parser: argparse.ArgumentParser, key_help: str) -> None:
 
 
 def _scrape(args: argparse.Namespace) -> int:
-    from .scrape import command
+    from server.replay.scrape import command
     return command(args.url, jwt_key=args.jwt_key, jwt_issuer=args.jwt_issuer, jwt_kid=args.jwt_kid,
                    jwt_jku=args.jwt_jku)
 
 
-def _add_bench(commands) -> None:
-    """`bench` lives in the repository's bench/, which the production image does not ship: the rest of the CLI
-    must not need it, so it is imported only where it is installed."""
+def _bench(args: argparse.Namespace) -> int:
+    """`bench` lives in the repository's bench/, which the production image does not ship: it is imported here,
+    when the command runs, never before the arguments are parsed, so every other command works without it.
+    Its own flags are parsed by its own parser (bench/run.py add_arguments)."""
     if importlib.util.find_spec("bench") is None or importlib.util.find_spec("bench.run") is None:
-        bench = commands.add_parser("bench", help="benchmark (not installed: run it from a repository checkout)")
-        bench.set_defaults(run=lambda _args: _no_bench())
-        return
+        return _no_bench()
     from bench.run import add_arguments as bench_arguments, main as bench_main
-    bench = commands.add_parser("bench", help="benchmark: in-process latency vs bare json parse, gunicorn throughput")
-    bench_arguments(bench)
-    bench.set_defaults(run=bench_main)
+    parser = argparse.ArgumentParser(prog="hemoptysis-cds bench",
+                                     description="benchmark: in-process latency vs bare json parse, gunicorn throughput")
+    bench_arguments(parser)
+    return bench_main(parser.parse_args(args.bench_arguments))
 
 
 def _no_bench() -> int:
@@ -163,8 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     _add_jwt_arguments(scrape, "sign a fresh client JWT with this key (an audit_reader client)")
     scrape.set_defaults(run=_scrape)
 
-    _add_bench(commands)
-    args = parser.parse_args(argv)
+    # add_help=False: `bench --help` and every bench flag go to bench's own parser, built only when it runs
+    bench = commands.add_parser("bench", add_help=False,
+                                help="benchmark (repository checkout only): in-process latency, gunicorn throughput")
+    bench.set_defaults(run=_bench)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_arguments = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.run(args)
 
 

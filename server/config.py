@@ -37,7 +37,7 @@ class Settings:
     # timeout (deploy/gunicorn.conf.py, 30 s): past it the call is answered 412 naming the slow server.
     fhir_deadline_seconds: float = 8.0
     fhir_max_concurrent_per_server: int = 4  # call-backs in flight to one FHIR server, per process
-    # gunicorn (deploy/gunicorn.conf.py, server/gunicorn_worker.py): threads per worker, and how long a client may
+    # gunicorn (deploy/gunicorn.conf.py, server/run/gunicorn_worker.py): threads per worker, and how long a client may
     # take to send its headers, and its whole request, counted from its first byte (then 408)
     threads: int = 8
     request_header_timeout_seconds: float = 10.0
@@ -46,10 +46,10 @@ class Settings:
     # only an OS crash or power loss can lose the last commits. FULL fsyncs every commit: ~0.5 ms more per
     # write, measured by bench/ (bench/README.md). Set FULL where the disk has no power-loss protection.
     sqlite_synchronous: str = "NORMAL"
-    # Security (server/auth.py, server/audit.py). 'required': every service, feedback and audit call carries a
+    # Security (server/security/tokens.py, server/storage/audit.py). 'required': every service, feedback and audit call carries a
     # client JWT; 'development': no authentication at all, said at start and in a header on every response.
     auth_mode: str = "required"
-    clients_file: str = ""  # JSON or TOML: the trusted clients (server/clients.py describes the format)
+    clients_file: str = ""  # JSON or TOML: the trusted clients (server/security/clients.py describes the format)
     # HMAC key for patient ids in the audit trail. Unset: read from audit_key_file, generated there once.
     audit_key: str = field(default="", repr=False)
     audit_key_file: str = "var/hemoptysis-cds.audit-key"

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from server.app import create_app  # noqa: E402
+from server.http.app import create_app  # noqa: E402
 from server.config import Settings  # noqa: E402
 from tests import jwt_kit, pg_scratch  # noqa: E402
 

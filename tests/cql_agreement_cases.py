@@ -224,7 +224,9 @@ def shared_data_cases(root) -> list[tuple[str, dict]]:
     import json
 
     from hooks import SERVICES
-    from server import bundle_to_request as btr
+    from server.replay.bundle_reading import BundleError, resources_in, with_server_references
+    from server.replay.patients import by_patient
+    from server.replay.request_builder import build_request, reference_instant
 
     built = []
     for path in sorted(root.rglob("*.json")):
@@ -234,15 +236,15 @@ def shared_data_cases(root) -> list[tuple[str, dict]]:
             continue  # the shared-data test reports these files; nothing for the engines to read
         if not isinstance(document, dict) or document.get("resourceType") != "Bundle":
             continue
-        resources = btr.with_server_references(list(btr.resources_in(document)))
-        for patient_id, items in sorted(btr.by_patient(resources).items()):
-            instant = btr.reference_instant("latest", items, datetime.now(timezone.utc))
+        resources = with_server_references(list(resources_in(document)))
+        for patient_id, items in sorted(by_patient(resources).items()):
+            instant = reference_instant("latest", items, datetime.now(timezone.utc))
             if instant is None:
                 continue
             try:
-                request, _ = btr.build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
+                request, _ = build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
                                                title=str(path.relative_to(root)), instant=instant)
-            except btr.BundleError:
+            except BundleError:
                 continue  # e.g. a patient id that is not a FHIR id: the shared-data test names it
             built.append((f"shared:{path.relative_to(root)}#{patient_id}", request))
     return built

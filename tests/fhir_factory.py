@@ -141,7 +141,7 @@ def patient_view_request(resources: list[dict], *, patient_id: str = "pat-1", wi
 
 
 def split_prefetch(resources: list[dict]) -> dict:
-    from hooks.massive_hemoptysis import EXTRA_VITALS, PHYSIOLOGY
+    from hooks.massive_hemoptysis.prefetch import EXTRA_VITALS, PHYSIOLOGY
     from cql_equivalents.tables import tables
     specs = tables().observation_inputs
     vital_codes = {c for n in (*PHYSIOLOGY, *EXTRA_VITALS) for c in (*specs[n].loinc, *specs[n].panel)}

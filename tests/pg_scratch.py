@@ -90,10 +90,9 @@ def drop_tables(url: str) -> None:
     """Start each test from an empty schema (the scratch database is shared by the session)."""
     from sqlalchemy import create_engine
 
-    from server import audit, storage
+    from server.storage.schema import metadata
     engine = create_engine(url)
     try:
-        audit.metadata.drop_all(engine)
-        storage.metadata.drop_all(engine)
+        metadata.drop_all(engine)
     finally:
         engine.dispose()

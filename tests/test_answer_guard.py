@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from cql_equivalents.tables import load
-from hooks import answer_guard as guard
-from hooks import card_kit as kit
-from server import golden
-from server.replay import load_request
+from hooks.cards import answer_guard, builder
+from server.replay import golden
+from server.replay.request_files import load_request
 from tests import fhir_factory as f
 from tests import scenarios
 
@@ -42,16 +41,16 @@ def _resource_text(resource: dict) -> str:
 
 def _contradictions(cards: list[dict]) -> list[str]:
     problems = []
-    known = guard.every_order_key()
-    against = guard.advised_against(cards)
+    known = answer_guard.every_order_key()
+    against = answer_guard.advised_against(cards)
     texts = _order_texts()
     for card in cards:
         topic = card["source"]["topic"]["code"]
         for suggestion in card.get("suggestions", ()):
-            if _created(suggestion) and guard.order_key(suggestion) not in known:
+            if _created(suggestion) and answer_guard.order_key(suggestion) not in known:
                 problems.append(f"{topic}: '{suggestion['label']}' creates an order but names no orders.toml key")
-            if guard.order_key(suggestion) in against:
-                problems.append(f"{topic}: offers {guard.order_key(suggestion)}, which the answer advises against")
+            if answer_guard.order_key(suggestion) in against:
+                problems.append(f"{topic}: offers {answer_guard.order_key(suggestion)}, which the answer advises against")
     words = " ".join((card["summary"] + " " + card.get("detail", "")).lower() for card in cards)
     if any(phrase in words for phrase in NOT_BAE):
         for card in cards:
@@ -88,7 +87,7 @@ def test_no_answer_of_the_fixture_library_offers_what_it_advises_against(client)
         cards = response.json["cards"]
         assert _contradictions(cards) == [], name
         checked += 1
-        declared += bool(guard.advised_against(cards))
+        declared += bool(answer_guard.advised_against(cards))
     assert checked >= 60 and declared >= 5  # the library holds answers that do rule orders out
 
 
@@ -108,10 +107,10 @@ def test_no_order_sign_scenario_offers_what_it_advises_against(client, name):
 
 
 def _card(topic: str, keys=(), offers=()) -> dict:
-    card = kit.card("s", "warning", "d", kit.source("https://cds.example.org", topic))
-    guard.declare(card, keys)
+    card = builder.card("s", "warning", "d", builder.source("https://cds.example.org", topic))
+    answer_guard.declare(card, keys)
     if offers:
-        card["suggestions"] = [guard.tag({"label": key, "uuid": key, "actions": []}, key) for key in offers]
+        card["suggestions"] = [answer_guard.tag({"label": key, "uuid": key, "actions": []}, key) for key in offers]
         card["selectionBehavior"] = "any"
     return card
 
@@ -120,16 +119,16 @@ def test_enforce_withdraws_an_order_another_card_advises_against():
     offering = _card("massive-hemoptysis-escalation", offers=("icu_transfer", "ir_bae"))
     lonely = _card("hemoptysis-severe-by-terrain", offers=("ir_bae",))
     advising = _card("special-population-dah-vasculitis", keys=("ir_bae",))
-    cards = guard.enforce([offering, lonely, advising])
+    cards = answer_guard.enforce([offering, lonely, advising])
     assert [s["label"] for s in cards[0]["suggestions"]] == ["icu_transfer"]
     assert "suggestions" not in cards[1] and "selectionBehavior" not in cards[1]
-    assert guard.violations(cards) == []
+    assert answer_guard.violations(cards) == []
 
 
 def test_declarations_name_only_existing_orders():
     with pytest.raises(ValueError):
-        guard.declare(_card("x"), ["no_such_order"])
-    assert guard.declared(guard.declare(_card("x"), [guard.ALL_ORDERS])) == set(guard.every_order_key())
+        answer_guard.declare(_card("x"), ["no_such_order"])
+    assert answer_guard.declared(answer_guard.declare(_card("x"), [answer_guard.ALL_ORDERS])) == set(answer_guard.every_order_key())
     rows = [*load("populations")["population"], *load("contraindications")["rule"]]
     named = {key for row in rows for key in row.get("advises_against", ())}
-    assert named and named <= guard.every_order_key()
+    assert named and named <= answer_guard.every_order_key()

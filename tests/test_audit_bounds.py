@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from server.app import create_app
-from server.audit import audit_events
+from server.http.app import create_app
+from server.storage.schema import audit_events
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL

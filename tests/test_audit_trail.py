@@ -12,9 +12,10 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from server.app import create_app
-from server.audit import audit_events, load_audit_key
-from server.logjson import configure_logging, scrub
+from server.http.app import create_app
+from server.storage.audit import load_audit_key
+from server.storage.schema import audit_events
+from server.run.logjson import configure_logging, scrub
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import FHIR_BASE, PUBLIC_BASE_URL

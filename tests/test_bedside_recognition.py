@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 
 from cql_equivalents.terminology import TerminologyError
-from server.app import create_app
-from server.replay_target import EXAMPLE_CONCEPT_MAP
+from server.http.app import create_app
+from server.replay.target import EXAMPLE_CONCEPT_MAP
 from tests import engine_factory as e
 from tests import fhir_factory as f
 from tests.conftest import SignedClient
@@ -276,8 +276,9 @@ def test_the_decision_is_exposed_as_data_on_the_result():
     from datetime import datetime, timezone
 
     from cql_equivalents.fhir_select import pool_from_values
-    from cql_equivalents.inputs import map_inputs
-    from cql_equivalents.severity import Level, classify
+    from cql_equivalents.readers import map_inputs
+    from cql_equivalents.severity import classify
+    from cql_equivalents.results import Level
     resources = [f.hemoptysis(), f.spo2(78, when=f.ago(hours=2), obs_id="spo2-old"), f.spo2(94, obs_id="spo2-now"),
                  f.observation("3151-8", 4, "L/min", display="O2 flow", obs_id="flow"), *STABLE,
                  *device_use("Home oxygen concentrator")]

@@ -11,7 +11,7 @@ from werkzeug.serving import make_server
 
 from bench import charts, inprocess, load
 from cql_equivalents.tables import tables
-from server.app import create_app
+from server.http.app import create_app
 from server.cli import main
 
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from server.gallery import DEFAULT_SCENARIOS, scenario_files
+from server.http.gallery import DEFAULT_SCENARIOS, scenario_files
 from tests import fhir_factory as f
 from tests.live_server import REPO, serving
 

@@ -78,10 +78,11 @@ def test_every_card_kind_is_emitted_by_some_scenario(client):
 
 
 def _literal_topics() -> set[str]:
-    """The card topics written as literals in kit.source(..., "topic") calls of hooks/*.py."""
+    """The card topics written as literals in hooks/: each card family names its topics as module constants
+    (`TOPIC = "..."`, `ESCALATION_TOPIC = "..."`), passed both to its source and to the offers it gets."""
     hooks = Path(__file__).resolve().parent.parent / "hooks"
-    pattern = re.compile(r'kit\.source\([^,()]+(?:\.[a-z_]+)*,\s*"([a-z0-9-]+)"\)')
-    return {topic for path in hooks.glob("*.py") for topic in pattern.findall(path.read_text(encoding="utf-8"))}
+    pattern = re.compile(r'^\w*TOPIC\s*=\s*"([a-z0-9-]+)"', re.MULTILINE)
+    return {topic for path in hooks.rglob("*.py") for topic in pattern.findall(path.read_text(encoding="utf-8"))}
 
 
 # ------------------------------------------------------------------------------------------ the validator itself

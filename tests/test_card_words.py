@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from server import golden
-from server.replay import load_request
+from server.replay import golden
+from server.replay.request_files import load_request
 from tests import fhir_factory as f
 from tests import scenarios
 

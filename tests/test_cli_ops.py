@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from server.cli import main, serve_settings
-from server.replay import load_request
+from server.replay.request_files import load_request
 from tests.live_server import REPO
 from tests.test_shared_data import SHARED_DATA
 
@@ -87,7 +87,7 @@ def test_mimic_demo_replays_as_current_data(tmp_path, capsys):
     main(["replay", str(out), "--update"])  # records a golden beside it: no server error either way
     report = capsys.readouterr().out
     assert "replay OK" in report and "ERROR" not in report
-    from server.replay_target import InProcessTarget
+    from server.replay.target import InProcessTarget
     target = InProcessTarget()
     try:
         status, body = target.call("massive-hemoptysis", load_request(written[0], datetime.now(timezone.utc)).body)

@@ -18,8 +18,8 @@ import pytest
 import requests
 from sqlalchemy import create_engine, select, text
 
-from server.audit import audit_events
-from server.storage import feedback, issued_cards
+from server.storage.schema import audit_events
+from server.storage.schema import feedback, issued_cards
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 

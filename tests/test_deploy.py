@@ -147,7 +147,7 @@ def test_image_serves_with_its_own_command(image, tmp_path):
     command = re.search(r'^CMD (\[.*\])', dockerfile, flags=re.M).group(1)
     argv = [part.strip().strip('"') for part in command.strip("[]").split(",")]
     assert argv[0] == "gunicorn"
-    # the image's CMD (gunicorn -c deploy/gunicorn.conf.py server.wsgi:app), its host and port set as serve's
+    # the image's CMD (gunicorn -c deploy/gunicorn.conf.py server.run.wsgi:app), its host and port set as serve's
     # flags would set them
     cmd = [sys.executable, "-S", "-m", "gunicorn", *argv[1:]]
     with serving(tmp_path, command=None, cwd=app, env=env, workers=1, argv_override=cmd) as base:

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 
-from server.app import create_app
+from server.http.app import create_app
 from server.config import Settings
-from server.replay import _services_for, load_request, request_files
+from server.replay.request_files import load_request, request_files
+from server.replay.runner import _services_for
 from tests import engine_factory as e
 from tests import fhir_factory as f
 from tests.conftest import ALL_STOCKED

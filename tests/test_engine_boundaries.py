@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cql_equivalents.fhir_select import pool_from_values
-from cql_equivalents.inputs import is_stale, map_inputs
+from cql_equivalents.readers.record import is_stale
+from cql_equivalents.readers import map_inputs
 from cql_equivalents.reversal import andexanet_regimen
 from tests import engine_factory as e
 from tests.conftest import ALL_STOCKED

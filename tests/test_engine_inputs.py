@@ -226,7 +226,7 @@ def test_further_units_for_calculators(resource, name, value):
     from datetime import datetime, timezone
 
     from cql_equivalents.fhir_select import pool_from_values
-    from cql_equivalents.inputs import map_inputs
+    from cql_equivalents.readers import map_inputs
     inputs = map_inputs(pool_from_values({"all": f.searchset([resource])}), datetime.now(timezone.utc))
     assert inputs.observations[name].value == pytest.approx(value, abs=0.02)
 
@@ -277,7 +277,7 @@ def test_referenced_medication_is_read_through_the_include(client):
     request["prefetch"]["medicationRequests"]["entry"].append({"resource": medication, "search": {"mode": "include"}})
     cards = client.post(URL, json=request).json["cards"]
     assert topics(cards)["antithrombotic-reversal"]["summary"].startswith("Reverse warfarin now")
-    from hooks.massive_hemoptysis import PREFETCH
+    from hooks.massive_hemoptysis.prefetch import PREFETCH
     assert "_include=MedicationRequest:medication" in PREFETCH["medicationRequests"]
 
 

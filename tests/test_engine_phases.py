@@ -10,7 +10,7 @@ import pytest
 
 from cql_equivalents.engine import assess
 from cql_equivalents.fhir_select import pool_from_values
-from cql_equivalents.inputs import map_inputs
+from cql_equivalents.readers import map_inputs
 
 from tests import engine_factory as e
 from tests import fhir_factory as f

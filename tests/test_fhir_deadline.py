@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from hooks import SERVICES
-from server.app import create_app
-from server.audit import audit_events
+from server.http.app import create_app
+from server.storage.schema import audit_events
 from tests import fhir_factory as f
 from tests.slow_servers import send_json, slow_fhir_server
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from server.replay import _services_for, load_request, request_files
+from server.replay.request_files import load_request, request_files
+from server.replay.runner import _services_for
 from tests.cds_validator import fhir_problems, response_problems
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

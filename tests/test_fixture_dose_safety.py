@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from cql_equivalents.fhir_select import pool_from_values
-from cql_equivalents.inputs import map_inputs
+from cql_equivalents.readers import map_inputs
 from cql_equivalents.tables import load
-from server.replay import load_request
+from server.replay.request_files import load_request
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUESTS = sorted(p for p in (ROOT / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
@@ -65,8 +65,8 @@ def answers(app):
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    from server.app import create_app
-    from server.replay_target import in_process_settings
+    from server.http.app import create_app
+    from server.replay.target import in_process_settings
     return create_app(in_process_settings(tmp_path_factory.mktemp("safety")))
 
 

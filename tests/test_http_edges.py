@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from server.gunicorn_worker import error_response
+from server.run.gunicorn_worker import error_response
 from tests import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"

@@ -140,7 +140,7 @@ def test_fhir_json_content_type_is_accepted(client):
 def test_body_over_the_limit_is_413(settings):
     from dataclasses import replace
 
-    from server.app import create_app
+    from server.http.app import create_app
     from tests.conftest import SignedClient
     small_app = create_app(replace(settings, max_body_bytes=2048))
     small_app.test_client_class = SignedClient

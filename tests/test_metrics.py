@@ -9,7 +9,7 @@ import requests
 import responses
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.app import create_app
+from server.http.app import create_app
 from tests import fhir_factory as f
 from tests import jwt_kit
 from tests.conftest import FHIR_BASE, SignedClient
@@ -133,5 +133,5 @@ def test_settings_read_metrics_switch_from_the_environment():
 @pytest.mark.parametrize("reason, code", [("alg-not-allowed (HS256)", "alg-not-allowed"),
                                           ("missing-claim (exp)", "missing-claim"), (None, "unknown")])
 def test_refusal_reasons_become_bounded_codes(reason, code):
-    from server.metrics import reason_code
+    from server.http.metrics import reason_code
     assert reason_code(reason) == code

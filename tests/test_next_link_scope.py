@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 import pytest
 import responses
 
-from server.url_scope import remove_dot_segments, url_under_base
+from server.security.url_scope import remove_dot_segments, url_under_base
 from tests import fhir_factory as f
 from tests.conftest import FHIR_BASE
 from tests.test_patient_view import OTHER_SEARCHED, URL

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
-from server.app import create_app
+from server.http.app import create_app
 from server.config import Settings
 from tests import jwt_kit as k
 from tests.conftest import FHIR_BASE, PUBLIC_BASE_URL

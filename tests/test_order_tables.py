@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from cql_equivalents.fhir_select import ResourcePool
-from cql_equivalents.inputs import EngineInputs
-from cql_equivalents.severity import Level, Severity
+from cql_equivalents.model import EngineInputs
+from cql_equivalents.results import Level, Severity
 from cql_equivalents.tables import load, tables
-from hooks import card_actions, card_kit as kit
+from hooks.cards import builder, offers
+from hooks.cards.fhir_orders import order_table
 from hooks.service import Evaluation, LinkSettings
-from hooks.suggestions import order_table
 
 # clinical.md A2 ✔ RxNorm ingredients; anything else must be sent as text
 CONFIRMED_RXNORM = {"10691", "8308", "3251", "6902"}
@@ -65,18 +65,19 @@ def _evaluation(smart: str = "") -> Evaluation:
 def test_a_warning_card_without_an_offer_row_still_gets_override_reasons_and_the_smart_link():
     inputs = EngineInputs(now=datetime.now(timezone.utc))
     severity = Severity(Level.MASSIVE)
-    card = kit.card("Special population", "warning", "d", kit.source("https://cds.example.org", "special-population-x"))
-    card_actions.attach(card, _evaluation("https://apps.example.org/launch"), inputs, severity)
+    card = builder.card("Special population", "warning", "d", builder.source("https://cds.example.org", "special-population-x"))
+    offers.attach(card, "special-population-x", _evaluation("https://apps.example.org/launch"), inputs, severity)
     assert [r["code"] for r in card["overrideReasons"]] == [r["code"] for r in order_table().override_sets["other"]]
     assert [link["type"] for link in card["links"]] == ["smart"]
-    info = kit.card("Report", "info", "d", kit.source("https://cds.example.org", "engine-report"))
-    card_actions.attach(info, _evaluation("https://apps.example.org/launch"), inputs, severity)
+    info = builder.card("Report", "info", "d", builder.source("https://cds.example.org", "engine-report"))
+    offers.attach(info, "engine-report", _evaluation("https://apps.example.org/launch"), inputs, severity)
     assert "overrideReasons" not in info and "links" not in info and "suggestions" not in info
 
 
 def test_populations_passed_by_the_engine_withhold_bae():
     inputs = EngineInputs(now=datetime.now(timezone.utc))
-    card = kit.card("Massive", "critical", "d", kit.source("https://cds.example.org", "massive-hemoptysis-escalation"))
-    card_actions.attach(card, _evaluation(), inputs, Severity(Level.MASSIVE), populations=["pulmonary_artery_source"])
+    card = builder.card("Massive", "critical", "d", builder.source("https://cds.example.org", "massive-hemoptysis-escalation"))
+    offers.attach(card, "massive-hemoptysis-escalation", _evaluation(), inputs, Severity(Level.MASSIVE),
+                  populations=["pulmonary_artery_source"])
     labels = [s["label"] for s in card["suggestions"]]
     assert "Interventional radiology: bronchial artery embolisation" not in labels and "Transfer to the ICU" in labels

@@ -9,9 +9,9 @@ import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from server.app import create_app
-from server.gallery import DEFAULT_SCENARIOS, scenario_files
-from hooks.topics import TOPIC_SYSTEM
+from server.http.app import create_app
+from server.http.gallery import DEFAULT_SCENARIOS, scenario_files
+from hooks.cards.topics import TOPIC_SYSTEM
 from tests import fhir_factory as f
 from tests import jwt_kit
 from tests.conftest import SignedClient

@@ -10,7 +10,7 @@ from tests import fhir_factory as f
 from tests.conftest import FHIR_BASE
 
 URL = "/cds-services/massive-hemoptysis"
-# Resource types the service searches besides Patient, Condition and Observation (hooks/massive_hemoptysis.PREFETCH).
+# Resource types the service searches besides Patient, Condition and Observation (hooks/massive_hemoptysis/prefetch.py).
 OTHER_SEARCHED = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "Procedure",
                   "DiagnosticReport", "ImagingStudy", "QuestionnaireResponse", "DeviceUseStatement", "DeviceRequest")
 
@@ -89,7 +89,7 @@ def test_same_cards_when_the_service_fetches_from_fhir_server(client):
     assert response.status_code == 200, response.json
     fetched = response.json["cards"]
     assert [(c["indicator"], c["summary"]) for c in fetched] == [(c["indicator"], c["summary"]) for c in with_prefetch]
-    from hooks.massive_hemoptysis import PREFETCH
+    from hooks.massive_hemoptysis.prefetch import PREFETCH
     assert len(responses.calls) == len(PREFETCH)
     for call in responses.calls:
         assert call.request.headers["Authorization"] == "Bearer secret-token-1"
@@ -221,7 +221,7 @@ def test_operation_outcome_in_prefetch_is_reported(client):
 
 def test_missing_required_prefetch_without_fhir_server_is_412(client):
     request = f.patient_view_request([f.patient(), f.hemoptysis()])
-    del request["prefetch"]["conditions"]  # required (hooks/massive_hemoptysis.PREFETCH); labs is optional
+    del request["prefetch"]["conditions"]  # required (hooks/massive_hemoptysis/prefetch.py); labs is optional
     response = client.post(URL, json=request)
     assert response.status_code == 412
     assert "conditions" in response.json["issue"][0]["diagnostics"]
@@ -287,7 +287,7 @@ def test_issued_cards_are_recorded(client, app, hook_instance):
     cards = client.post(URL, json=request).json["cards"]
     store = app.extensions["hemoptysis_cds"]["store"]
     from sqlalchemy import select
-    from server.storage import issued_cards
+    from server.storage.schema import issued_cards
     with store.engine.connect() as connection:
         rows = connection.execute(select(issued_cards.c.card_uuid, issued_cards.c.hook_instance)).all()
     assert {row.card_uuid for row in rows} >= {card["uuid"] for card in cards}

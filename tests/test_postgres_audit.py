@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from server.app import create_app
+from server.http.app import create_app
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL, SignedClient
@@ -22,7 +22,7 @@ def pg_settings(settings, postgres_url):
 
 def test_audit_replay_and_feedback_on_postgres(pg_settings):
     from sqlalchemy import select
-    from server.audit import audit_events
+    from server.storage.schema import audit_events
     replica_1, replica_2 = create_app(pg_settings), create_app(pg_settings)
     replica_1.test_client_class = replica_2.test_client_class = SignedClient
     token = k.sign(k.session_key("ES384"), k.claims(PUBLIC_BASE_URL + URL))

@@ -10,10 +10,10 @@ import pytest
 
 from bench import shapes
 from cql_equivalents import fhir_valid
-from cql_equivalents.inputs import REJECTED_SHOWN_PER_KIND
+from cql_equivalents.model import REJECTED_SHOWN_PER_KIND
 from cql_equivalents.observation_reading import MAX_INVALID_PER_INPUT
-from server import runtime
-from server.app import create_app
+from server.run import runtime
+from server.http.app import create_app
 from tests import fhir_factory as f
 
 URL = "/cds-services/massive-hemoptysis"
@@ -112,7 +112,7 @@ def test_memory_per_worker_levels_off_under_repeated_large_calls():
 def test_a_ranking_other_than_newest_first_validates_its_choice_and_falls_back(client, monkeypatch):
     """The selection API another rule builds on (e.g. the worst value within a window): rank the candidates,
     validate the chosen one, fall back to the next when it is not valid FHIR."""
-    from cql_equivalents import inputs as engine_inputs
+    from cql_equivalents.readers import observations as engine_inputs
 
     def lowest_first(candidates, read):
         readings = [read(candidate) for candidate in candidates]

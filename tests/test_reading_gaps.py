@@ -7,7 +7,7 @@ import json
 
 import responses
 
-from server.response_notes import EXTENSION
+from server.http.response_notes import EXTENSION
 from tests import fhir_factory as f
 from tests.conftest import FHIR_BASE
 

@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from werkzeug.serving import make_server
 
 from hooks import SERVICES
-from server import golden
-from server.app import create_app
+from server.replay import golden
+from server.http.app import create_app
 from server.cli import main
-from server.replay import load_request, replay
-from server.replay_target import InProcessTarget
-from server.timeshift import shift_value
+from server.replay.request_files import load_request
+from server.replay.runner import replay
+from server.replay.target import InProcessTarget
+from server.replay.timeshift import shift_value
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -366,7 +367,7 @@ def test_request_from_bundle_with_several_patients_and_ndjson(tmp_path, capsys):
 
 
 def test_local_search_covers_the_date_sorts_prefetch_templates_use():
-    from server.bundle_to_request import prefetch_for
+    from server.replay.local_search import prefetch_for
     subject = {"reference": "Patient/p-1"}
     resources = [
         {"resourceType": "QuestionnaireResponse", "id": "q-old", "status": "completed", "subject": subject, "authored": "2026-01-01T08:00:00Z"},

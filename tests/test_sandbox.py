@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from server import golden
-from server.replay import load_request
+from server.replay import golden
+from server.replay.request_files import load_request
 
 SANDBOX = "https://sandbox.cds-hooks.org"
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"

@@ -15,7 +15,7 @@ import pytest
 import responses
 from sqlalchemy import select
 
-from server.audit import audit_events
+from server.storage.schema import audit_events
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import FHIR_BASE, PUBLIC_BASE_URL

@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 import responses
 
-from server.app import create_app
-from server.clients import ClientsFileError, load_clients
+from server.http.app import create_app
+from server.security.clients import ClientsFileError, load_clients
 from tests import fhir_factory as f
 from tests import jwt_kit as k
 from tests.conftest import PUBLIC_BASE_URL, SignedClient
@@ -113,7 +113,7 @@ def test_jku_redirect_is_not_followed(settings, tmp_path):
 def test_replay_through_another_worker_is_refused_by_the_database(settings):
     # Two app instances on one database stand for two gunicorn workers: neither has seen the jti in memory.
     from sqlalchemy import func, select
-    from server.storage import issued_cards
+    from server.storage.schema import issued_cards
     worker_1, worker_2 = create_app(settings), create_app(settings)
     token = k.sign(k.session_key("ES384"), k.claims(AUD))
     first = _post(worker_1.test_client(), token)

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 
 from hooks import SERVICES
-from server import bundle_to_request as btr
-from server.app import create_app
+from server.replay.bundle_reading import BundleError, ReadResult, read_text, resources_in, with_server_references
+from server.replay.patients import by_patient
+from server.replay.request_builder import build_request
+from server.http.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 # CI clones the repository with shared/ beside it; HEMOPTYSIS_CDS_SHARED_DATA points elsewhere if needed.
@@ -73,25 +75,25 @@ class Walk:
         for service_id in services or ["massive-hemoptysis"]:
             self.post(service_id, document, origin, must_succeed=False)
         pairs = [pair for value in (document.get("prefetch") or {}).values() if isinstance(value, dict)
-                 for pair in btr.resources_in(value)]
+                 for pair in resources_in(value)]
         if pairs:
-            self.resources(btr.with_server_references(pairs), f"{origin} (its prefetch data)")
+            self.resources(with_server_references(pairs), f"{origin} (its prefetch data)")
 
     def resources(self, resources: list[dict], origin: str) -> None:
         self.read.update(r["resourceType"] for r in resources)
-        groups = btr.by_patient(resources)
+        groups = by_patient(resources)
         if not groups:
             self.notes.append(f"{origin}: no resource about a patient ({len(resources)} resources read)")
         for patient_id, items in sorted(groups.items()):
             try:
-                request, _ = btr.build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
+                request, _ = build_request(items, patient_id, hook="patient-view", services=SERVICES.values(),
                                                title=origin)
-            except btr.BundleError as error:  # e.g. a patient id that is not a FHIR id: named, not sent
+            except BundleError as error:  # e.g. a patient id that is not a FHIR id: named, not sent
                 self.notes.append(f"{origin}: {error}")
                 continue
             request.pop("_fixture")
             for value in request["prefetch"].values():
-                for resource, _ in btr.resources_in(value):
+                for resource, _ in resources_in(value):
                     self.sent[resource["resourceType"]] += 1
             self.post("massive-hemoptysis", request, f"{origin} patient {patient_id}", must_succeed=True)
 
@@ -113,17 +115,17 @@ class Walk:
             self.skipped[origin] = "a CDS Hooks response or discovery document, not a request"
         else:
             pairs = [pair for item in (document if isinstance(document, list) else [document])
-                     for pair in btr.resources_in(item)]
+                     for pair in resources_in(item)]
             if not pairs:
                 self.skipped[origin] = "JSON without a FHIR resourceType"
                 return
-            self.resources(btr.with_server_references(pairs), origin)
+            self.resources(with_server_references(pairs), origin)
 
     def ndjson_directory(self, directory: Path, files: list[Path]) -> None:
         origin = str(directory.relative_to(SHARED_DATA)) + "/*.ndjson"
-        read = btr.ReadResult()
+        read = ReadResult()
         for file in files:
-            btr.read_text(file.read_text(encoding="utf-8-sig"), str(file.relative_to(SHARED_DATA)), read)
+            read_text(file.read_text(encoding="utf-8-sig"), str(file.relative_to(SHARED_DATA)), read)
         self.notes += read.skipped
         self.resources(read.resources, origin)
 

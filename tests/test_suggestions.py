@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hooks import card_kit as kit
-from server.app import create_app
+from hooks.cards import builder
+from server.http.app import create_app
 from server.config import Settings
 from tests import fhir_factory as f
 from tests import scenarios
@@ -172,7 +172,7 @@ def test_cards_are_in_stable_order_critical_first(client):
     first = client.post(URL, json=f.patient_view_request(resources)).json["cards"]
     second = client.post(URL, json=f.patient_view_request(resources)).json["cards"]
     assert [c["summary"] for c in first] == [c["summary"] for c in second]
-    order = [kit.INDICATOR_ORDER[c["indicator"]] for c in first]
+    order = [builder.INDICATOR_ORDER[c["indicator"]] for c in first]
     assert order == sorted(order) and order[0] == 0
     reversal = [c["summary"] for c in first if c["source"]["topic"]["code"] == "antithrombotic-reversal"]
     assert len(reversal) == 1 and reversal[0].startswith("Reverse warfarin + aspirin")  # one plan, VKA first
@@ -184,12 +184,12 @@ def test_the_same_drug_recorded_twice_gives_one_reversal_card(client):
 
 
 def test_tidy_drops_duplicate_cards_and_orders_them():
-    source = kit.source("https://cds.example.org", "t")
-    info = kit.card("same", "info", "d", source)
+    source = builder.source("https://cds.example.org", "t")
+    info = builder.card("same", "info", "d", source)
     duplicate = {**info, "uuid": "another-uuid"}
-    critical = kit.card("urgent", "critical", "d", source)
-    warning = kit.card("careful", "warning", "d", source)
-    assert kit.tidy([info, warning, duplicate, critical]) == [critical, warning, info]
+    critical = builder.card("urgent", "critical", "d", source)
+    warning = builder.card("careful", "warning", "d", source)
+    assert builder.tidy([info, warning, duplicate, critical]) == [critical, warning, info]
 
 
 def test_dah_vasculitis_gets_no_bae_order(client):
@@ -220,11 +220,11 @@ def test_patient_reported_statement_gets_no_hold(client):
 
 
 def test_an_order_that_is_not_valid_r4_is_never_sent(caplog):
-    from hooks import suggestions as offer
-    target = offer.OrderTarget("pat-9", "enc-9", priority=" stat")  # a FHIR code has no leading space
-    assert offer.order("cta_chest", target, True) is None
-    assert offer.with_suggestions([offer.order("cta_chest", target, True)]) == {}  # no empty suggestions member
+    from hooks.cards import fhir_orders, suggestions
+    target = fhir_orders.OrderTarget("pat-9", "enc-9", priority=" stat")  # a FHIR code has no leading space
+    assert suggestions.order("cta_chest", target, True) is None
+    assert suggestions.with_suggestions([suggestions.order("cta_chest", target, True)]) == {}  # no empty suggestions member
     assert "failed FHIR R4 validation" in caplog.text and "pat-9" not in caplog.text  # no patient id in the log
-    good = offer.order("cta_chest", offer.OrderTarget("pat-10", None, "urgent", ("Condition/c-1",)), True)
+    good = suggestions.order("cta_chest", fhir_orders.OrderTarget("pat-10", None, "urgent", ("Condition/c-1",)), True)
     assert good["actions"][0]["resource"]["subject"] == {"reference": "Patient/pat-10"}
-    assert offer.valid(good["actions"][0]["resource"])
+    assert fhir_orders.valid(good["actions"][0]["resource"])

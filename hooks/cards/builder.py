@@ -1,0 +1,74 @@
+"""The card object and the answer: a card is built without uuids; the answer gives each card and each suggestion
+its uuid last, once duplicates are dropped and the cards ordered, so nothing before needs to strip them."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+import orjson
+
+from .clinician_words import clinician_words
+from .summary import SUMMARY_LIMIT
+from .topics import TOPIC_SYSTEM
+
+INDICATOR_ORDER = {"critical": 0, "warning": 1, "info": 2}
+ENGINE_ID = "pulm.massive-hemoptysis.v1"
+
+
+def card(summary: str, indicator: str, detail: str, source: dict, **optional) -> dict:
+    summary, detail = clinician_words(summary), clinician_words(detail)
+    if len(summary) >= SUMMARY_LIMIT:
+        raise ValueError(f"card summary is {len(summary)} characters (limit < {SUMMARY_LIMIT}): {summary}")
+    if indicator not in INDICATOR_ORDER:
+        raise ValueError(f"unknown indicator {indicator}")
+    built = {"summary": summary, "indicator": indicator, "detail": detail, "source": source}
+    # CDS Hooks forbids empty arrays / nulls: only non-empty optional members are sent
+    built.update({key: value for key, value in optional.items() if value})
+    return built
+
+
+def source(public_base_url: str, topic: str) -> dict:
+    return {
+        "label": f"hemoptysis-cds ({ENGINE_ID})",
+        "url": f"{public_base_url}/docs/engine",
+        "topic": {"system": TOPIC_SYSTEM, "code": topic, "display": topic.replace("-", " ")},
+    }
+
+
+def ordered(cards: Iterable[dict]) -> list[dict]:
+    """Critical first, then warning, then info; a stable order within each."""
+    return sorted(cards, key=lambda item: INDICATOR_ORDER[item["indicator"]])
+
+
+def _identity(card: dict) -> bytes:
+    """What makes two cards say the same thing: the card written with sorted keys (C-level; a recursive tuple cost
+    ~10x more per card). A card carries no uuid before the answer; one copied from an issued answer is compared
+    without it."""
+    return orjson.dumps({key: value for key, value in card.items() if key != "uuid"}, option=orjson.OPT_SORT_KEYS)
+
+
+def tidy(cards: Iterable[dict]) -> list[dict]:
+    """The answer's cards: duplicates dropped (first kept), critical first in a stable order, then each card and
+    each of its suggestions given its uuid (the card's uuid first, a suggestion's after its label: the JSON members
+    in the order CDS Hooks examples use)."""
+    seen, kept = set(), []
+    for built in cards:
+        identity = _identity(built)
+        if identity not in seen:
+            seen.add(identity)
+            kept.append(built)
+    answer = ordered(kept)
+    for built in answer:
+        _put_first(built, {"uuid": built.get("uuid") or str(uuid.uuid4())})
+        for suggestion in built.get("suggestions", ()):
+            _put_first(suggestion, {"label": suggestion["label"],
+                                    "uuid": suggestion.get("uuid") or str(uuid.uuid4())})
+    return answer
+
+
+def _put_first(member: dict, first: dict) -> None:
+    """Rewrite `member` in place with `first` leading (the same object: callers keep their references)."""
+    rest = [(key, value) for key, value in member.items() if key not in first]
+    member.clear()
+    member.update(first)
+    member.update(rest)

@@ -1,0 +1,224 @@
+"""The FHIR R4 orders a card can propose, and their check.
+
+Orders are ServiceRequest / MedicationRequest resources an EHR can place (status draft, intent proposal),
+built from cql_equivalents/data/orders.toml and validated with fhir.resources.R4B before they are sent. A
+dose that needs a value the record lacks (weight, INR) never becomes an order: the reversal plan's DoseLine
+then has no quantity, and the card names what to obtain.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import orjson
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from pydantic import ValidationError
+
+from cql_equivalents.tables import RXNORM, SNOMED, load
+
+log = logging.getLogger("hemoptysis_cds")
+UCUM = "http://unitsofmeasure.org"
+_MODELS = {"ServiceRequest": ServiceRequest, "MedicationRequest": MedicationRequest}
+
+
+@dataclass(frozen=True)
+class OrderTable:
+    services: dict[str, dict]
+    medications: dict[str, dict]
+    reason: dict
+    override_sets: dict[str, list[dict]]
+    offers: dict[str, dict]  # card topic -> what that card offers
+    routes: dict[str, dict]  # route text -> its verified SNOMED CT code row
+
+
+@cache
+def order_table() -> OrderTable:
+    orders, overrides = load("orders"), load("override_reasons")
+    sets: dict[str, list[dict]] = {}
+    for row in overrides["reason"]:
+        for name in row["sets"]:
+            sets.setdefault(name, []).append(
+                {"system": overrides["system"], "code": row["code"], "display": row["display"]})
+    return OrderTable(
+        services={row["key"]: row for row in orders["service"]},
+        medications={row["key"]: row for row in orders["medication"]},
+        reason=orders["reason"], override_sets=sets,
+        offers={row["card"]: row for row in orders["offer"]},
+        routes={row["text"]: row for row in orders.get("route", ())})
+
+
+@dataclass(frozen=True)
+class OrderTarget:
+    """Whom the orders are for, from the hook context; `reasons` are the bleeding records they treat."""
+
+    patient_id: str
+    encounter_id: str | None = None
+    priority: str = "stat"
+    reasons: tuple[str, ...] = ()
+    weight_kg: float | None = None  # for an infusion rate the label gives per kg (4F-PCC)
+
+    @classmethod
+    def of(cls, context: Mapping[str, Any], priority: str = "stat", reasons: Iterable[str] = (),
+           weight_kg: float | None = None) -> "OrderTarget":
+        return cls(str(context["patientId"]), context.get("encounterId"), priority, tuple(reasons), weight_kg)
+
+
+# ------------------------------------------------------------------------------------------ resources
+
+def _common(target: OrderTarget, source: str) -> dict:
+    reason = order_table().reason
+    common: dict[str, Any] = {
+        "status": "draft", "intent": "proposal", "priority": target.priority,
+        "subject": {"reference": f"Patient/{target.patient_id}"},
+        "reasonCode": [{"coding": [{"system": reason["system"], "code": reason["code"], "display": reason["display"]}],
+                        "text": reason["display"]}],
+        "note": [{"text": f"Proposed by hemoptysis-cds. Source: {source}"}],
+    }
+    if target.encounter_id:
+        common["encounter"] = {"reference": f"Encounter/{target.encounter_id}"}
+    if target.reasons:
+        common["reasonReference"] = [{"reference": reference} for reference in target.reasons]
+    return common
+
+
+def _uncoded_note(row: dict, what: str) -> dict:
+    """An order without a verified code says so in plain words (the EHR maps the text to its own orderable)."""
+    return {"text": f"Uncoded order: no verified {what} code ({row.get('code_note', 'none confirmed')}); "
+                    "map this text to your orderable"}
+
+
+def service_request(key: str, target: OrderTarget, detail: str = "") -> dict:
+    row = order_table().services[key]
+    resource = {"resourceType": "ServiceRequest", **_common(target, row["source"]), "code": {"text": row["text"]}}
+    resource["note"] = [*resource["note"], _uncoded_note(row, "SNOMED CT / LOINC")]
+    if detail:  # an amount computed from the record (e.g. plasma mL from the weight)
+        resource["note"] = [*resource["note"], {"text": detail}]
+    return resource
+
+
+def _route(text: str) -> dict:
+    """The route as a CodeableConcept: a SNOMED CT coding only where orders.toml [[route]] verifies it."""
+    row = order_table().routes.get(text)
+    if row is None:
+        return {"text": text}
+    return {"coding": [{"system": SNOMED, "code": row["snomed"], "display": row["display"]}], "text": text}
+
+
+def _rate(row: dict, target: OrderTarget) -> dict | None:
+    """The label's infusion rate (per kg, capped), as a UCUM rateQuantity, when the row gives one and the weight
+    is known (Kcentra US PI: 0.12 mL/kg/min, max 8.4 mL/min)."""
+    if not row.get("rate_ml_per_kg_min") or target.weight_kg is None:
+        return None
+    rate = round(min(row["rate_ml_per_kg_min"] * target.weight_kg, row["max_rate_ml_min"]), 2)
+    return {"value": rate, "unit": "mL/min", "system": UCUM, "code": "mL/min"}
+
+
+def amount_text(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:g}"
+
+
+def medication_request(key: str, target: OrderTarget, quantity: float, dose_text: str = "") -> dict:
+    row = order_table().medications[key]
+    concept: dict[str, Any] = {"text": row["medication"]}
+    if row.get("rxnorm"):
+        concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
+    unit_display = row.get("unit_display", row["unit"])
+    timing = (" once" if not row.get("per_day") else " once daily" if row["per_day"] == 1
+              else f" {row['per_day']} times daily") + (f" for {row['days']} days" if row.get("days") else "")
+    if row.get("dose_low") is not None:  # a dose range from the source (fibrinogen concentrate 3-4 g)
+        amount = f"{amount_text(row['dose_low'])}-{amount_text(row['dose_high'])}"
+        dose_and_rate: dict[str, Any] = {"doseRange": {
+            "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
+            "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
+    else:
+        amount = amount_text(quantity)
+        dose_and_rate = {"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM, "code": row["unit"]}}
+    rate = _rate(row, target)
+    if rate:
+        dose_and_rate["rateQuantity"] = rate
+    dosage: dict[str, Any] = {
+        "text": (dose_text or f"{amount} {unit_display} {row['route']}{timing}")
+        + (f", at {rate['value']:g} mL/min (label rate)" if rate else ""),
+        "route": _route(row["route"]),
+        "doseAndRate": [dose_and_rate],
+    }
+    if row.get("per_day"):
+        dosage["timing"] = {"repeat": {"frequency": row["per_day"], "period": 1, "periodUnit": "d"}}
+        if row.get("days"):  # a course of a fixed number of days
+            dosage["timing"]["repeat"]["count"] = row["per_day"] * row["days"]
+    else:
+        dosage["timing"] = {"repeat": {"count": 1}}
+    resource = {"resourceType": "MedicationRequest", **_common(target, row["source"]),
+                "medicationCodeableConcept": concept, "dosageInstruction": [dosage]}
+    if not row.get("rxnorm"):
+        resource["note"] = [*resource["note"], _uncoded_note(row, "RxNorm")]
+    return resource
+
+
+def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, str]:
+    """A bolus then an infusion, each a dosageInstruction with its label rate (andexanet: Andexxa US PI). The
+    regimen row (reversal.toml [[andexanet_regimen]]) is the one whose bolus the reversal plan computed."""
+    row = order_table().medications[key]
+    regimen = next(r for r in load("reversal")[row["phased"]] if r["bolus_mg"] == bolus)
+    infused = regimen["infusion_rate_mg_min"] * regimen["infusion_minutes"]
+
+    def mg(value: float) -> dict:
+        return {"value": value, "unit": "mg", "system": UCUM, "code": "mg"}
+
+    def per_min(value: float) -> dict:
+        return {"value": value, "unit": "mg/min", "system": UCUM, "code": "mg/min"}
+
+    text = (f"{amount_text(bolus)} mg IV bolus at {regimen['bolus_rate_mg_min']:g} mg/min, then "
+            f"{regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min ({amount_text(infused)} mg)")
+    dosages = [
+        {"sequence": 1, "text": f"bolus {amount_text(bolus)} mg at {regimen['bolus_rate_mg_min']:g} mg/min",
+         "route": _route(row["route"]), "timing": {"repeat": {"count": 1}},
+         "doseAndRate": [{"doseQuantity": mg(bolus), "rateQuantity": per_min(regimen["bolus_rate_mg_min"])}]},
+        {"sequence": 2, "text": f"then {regimen['infusion_rate_mg_min']:g} mg/min for up to {regimen['infusion_minutes']:g} min",
+         "route": _route(row["route"]),
+         "timing": {"repeat": {"count": 1, "duration": regimen["infusion_minutes"], "durationUnit": "min"}},
+         "doseAndRate": [{"doseQuantity": mg(infused), "rateQuantity": per_min(regimen["infusion_rate_mg_min"])}]},
+    ]
+    resource = {"resourceType": "MedicationRequest", **_common(target, f"{row['source']}; {regimen['source']}"),
+                "medicationCodeableConcept": {"text": row["medication"]}, "dosageInstruction": dosages}
+    resource["note"] = [*resource["note"], _uncoded_note(row, "RxNorm")]
+    return resource, text
+
+
+# Validation costs ~0.35 ms per order. Orders differ between patients only in references whose ids the request
+# models already checked (FHIR id pattern), so the verdict is remembered per shape with those ids blanked.
+_REFERENCE_KEYS = ("subject", "encounter", "reasonReference")
+_VERDICTS: dict[bytes, bool] = {}
+_VERDICTS_MAX = 4096
+
+
+def _shape(resource: dict) -> bytes:
+    blanked = {key: value for key, value in resource.items() if key not in _REFERENCE_KEYS}
+    blanked["_references"] = [key for key in _REFERENCE_KEYS if key in resource]
+    blanked["_reasons"] = len(resource.get("reasonReference", ()))
+    return orjson.dumps(blanked, option=orjson.OPT_SORT_KEYS)  # a key only: C-level, ~10x the stdlib's speed
+
+
+def valid(resource: dict) -> bool:
+    """Validate with fhir.resources R4B; an order that is not valid FHIR R4 is never sent."""
+    shape = _shape(resource)
+    if shape in _VERDICTS:
+        verdict = _VERDICTS[shape]
+    else:
+        try:
+            _MODELS[resource["resourceType"]].model_validate(resource)
+            verdict = True
+        except ValidationError as error:
+            # where and what kind only: the error's input values could carry patient identifiers
+            first = error.errors()[0]
+            log.error("a proposed %s failed FHIR R4 validation and was dropped: %s at %s", resource["resourceType"],
+                      first.get("type"), ".".join(str(part) for part in first.get("loc", ())))
+            verdict = False
+        if len(_VERDICTS) < _VERDICTS_MAX:
+            _VERDICTS[shape] = verdict
+    return verdict

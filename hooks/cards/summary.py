@@ -1,0 +1,19 @@
+"""A card's summary: the first of its variants (each action first) that fits the limit. The one rule every card
+family uses when its fullest summary is too long."""
+from __future__ import annotations
+
+from .prose import card_text
+
+SUMMARY_LIMIT = 140  # CDS Hooks 2.0: "<140-character summary"; Inferno flags length >= 140
+
+
+def fit(variants: list[str], *, within: int | None = None, **fields) -> str:
+    """The first variant, filled with `fields`, of at most `within` characters (the house limit of card_text.toml,
+    80, unless a card family keeps the CDS Hooks one); if none fits, the last one cut at a word. (`within`, not
+    `limit`: `{limit}` is a field of the templates.)"""
+    limit = card_text()["summary_limit"] if within is None else within
+    filled = [variant.format(**fields) for variant in variants]
+    fitting = next((item for item in filled if len(item) <= limit), None)
+    if fitting is not None:
+        return fitting
+    return filled[-1][:limit].rsplit(" ", 1)[0]  # never a word cut in half

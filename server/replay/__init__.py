@@ -1,0 +1,1 @@
+"""Developer tools: replay of request files against goldens, request-from-bundle, metrics scrape."""

@@ -1,0 +1,1 @@
+"""The process: WSGI entry, gunicorn configuration and worker, JSON logging, garbage-collector tuning."""
