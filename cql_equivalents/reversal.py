@@ -1,6 +1,8 @@
 """Antithrombotic reversal: the agent, the lab that tells its effect, the reversal and its dose
 (mirrors AntithromboticReversal.cql). Numbers come from data/reversal.toml; a dose that needs a value the
 record lacks (weight, INR) is not guessed: the missing value is named.
+Just over 300 lines on purpose: the dose rule of every reversal family (PCC by INR, per kg, andexanet, charcoal,
+protamine by units or by enoxaparin dose, fixed, platelets) stands beside the plan that picks it, read as one.
 """
 from __future__ import annotations
 

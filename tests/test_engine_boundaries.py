@@ -119,17 +119,17 @@ def test_protamine_for_enoxaparin_by_time_since_dose(client, hours_ago, dose, te
     assert text in topics["antithrombotic-reversal"]["detail"]
 
 
-# NCS 2016 UFH: 1 mg per 100 U given in the previous 2-3 h (engine: 3 h), max 50 mg. Each record is built when its
-# test runs: built at collection, "2.9 h ago" was past the 3 h window once a slow suite reached the test.
-@pytest.mark.parametrize("resources, text", [
-    (lambda: [e.administration("5224", "heparin", hours_ago=2.9, dose=5000, unit="U")], "50 mg IV (capped) = 1 mg per 100 U x 5000 U"),
-    (lambda: [e.administration("5224", "heparin", hours_ago=2.9, dose=3000, unit="U")], "30 mg IV = 1 mg per 100 U x 3000 U"),
-    (lambda: [e.administration("5224", "heparin", hours_ago=3.1, dose=3000, unit="U")], "no heparin administration recorded in that window"),
-    (lambda: [e.administration("5224", "heparin", hours_ago=10, rate=1000, rate_unit="U/h", status="in-progress")],
-     "30 mg IV = 1 mg per 100 U x 3000 U"),
+# NCS 2016 UFH: 1 mg per 100 U given in the previous 2-3 h (engine: 3 h), max 50 mg. The records are built when the
+# test runs (not at collection): 2.9 h ago must still be inside the 3 h window however long the suite took to get here.
+@pytest.mark.parametrize("administrations, text", [
+    ([dict(hours_ago=2.9, dose=5000, unit="U")], "50 mg IV (capped) = 1 mg per 100 U x 5000 U"),
+    ([dict(hours_ago=2.9, dose=3000, unit="U")], "30 mg IV = 1 mg per 100 U x 3000 U"),
+    ([dict(hours_ago=3.1, dose=3000, unit="U")], "no heparin administration recorded in that window"),
+    ([dict(hours_ago=10, rate=1000, rate_unit="U/h", status="in-progress")], "30 mg IV = 1 mg per 100 U x 3000 U"),
 ])
-def test_protamine_for_heparin_counts_units_in_the_window(client, resources, text):
-    topics = cards_for(client, [f.spo2(85), *resources()])
+def test_protamine_for_heparin_counts_units_in_the_window(client, administrations, text):
+    resources = [e.administration("5224", "heparin", **given) for given in administrations]
+    topics = cards_for(client, [f.spo2(85), *resources])
     assert text in topics["antithrombotic-reversal"]["detail"]
 
 

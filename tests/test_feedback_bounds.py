@@ -8,7 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from server.storage.feedback_bounds import MAX_FEEDBACK_BYTES
+from server.http.feedback_bounds import MAX_FEEDBACK_BYTES
 from server.storage.schema import feedback as feedback_table
 from tests.test_feedback import URL, _escalation, _overridden
 
@@ -79,5 +79,5 @@ def test_stored_feedback_received_at_is_an_instant_with_its_zone(client):
     assert client.post(FEEDBACK, json={"feedback": [_overridden(card, comment="n/a")]}).status_code == 200
     received = client.get(f"/audit/feedback/{card['uuid']}").json["feedback"][0]["receivedAt"]
     assert received.endswith("Z") and "T" in received
-    from server.storage.feedback_bounds import instant
+    from server.http.feedback_bounds import instant
     assert instant(received) == received

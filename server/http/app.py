@@ -31,7 +31,7 @@ from server.http.response_notes import data_not_read
 from server.security.call_guard import DEVELOPMENT_HEADER, CallGuard, CallRecord
 from server.security.fhir_access import allowed_fhir_servers, fhir_server_usable
 from server.security.tokens import build_verifier
-from server.storage import feedback_bounds
+from server.http import feedback_bounds
 from server.storage.audit import AuditTrail, load_audit_key
 from server.storage.store import FeedbackRefused, Store
 

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from server.http.errors import ApiError
-from server.storage.feedback_bounds import instant
+from server.http.feedback_bounds import instant
 
 FHIR_ID = r"^[A-Za-z0-9\-\.]{1,64}$"
 
