@@ -112,9 +112,11 @@ class ResourcePool:
                  also_reads: tuple[str, ...] = (), memo: CodeMemo | None = None) -> Iterator[tuple[dict, Classification]]:
         """The resources of this type whose `classify(resource)` is truthy, with it, in chart order.
 
-        Like `classified`, but the resources of a code whose answer is falsy are never visited (most of a
-        chart: codes the engine does not read), and with `memo` the answer per distinct code is kept for the
-        process (code_memo.py): `classify` must then depend on nothing but the code and the tables.
+        `classify` runs once per distinct code (`concept_signature`) and must read nothing of a resource but its
+        `code` and the keys named in `also_reads`; a resource carrying any of those keys, or a malformed code, is
+        classified on its own. The resources of a code whose answer is falsy are never visited (most of a chart:
+        codes the engine does not read), and with `memo` the answer per distinct code is kept for the process
+        (code_memo.py): `classify` must then depend on nothing but the code and the tables.
         """
         index = self.code_index(resource_type)
         resources = index.resources
@@ -147,24 +149,6 @@ class ResourcePool:
         for position in positions:
             found = single.get(position) if single else None
             yield resources[position], found if found is not None else by_code[code_ids[position]]
-
-    def classified(self, resource_type: str, classify: Callable[[dict], Classification],
-                   also_reads: tuple[str, ...] = ()) -> Iterator[tuple[dict, Classification]]:
-        """Each resource of this type with `classify(resource)`, computed once per distinct code.
-
-        `classify` must read nothing of a resource but its `code` and the keys named in `also_reads`; a
-        resource carrying any of those keys, or a malformed code, is classified on its own.
-        """
-        index = self.code_index(resource_type)
-        memo: dict[int, Classification] = {}
-        for resource, code_id in zip(index.resources, index.code_ids):
-            if code_id < 0 or (also_reads and any(key in resource for key in also_reads)):
-                yield resource, classify(resource)
-            elif code_id in memo:
-                yield resource, memo[code_id]
-            else:
-                result = memo[code_id] = classify(resource)
-                yield resource, result
 
     def add(self, resource: dict) -> None:
         resource_type = resource.get("resourceType")

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from functools import cached_property
 
 from .model import ConditionFact, EngineInputs, Finding, MedicationUse, Observed, SourceEvidence, SupportInUse
 from .tables import bleeding_beds, frame_routes
@@ -398,20 +397,8 @@ class Assessment:
     reversal: list[ReversalPlan]
     causes: list[CauseGroup]
     calculations: list[Calculation]
-    # issue 14: the haemostatic plan, and the orders a rule advises against
+    phases: PhaseReport
+    # issue 14: the patient's one reversal plan, the haemostatic plan, and the orders a rule advises against
+    patient_reversal: PatientReversal | None = None
     haemostasis: HaemostaticPlan | None = None
     advised_against: dict[str, RuleApplied] | None = None
-
-    # Worked out when first asked, not on every call: the cards read neither (the service builds the reversal
-    # plan from what the formulary stocks; the phase report is documentation and the CQL cross-check's).
-    # Imported here: both modules build on this one.
-    @cached_property
-    def phases(self) -> PhaseReport:
-        from .phases import phase_report
-        return phase_report(self.inputs, self.severity, self.localization, self.populations)
-
-    @cached_property
-    def patient_reversal(self) -> PatientReversal | None:
-        """The patient's one reversal plan, from every plan (not cut to a formulary)."""
-        from .patient_reversal import patient_reversal
-        return patient_reversal(self.inputs, self.reversal)
