@@ -299,12 +299,131 @@ def finding_parts() -> list[str]:
 
 def rule_parts() -> list[str]:
     rules = []
+    no_labs = "List<Tuple { input String, op String, value Decimal }>{}"
     for r in load("contraindications")["rule"]:
+        labs = ", ".join(f"Tuple {{ input: {s(l['input'])}, op: {s(l['op'])}, value: {d(l['value'])} }}"
+                         for l in r.get("unless_lab", ()))
         rules.append(f"  Tuple {{ key: {s(r['key'])}, populations: {strings(r.get('populations', ()))}, "
                      f"conditionKeys: {strings(r.get('condition_keys', ()))}, agentClasses: {strings(r.get('agent_classes', ()))}, "
-                     f"agents: {strings(r.get('agents', ()))}, levels: {strings(r.get('levels', ()))} }}")
-    return ["// contraindications.toml: a rule applies when any of its lists matches\n"
+                     f"agents: {strings(r.get('agents', ()))}, levels: {strings(r.get('levels', ()))}, "
+                     f"unlessLevels: {strings(r.get('unless_levels', ()))}, unlessLab: {'{ ' + labs + ' }' if labs else no_labs} }}")
+    return ["// contraindications.toml: a rule applies when any of its lists matches, unless the severity level is one\n"
+            "// of `unlessLevels` or a current lab value meets one of `unlessLab`\n"
             "define \"Contraindication Rules\":\n  {\n" + ",\n".join(rules) + "\n  }\n"]
+
+
+def exposure_parts() -> list[str]:
+    """exposure.toml (drug effect windows, record statuses, heparin flushes) and the drug_exposure.py / drug_terms.py
+    constants the CQL reads (DrugExposure.cql, MassiveHemoptysisInputs.cql), and the hemoptysis recency window."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import drug_exposure, drug_terms
+    from cql_equivalents.readers import medications, reports
+    table = load("exposure")
+    windows = [f"  Tuple {{ drugClass: {s(r['class'])}, windowHours: {d(r['window_hours'])}, lab: {s(r.get('lab', 'none'))}, "
+               f"labThreshold: {d(r['lab_threshold']) if r.get('lab_threshold') is not None else 'null as System.Decimal'} }}"
+               for r in table["window"]]
+    st, flush = table["statuses"], table["flush"]
+    word_pattern = r"\b(" + "|".join(re.escape(word) for word in flush["words"]) + r")\b"
+    return ["// exposure.toml: how long an antithrombotic's effect may last, the lab that measures it (drug_exposure.py)\n"
+            "define \"Exposure Windows\":\n  {\n" + ",\n".join(windows) + "\n  }\n"
+            f"define \"Request Statuses Paused\": {strings(st['request_paused'])}\n"
+            f"define \"Request Statuses Ended\": {strings(st['request_ended'])}\n"
+            f"define \"Statement Statuses Paused\": {strings(st['statement_paused'])}\n"
+            f"define \"Statement Statuses Ended\": {strings(st['statement_ended'])}\n"
+            f"define \"Statuses Asserted Within Window\": {strings(st.get('asserted_within_window', ()))}\n"
+            f"define \"Administration Statuses Ending\": {strings(sorted(medications.ADMINISTRATION_STATUSES_ENDING))}\n"
+            f"define \"Minimum Administration Lookback Hours\": {d(drug_exposure.ADMINISTRATION_LOOKBACK.total_seconds() / 3600)}\n"
+            f"define \"Flush Classes\": {strings(flush['classes'])}\n"
+            f"define \"Flush Max Units\": {d(flush['max_units'])}\n"
+            f"define \"Flush Dose Units\": {strings(sorted(drug_exposure._UNITS))}\n"
+            "// whole words (drug_exposure.flush_reason), and a strength per mL (drug_exposure._PER_ML), as JavaScript / Java regexes\n"
+            f"define \"Flush Word Pattern\": {s(word_pattern)}\n"
+            f"define \"Flush Per mL Pattern\": {s(drug_exposure._PER_ML.pattern)}\n"
+            "// drug_terms.py: systems whose codes are identifiers, never drug names\n"
+            f"define \"Drug Standard Systems\": {strings(sorted(drug_terms.STANDARD_SYSTEMS))}\n"
+            "// readers/reports.py: a report cue counts when affirmed (no negation in its clause, up to 40 characters before)\n"
+            f"define \"Negation Pattern\": {s(reports._NEGATION.pattern)}\n"
+            "define \"Report Cue Patterns\":\n  {\n" + ",\n".join(
+                f"  Tuple {{ key: {s(r['key'])}, terms: {{ "
+                + ", ".join(f"Tuple {{ word: {s(w)}, pattern: {s(re.escape(w))} }}" for w in r["words"]) + " } }"
+                for r in load("findings")["cue"]) + "\n  }\n"
+            "// bleeding.toml [recency]: a hemoptysis Condition counts within this many days of its date (recency.py)\n"
+            f"define \"Bleeding Recency Days\": {int(load('bleeding')['recency']['days'])}\n"]
+
+
+def whole_word_pattern(word: str) -> str:
+    """A CQL Matches pattern (matched against the whole string) for `word` as a whole word: the reading of
+    readers/support.py's (?<![a-z0-9])word(?![a-z0-9])."""
+    escaped = re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", word)
+    return r"(|[\s\S]*[^a-z0-9])" + escaped + r"([^a-z0-9][\s\S]*|)"
+
+
+def severity_parts() -> list[str]:
+    """support.toml and triggers.toml rows the severity reads (RespiratorySupport.cql, MassiveHemoptysisSeverity.cql),
+    and the worst-value directions and support statuses readers/observations.py and readers/support.py hold."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents.readers import observations, support
+    sup, trig = load("support"), load("triggers")
+    settings = [f"  Tuple {{ key: {s(r['key'])}, input: {s(r['input'])}, op: {s(r['op'])}, value: {d(r['value'])} }}"
+                for r in sup["setting"]]
+    devices = [f"  Tuple {{ key: {s(r['key'])}, kind: {s(r['kind'])}, compromise: {'true' if r['compromise'] else 'false'}, "
+               f"snomed: {strings(r['snomed'])}, freshHours: {d(r['fresh_hours'])} }}" for r in sup["device"]]
+    pairs = sorted(((w, r["key"]) for r in sup["device"] for w in r["words"]), key=lambda pair: len(pair[0]), reverse=True)
+    words = [f"  Tuple {{ word: {s(w)}, pattern: {s(whole_word_pattern(w))}, key: {s(k)} }}" for w, k in pairs]
+    vasoactive = [f"  Tuple {{ name: {s(r['name'])}, rxnorm: {strings(r['rxnorm'])}, words: {strings(r['words'])}, "
+                  f"compromise: {'true' if r.get('compromise', True) else 'false'} }}" for r in sup["vasoactive"]]
+    directions = [f"Tuple {{ input: {s(name)}, direction: {s(way)} }}"
+                  for name, ways in observations.worst_directions().items() for way in ways]
+    modifiers = [f"  Tuple {{ key: {s(r['key'])}, conditionKeys: {strings(r['condition_keys'])}, "
+                 f"supportKeys: {strings(r.get('support_keys', ()))}, cue: {s(r['cue'])} }}" for r in trig["modifier"]]
+    overrides = [f"  Tuple {{ trigger: {s(r['trigger'])}, conditionKeys: {strings(r['condition_keys'])}, "
+                 f"supportKeys: {strings(r['support_keys'])}, op: {s(r['op'])}, value: {d(r['value'])} }}"
+                 for r in trig["threshold_override"]]
+    return ["// support.toml: respiratory and haemodynamic support (settings, devices and their words, longest first, as\n"
+            "// whole-word patterns; the device flowsheet row; vasoactive drugs), the episode window of the worst value\n"
+            f"define \"Worst Window Minutes\": {d(sup['window']['worst_hours'] * 60)}\n"
+            "define \"Worst Directions\": { " + ", ".join(directions) + " }\n"
+            "define \"Support Settings\":\n  {\n" + ",\n".join(settings) + "\n  }\n"
+            "define \"Support Devices\":\n  {\n" + ",\n".join(devices) + "\n  }\n"
+            "define \"Support Device Words\":\n  {\n" + ",\n".join(words) + "\n  }\n"
+            f"define \"Support Observation Words\": {strings(sup['observation'][0]['words'])}\n"
+            "define \"Vasoactive Drugs\":\n  {\n" + ",\n".join(vasoactive) + "\n  }\n"
+            f"define \"Vasoactive Window Minutes\": {d(sup['vasoactive_window']['hours'] * 60)}\n"
+            f"define \"Device Statuses In Force\": {strings(sorted(support._DEVICE_STATUSES))}\n"
+            f"define \"Support Procedure Statuses\": {strings(sorted(support._PROCEDURE_STATUSES))}\n"
+            "// triggers.toml: terrain and cause modifiers, and the cut-offs a terrain changes\n"
+            "define \"Severity Modifiers\":\n  {\n" + ",\n".join(modifiers) + "\n  }\n"
+            "define \"Threshold Overrides\":\n  {\n" + ",\n".join(overrides) + "\n  }\n"]
+
+
+def phase_parts() -> list[str]:
+    """dossier.toml: the 12 phases (order, key, advance rule) and the inputs each dossier input is resolved from."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import phases as phase_module
+    dossier = load("dossier")
+    phases = [f"  Tuple {{ order: {int(r['order'])}, key: {s(r['key'])}, advance: {s(r['advance'])} }}" for r in dossier["phase"]]
+    pa_targeted = [r["key"] for r in load("populations")["population"] if r.get("bae") == "pa-targeted"]
+    inputs = [f"  Tuple {{ name: {s(r['name'])}, observations: {strings(r['resolve'].get('observations', ()))}, "
+              f"findings: {strings(r['resolve'].get('findings', ()))}, other: {s(r['resolve'].get('other', ''))} }}"
+              for r in dossier["input"]]
+    entries = [f"  Tuple {{ key: {s(r['key'])}, detect: {s(r['detect'])} }}" for r in dossier["entry_point"]]
+    chronic = next(r for r in dossier["entry_point"] if r["detect"] == "chronic_engine_patient")["engines"]
+    imaging_cues = sorted({r["cue"] for r in load("sibling_engines").get("imaging_cause", [])})
+    return ["// dossier.toml: the 12 phases of seed 004 and the rule that tells whether each can advance\n"
+            "define \"Phases\":\n  {\n" + ",\n".join(phases) + "\n  }\n"
+            f"define \"Phase Met\": {s(phase_module.MET)}\n"
+            f"define \"Phase Not Met\": {s(phase_module.NOT_MET)}\n"
+            f"define \"Phase Not Readable\": {s(phase_module.NOT_READABLE)}\n"
+            "define \"Dossier Inputs\":\n  {\n" + ",\n".join(inputs) + "\n  }\n"
+            f"define \"Input Present\": {s(phase_module.PRESENT)}\n"
+            f"define \"Input Stale\": {s(phase_module.STALE)}\n"
+            f"define \"Input Missing\": {s(phase_module.MISSING)}\n"
+            "define \"Entry Points\":\n  {\n" + ",\n".join(entries) + "\n  }\n"
+            f"define \"Chronic Engines\": {strings(chronic)}\n"
+            "// sibling_engines.toml `imaging_cause` rows: the report cues that name a cause seen on imaging\n"
+            f"define \"Imaging Cause Cues\": {strings(imaging_cues)}\n"
+            "// populations.toml: the populations whose bed is the pulmonary artery (embolisation PA-targeted)\n"
+            f"define \"PA Targeted Populations\": {strings(pa_targeted)}\n"]
 
 
 def terminology(vs: ValueSets) -> str:
@@ -351,6 +470,7 @@ def outputs() -> dict[Path, str]:
         vs_parts_conditions = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_conditions]
         vs_parts_agents = [p.replace(f" in {ident(name)} ", f" in Terminology.{ident(name)} ") for p in vs_parts_agents]
     parts += vs_parts_conditions + vs_parts_agents + calculator_parts() + population_parts() + rule_parts() + trigger_parts() + cue_parts() + reversal_parts() + bleeding_parts() + finding_parts() + python_constants()
+    parts += exposure_parts() + severity_parts() + phase_parts()
     valuesets = {url: {"1.0.0": codes} for _name, (url, codes) in vs.sets.items()}
     return {
         OUT_CQL / "HemoptysisTerminology.cql": terminology(vs),

@@ -200,6 +200,54 @@ def cases() -> list[tuple[str, dict]]:
             _procedure("Transbronchial lung biopsy", days_ago=12, proc_id="pr-3"),
             _procedure("EBUS", status="not-done", proc_id="pr-4"),
         ]),
+        # drug exposure by effect (drug_exposure.py / DrugExposure.cql): each branch of the rule on its own patient
+        _request("exposure-unknown-statement-asserted-recently", [
+            f.hemoptysis(), {**_without(f.medication_statement("1364430", "apixaban", status="unknown"), "effectiveDateTime"),
+                             "dateAsserted": f.ago(hours=10)},
+        ]),
+        _request("exposure-unknown-statement-asserted-long-ago", [
+            f.hemoptysis(), {**_without(f.medication_statement("1364430", "apixaban", status="unknown"), "effectiveDateTime"),
+                             "dateAsserted": f.ago(days=5)},
+        ]),
+        _request("exposure-stopped-orders-by-their-dosing-end", [
+            f.hemoptysis(),
+            {**f.medication_request("67108", "enoxaparin", status="stopped"), "dosageInstruction": [
+                {"timing": {"repeat": {"boundsPeriod": {"start": f.ago(days=4), "end": f.ago(hours=6)}}}}]},
+            {**f.medication_request("32968", "clopidogrel", status="completed"),
+             "dispenseRequest": {"validityPeriod": {"start": f.ago(days=40), "end": f.ago(days=10)}}},
+        ]),
+        _request("exposure-vka-given-inr-normal-flush-by-volume-infusion", [
+            f.hemoptysis(), f.inr(1.1),
+            _administration("11289", "warfarin", hours_ago=20, adm_id="ma-warf-2"),
+            {**_administration("5224", "Heparin sodium 100 units/mL", hours_ago=1, adm_id="ma-hep-flush"),
+             "dosage": {"route": {"text": "intravenous catheter"},
+                        "dose": {"value": 5, "unit": "mL", "system": "http://unitsofmeasure.org", "code": "mL"}}},
+            _administration("5224", "heparin", status="in-progress", hours_ago=2, rate=(18, "U/kg/h"),
+                            adm_id="ma-hep-drip"),
+        ]),
+        _request("exposure-on-hold-vka-inr-high-and-flush-order", [
+            f.hemoptysis(), f.inr(2.6), f.medication_request("11289", "warfarin", status="on-hold"),
+            {**f.medication_request("5224", "heparin", status="on-hold"), "dosageInstruction": [
+                {"text": "heparin lock flush after each line access",
+                 "doseAndRate": [{"doseQuantity": {"value": 300, "unit": "U", "system": "http://unitsofmeasure.org",
+                                                   "code": "U"}}]}]},
+        ]),
+        # recency (recency.py): a hemoptysis Condition dated only by the encounter it was recorded in
+        _request("hemoptysis-dated-by-an-old-encounter", [
+            {**_without(_without(f.hemoptysis(), "onsetDateTime"), "recordedDate"),
+             "encounter": {"reference": "Encounter/enc-old"}},
+            f.spo2(95),
+        ], included={"conditions": [{"resourceType": "Encounter", "id": "enc-old", "status": "finished",
+                                     "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                                     "subject": {"reference": "Patient/pat-1"},
+                                     "period": {"start": f.ago(days=40, hours=2), "end": f.ago(days=40)}}]}),
+        # report cues are read only where affirmed (readers/reports._affirmed): negations, "no interval change"
+        _request("report-cues-negated-and-unchanged", [
+            f.hemoptysis(),
+            _report("CT angiography chest", "No cavitation. No pulmonary artery pseudoaneurysm; hypertrophied right "
+                    "bronchial artery without active extravasation", rep_id="cta-neg"),
+            _report("CT chest", "No interval change in the left upper lobe cavity; free of aspergilloma", rep_id="ct-same"),
+        ]),
         _request("epistaxis-text-and-hematemesis-icd", [
             f.condition("0", "Recurrent epistaxis", system="urn:local"), f.condition("K92.0", "Hematemesis", system=f.ICD10CM),
         ]),

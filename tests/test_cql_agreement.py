@@ -19,6 +19,7 @@ import pytest
 from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
 from tests.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
+from tests.cql_agreement_severity_cases import cases as severity_cases
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = sorted(p for p in (REPO / "fixtures" / "scenarios").rglob("*.json") if not p.name.endswith(".cards.json"))
@@ -59,6 +60,7 @@ def cql_run(translation):
     requests = {str(path.relative_to(REPO)): json.loads(path.read_text()) for path in FIXTURES
                 if not _refused_by_the_service(path)}
     requests.update(built_cases())
+    requests.update(severity_cases())
     requests.update(scenario_cases())
     if SHARED_DATA.is_dir():
         requests.update(shared_data_cases(SHARED_DATA))
@@ -98,8 +100,7 @@ def test_python_and_cql_agree_on_every_fixture(cql_run, capsys):
             continue
         done, different, skips = cql_agreement.compare(
             cql_agreement.python_results(request), cql_agreement.cql_results(raw),
-            cql_agreement.uses_contained_medication(request), cql_agreement.drug_counts_by_effect(request),
-            cql_agreement.python_only_rules_apply(request))
+            cql_agreement.uses_contained_medication(request))
         compared += len(done)
         disagreements += [f"{key}: {line}" for line in different]
         for skip in skips:
@@ -121,10 +122,15 @@ def test_a_disagreement_is_caught(cql_run):
     raw = json.loads(json.dumps(output["results"][path]))
     raw["NEWS2"]["value"] = (raw["NEWS2"]["value"] or 0) + 1
     raw["Current Observations"][0]["value"] += 5
+    raw["Severity Level"], raw["Severity Triggers"] = "non-massive", []
+    raw["Contraindication Rules"] = [key for key in raw["Contraindication Rules"] if key != "airway_before_imaging"]
     _done, different, _skips = cql_agreement.compare(cql_agreement.python_results(requests[path]),
                                                      cql_agreement.cql_results(raw))
     assert any(line.startswith("NEWS2 value") for line in different)
     assert any(line.startswith("observation ") for line in different)
+    assert any(line.startswith("Severity Level: Python 'massive'") for line in different)
+    assert any(line.startswith("Severity Triggers: Python ['hypoxia'") for line in different)
+    assert any(line.startswith("Rules: ") for line in different)
 
 
 def test_every_result_not_compared_is_listed_in_the_engine_doc():

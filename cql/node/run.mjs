@@ -5,6 +5,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import { CQL_ROOT } from "./toolchain.mjs";
+import { SharedRepository } from "./shared_libraries.mjs";
 
 const require = createRequire(import.meta.url);
 const cql = require("cql-execution");
@@ -13,7 +14,7 @@ const cqlfhir = require("cql-exec-fhir");
 export function loadLibrary(name, elmDir = path.join(CQL_ROOT, "build", "elm")) {
   const elm = Object.fromEntries(fs.readdirSync(elmDir).filter((f) => f.endsWith(".json"))
     .map((f) => [path.basename(f, ".json"), JSON.parse(fs.readFileSync(path.join(elmDir, f), "utf8"))]));
-  const repository = new cql.Repository(elm);
+  const repository = new SharedRepository(elm); // one Library, one context per patient, per library
   return new cql.Library(elm[name], repository);
 }
 

@@ -83,13 +83,14 @@ def match_finding(resource: Mapping[str, Any]) -> tuple[dict, str] | None:
 # "no change in the cavity" still reports a cavity: an unchanged finding is not a negated one
 _NEGATION = re.compile(r"\b(?:no(?! (?:interval |significant )?change)|not|without|negative for|absence of|free of)\b")
 _CLAUSE_END = re.compile(r"[.;:\n]")
+NEGATION_WINDOW = 40  # characters before a word in which a negation of its clause is looked for
 
 
 def _affirmed(text: str, word: str) -> bool:
     """The word occurs at least once outside a negated clause ("no cavitation" does not count)."""
     start = text.find(word)
     while start != -1:
-        clause = _CLAUSE_END.split(text[max(0, start - 40):start])[-1]
+        clause = _CLAUSE_END.split(text[max(0, start - NEGATION_WINDOW):start])[-1]
         if not _NEGATION.search(clause):
             return True
         start = text.find(word, start + 1)

@@ -27,6 +27,7 @@ from .record import medication_concept, reference_of, too_far_in_future, validat
 from ..fhir_values import period_start, time_of
 
 _DEVICE_STATUSES = frozenset({"active", "intended", "on-hold"})  # DeviceUseStatement / DeviceRequest in force
+_PROCEDURE_STATUSES = frozenset({"in-progress", "completed"})  # a support Procedure under way or done
 _MODELS = {"DeviceUseStatement": DeviceUseStatement, "DeviceRequest": DeviceRequest, "Observation": Observation,
            "MedicationAdministration": MedicationAdministration, "MedicationRequest": MedicationRequest,
            "Procedure": Procedure}
@@ -126,7 +127,7 @@ def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
     """Procedures of support, by code or whole word: NIV, high-flow, and ventilation the findings' substring words
     miss (MIMIC charts "Invasive Ventilation")."""
     for raw in pool.of("Procedure"):
-        if raw.get("status") not in ("in-progress", "completed"):
+        if raw.get("status") not in _PROCEDURE_STATUSES:
             continue
         match = _device_row([raw.get("code")] if isinstance(raw.get("code"), Mapping) else [])
         if match is None:
