@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: serve test bench clean chromium nginx cql
+.PHONY: serve test bench clean chromium nginx cql lint
 
 $(BIN)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11) on PATH; or run: make PYTHON=/path/to/python3.11 ..."; exit 2; }
@@ -30,8 +30,13 @@ serve: $(BIN)/.installed
 	  echo "            every response carries X-Hemoptysis-CDS-Auth: development-unauthenticated. Production uses 'required' (README, Security)."; fi
 	HEMOPTYSIS_CDS_AUTH_MODE=$(HEMOPTYSIS_CDS_AUTH_MODE) $(BIN)/hemoptysis-cds serve
 
-test: $(BIN)/.installed node_modules/.installed chromium nginx
+test: $(BIN)/.installed node_modules/.installed chromium nginx lint
 	$(BIN)/pytest -q
+
+# Lint and types before the suite: ruff must be clean; mypy may not add a finding to .ci/mypy-baseline.txt.
+lint: $(BIN)/.installed
+	$(BIN)/ruff check --quiet .
+	$(BIN)/python .ci/mypy_baseline.py
 
 # The browser tests (tests/test_browser.py) drive Debian's chromium through Playwright, never a browser Playwright
 # downloads. Installed here when missing and run as root; otherwise those tests skip and say why.

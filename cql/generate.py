@@ -250,11 +250,83 @@ def cue_parts() -> list[str]:
     return ["// findings.toml `cue` rows: words read in report text\ndefine \"Report Cues\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
 
 
+def _n(value, kind: str = "Decimal") -> str:
+    """A number of a table row, or a typed null when the row has none (tuples of one list share one type)."""
+    return f"null as {kind}" if value is None else (d(value) if kind == "Decimal" else str(int(value)))
+
+
+def _o(value) -> str:
+    return "null as String" if value is None else s(value)
+
+
+def listed(name: str, rows: list[str]) -> str:
+    """A define holding a list, one row a line."""
+    return f"define {ident(name)}:\n  {{\n" + ",\n".join(rows) + "\n  }\n"
+
+
+def reversal_step(step: dict) -> str:
+    bands = ", ".join(f"Tuple {{ hoursUpto: {d(b['hours_upto'])}, mgPerMg: {d(b['mg_per_mg'])} }}"
+                      for b in sorted(step.get("band", ()), key=lambda b: b["hours_upto"]))
+    withheld = ", ".join(f"Tuple {{ product: {s(product)}, agent: {_o(words.get('agent'))} }}"
+                         for product, words in step.get("if_withheld", {}).items())
+    return (f"Tuple {{ agent: {s(step['agent'])}, rule: {s(step['rule'])}, order: {s(step.get('order', ''))}, "
+            f"product: {s(step.get('product', ''))}, quantity: {_n(step.get('quantity'))}, "
+            f"perKg: {_n(step.get('per_kg'))}, perKgUnit: {s(step.get('per_kg_unit', ''))}, "
+            f"maxDosingWeightKg: {_n(step.get('max_dosing_weight_kg'))}, maxAmount: {_n(step.get('max_amount'))}, "
+            f"withinHours: {_n(step.get('within_hours'))}, mgPer100Units: {_n(step.get('mg_per_100_units'))}, "
+            f"windowHours: {_n(step.get('window_hours'))}, maxMg: {_n(step.get('max_mg'))}, "
+            f"bands: {'{ ' + bands + ' }' if bands else 'List<Tuple { hoursUpto Decimal, mgPerMg Decimal }>{}'}, "
+            f"ifWithheld: {'{ ' + withheld + ' }' if withheld else 'List<Tuple { product String, agent String }>{}'} }}")
+
+
 def reversal_parts() -> list[str]:
-    rows = [f"  Tuple {{ drugClass: {s(r['class'])}, summary: {s(r['summary'])}, lab: {s(r.get('lab', ''))} }}"
-            for r in load("reversal")["class"]]
-    return ["// reversal.toml `class` rows: the reversal of each drug class and the lab that guides it\n"
-            "define \"Reversal Classes\":\n  {\n" + ",\n".join(rows) + "\n  }\n"]
+    """reversal.toml: each class's lab and steps (the numbers of every dose rule), the PCC bands, the andexanet
+    regimens and thresholds; contraindications.toml `advises_against`; the dose-record constants of inputs.py and
+    heparin_infusion.py (statuses ending an infusion, unit spellings)."""
+    sys.path.insert(0, str(ROOT))
+    from cql_equivalents import heparin_infusion  # it imports the ending statuses from wherever the reader keeps them
+    table = load("reversal")
+    rows = []
+    for r in table["class"]:
+        steps = ",\n      ".join(reversal_step(step) for step in r.get("step", ()))
+        rows.append(f"  Tuple {{ drugClass: {s(r['class'])}, summary: {s(r['summary'])}, lab: {s(r.get('lab', ''))}, "
+                    f"labFallback: {s(r.get('lab_fallback', ''))}, urgency: {int(r.get('urgency', 99))},\n    steps: {{\n      "
+                    f"{steps}\n    }} }}")
+    pcc = ", ".join(f"Tuple {{ inrFrom: {d(b['inr_from'])}, inrBelow: {d(b['inr_below'])}, unitsPerKg: {d(b['units_per_kg'])}, "
+                    f"maxUnits: {d(b['max_units'])} }}" for b in table["pcc_band"])
+    regimens = ", ".join(f"Tuple {{ regimen: {s(r['regimen'])}, bolusMg: {d(r['bolus_mg'])} }}" for r in table["andexanet_regimen"])
+    thresholds = ", ".join(f"Tuple {{ agent: {s(r['agent'])}, lowMaxMg: {d(r['low_max_mg'])}, lateFromHours: {d(r['hours'])} }}"
+                           for r in table["andexanet_threshold"])
+    advice = [f"  Tuple {{ key: {s(r['key'])}, products: {strings(r['advises_against'])} }}"
+              for r in load("contraindications")["rule"] if r.get("advises_against")]
+    return ["// reversal.toml `class` rows: the reversal of each drug class, the lab that guides it, and its steps with the\n"
+            "// numbers of each dose rule (cql_equivalents/reversal.py implements the same rules)\n"
+            + listed("Reversal Classes", rows)
+            + "".join(f"define {ident(name)}: {{ {items} }}\n" for name, items in (
+                ("PCC Bands", pcc), ("Andexanet Regimens", regimens), ("Andexanet Thresholds", thresholds)))
+            + "// contraindications.toml: the orders a rule advises against (a reversal step giving one is withheld)\n"
+            + listed("Rule Advice", advice)
+            + "// heparin_infusion.py: the unit spellings of a heparin dose and rate (a record that ends an infusion: \"Administration Statuses Ending\", above)\n"
+            + "".join(f"define {ident(name)}: {strings(sorted(values))}\n" for name, values in (
+                ("Heparin Dose Units", heparin_infusion.UNITS), ("Heparin Rate Units Per Hour", heparin_infusion.UNITS_PER_HOUR),
+                ("Heparin Rate Units Per Kg Hour", heparin_infusion.UNITS_PER_KG_HOUR)))] \
+        + haemostasis_parts(table)
+
+
+def haemostasis_parts(reversal: dict) -> list[str]:
+    """haemostasis.toml: the targets of the haemostatic plan and the conditions that change it; the INR from which
+    sepsis opens the plan is the NCS reversal threshold of reversal.toml (class vka `lab_threshold`)."""
+    table = load("haemostasis")
+    targets = [f"  Tuple {{ key: {s(r['key'])}, input: {s(r['input'])}, op: {s(r['op'])}, threshold: {d(r['threshold'])}, "
+               f"order: {s(r['order'])}, alsoOrder: {s(r.get('also_order', ''))}, skipIfClasses: {strings(r.get('skip_if_classes', ()))}, "
+               f"skipUnlessAdvisedAgainst: {s(r.get('skip_unless_advised_against', ''))}, perKg: {'true' if 'per_kg_low' in r else 'false'} }}"
+               for r in table["target"]]
+    conditions = [f"  Tuple {{ key: {s(r['key'])}, notRecommended: {strings(r.get('not_recommended', ()))} }}"
+                  for r in table["condition"]]
+    vka = next(r for r in reversal["class"] if r["class"] == "vka")
+    return ["// haemostasis.toml: targets (a value meeting `op threshold` is off target) and the conditions that change the plan\n"
+            + listed("Haemostasis Targets", targets) + listed("Haemostasis Conditions", conditions)
+            + f"define \"Coagulopathy INR From\": {d(vka['lab_threshold'])}\n"]
 
 
 def bleeding_parts() -> list[str]:

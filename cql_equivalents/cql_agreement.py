@@ -12,6 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from . import cql_agreement_reversal as reversal_agreement
+from .agreement_numbers import OBSERVATION_TOLERANCE, numbers_equal as _numbers_equal
 from .calculators import all_calculations
 from .causes import underlying_causes
 from .contraindications import applicable_rules
@@ -28,7 +30,6 @@ from .readers import map_inputs
 # result -> its tolerance: the unit of the last decimal a rounded result keeps; 0 for the integer scores
 # (sums of points are exact). The names are the CQL defines of MassiveHemoptysisEngine.
 TOLERANCE = {"NEWS2": 0, "MAP": 0.1, "Shock Index": 0.01, "A-a Gradient": 0.1, "SOFA": 0, "HAS-BLED": 0}
-OBSERVATION_TOLERANCE = 0.01  # converted values keep 2 decimals (inputs.py): one unit of the last one
 VOLUME_TOLERANCE = 0.1  # the CQL keeps volumes (mL, mL/h) to 1 decimal
 _PYTHON_CALCULATOR = {"NEWS2": "NEWS2", "MAP": "MAP", "Shock Index": "shock index", "A-a Gradient": "A-a gradient",
                       "SOFA": "SOFA (partial)", "HAS-BLED": "HAS-BLED"}
@@ -38,8 +39,11 @@ NOT_COMPARED = {
     "FRAME evidence lists (labels, references)": "the verdict is compared; the evidence lines are wording",
     "special population evidence lines and paths": "which populations open is compared; the lines naming each "
                                                     "record and the steps are wording from the same table",
-    "reversal plans (agents, doses)": "the Python reversal (drug exposure, doses, haemostasis) is being changed in "
-                                      "this session",
+    "reversal step words (dose and note text, charcoal and platelet advice)": "wording from the same table rows; "
+        "the numbers behind them (dose, hours since the last dose, heparin counted, what the record lacks) are compared",
+    "haemostatic plan words and the targets set aside for a reversal": "the values off target, what the record "
+        "lacks, the conditions, the orders, alternatives and orders left to a specialist are compared; the lines "
+        "saying which target the reversal card treats are wording",
     "localization studies listed": "side, beds, localized, active bleeding and the repeat advice are compared; "
                                    "the list of studies behind them is wording",
     "phase statuses, dossier inputs and entry points when a result they read is skipped and differs": "e.g. "
@@ -96,6 +100,7 @@ def python_results(request: dict) -> dict[str, Any]:
         "Cause Groups": sorted((group.engine_id, tuple(group.labels)) for group in underlying_causes(inputs)),
         "FRAME Verdict": frame_gate(inputs).verdict.value,
         **_localization(inputs),
+        **reversal_agreement.python_results(inputs),
     }
     for define, python_name in _PYTHON_CALCULATOR.items():
         calc = by_name[python_name]
@@ -140,6 +145,7 @@ def cql_results(raw: dict[str, Any]) -> dict[str, Any]:
         "Cause Groups": sorted((g["engine"], tuple(g["labels"] or ())) for g in raw["Cause Groups"] or ()),
         "FRAME Verdict": raw["FRAME Verdict"],
         **{name: sorted(raw[name] or ()) if name == "Beds" else raw[name] for name in LOCALIZATION},
+        **reversal_agreement.cql_results(raw),
     }
     for define in _PYTHON_CALCULATOR:
         found = raw[define] or {}
@@ -152,12 +158,6 @@ def reference_instant(request: dict) -> datetime:
     if instant is None:
         raise ValueError("the request has no _fixture.referenceInstant: the agreement test needs a fixed now")
     return instant
-
-
-def _numbers_equal(a: Any, b: Any, tolerance: float) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) <= tolerance + 1e-9
 
 
 def uses_contained_medication(request: dict) -> bool:
@@ -187,7 +187,7 @@ READS_SKIPPED = {
 def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: bool = False) -> tuple[list[str], list[str], list[str]]:
     """-> (results compared, disagreements as lines, results skipped here by a NOT_COMPARED rule)."""
     compared, disagreements, skipped = [], [], []
-    not_here = ({"Agents In Use", "HAS-BLED", "Rules", "Population Keys"}
+    not_here = ({"Agents In Use", "HAS-BLED", "Rules", "Population Keys", "Reversal Plans", "Reversal Orders"}
                 if contained_medication else set())
     # a phase reads results skipped above: compared unless one of them differs between the engines here
     for dependency, names in READS_SKIPPED.items():
@@ -224,6 +224,8 @@ def compare(python: dict[str, Any], cql: dict[str, Any], contained_medication: b
         for key in sorted(set(left) | set(right)):
             if f"{kind} {key}" not in not_here:
                 check(f"{kind} {key}", left.get(key) == right.get(key), left.get(key), right.get(key))
+    if "Reversal Plans" not in not_here:
+        reversal_agreement.compare(python, cql, check, not_here)
     for define, tolerance in TOLERANCE.items():
         if define in not_here:
             continue

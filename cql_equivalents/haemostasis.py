@@ -8,7 +8,7 @@ from functools import cache
 
 from .results import HaemostaticPlan, OffTarget, RuleApplied
 from .model import EngineInputs
-from .tables import load
+from .tables import load, tables
 
 _OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 # the values the plan shows (LOINC codes in observations.toml): platelets 777-3, fibrinogen 3255-7, INR 6301-6
@@ -63,6 +63,7 @@ def haemostatic_plan(inputs: EngineInputs, advised_against: dict[str, RuleApplie
 
 
 def _any_abnormal(inputs: EngineInputs) -> bool:
-    """Sepsis opens the plan only with a coagulation value off a target or an INR >= 1.4 (NCS reversal threshold)."""
+    """Sepsis opens the plan only with a coagulation value off a target or an INR at the NCS reversal threshold
+    (reversal.toml, the vitamin K antagonist's lab_threshold: 1.4, NCS/SCCM 2016 PMID 26714677)."""
     inr = inputs.observations.get("inr")
-    return inr is not None and inr.value >= 1.4
+    return inr is not None and inr.value >= tables().reversal_classes["vka"]["lab_threshold"]

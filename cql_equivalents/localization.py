@@ -8,7 +8,7 @@ bronchial source, and two negatives from the same quiet interval are not indepen
 """
 from __future__ import annotations
 
-from .model import EngineInputs
+from .model import EngineInputs, Finding
 from .tables import bleeding_beds, load
 from .results import Localization
 
@@ -33,3 +33,12 @@ def localize(inputs: EngineInputs) -> Localization:
         elif "negative_localization" in finding.cues and finding.key != "cxr":
             result.quiescent_negatives.append(finding)
     return result
+
+
+def study_on_record(inputs: EngineInputs, key: str) -> Finding | None:
+    """A localising study of this episode (findings.toml `key`, within its fresh_hours) that a card need not ask for
+    again: none when a repeat is advised (a negative study in a quiet interval, seed 004 phase 5)."""
+    study = inputs.finding(key)
+    if study is None or study.result == "negative" or localize(inputs).repeat_during_active_bleeding:
+        return None
+    return study

@@ -129,3 +129,32 @@ def test_a_cause_seen_only_on_imaging_opens_its_engine(client, conclusion, engin
 def test_no_cavitation_opens_nothing(client):
     cards = answer(client, [*CALM, e.report("CT chest", "No cavitation. No mass. Mild emphysema.")])
     assert "sibling-engines" not in [card["source"]["topic"]["code"] for card in cards]
+
+
+CTA = "CT angiography of the chest"
+
+
+@pytest.mark.parametrize("vitals, topic", [(MASSIVE, "massive-hemoptysis-escalation"), (CALM, "hemoptysis-first-line")])
+def test_a_cta_of_this_episode_is_not_ordered_again(client, vitals, topic):
+    """A CT angiography already on record (within findings.toml fresh_hours) that found its target: the card says
+    it is on record and offers no second one (orders.toml not_repeated_when_on_record)."""
+    done = e.report("CT angiography chest", "Hypertrophied right bronchial artery; active extravasation right upper lobe.",
+                    report_id="cta-done", when=f.ago(hours=3))
+    before, after = answer(client, vitals), answer(client, [*vitals, done])
+    assert CTA in offered(before) and CTA not in offered(after)
+    card = next(c for c in after if c["source"]["topic"]["code"] == topic)
+    assert "**CT angiography on record** (`DiagnosticReport/cta-done`" in card["detail"]
+    assert "urgent CT angiography" not in card["summary"]
+
+
+def test_a_negative_cta_in_a_quiet_interval_is_asked_again(client):
+    quiet = e.report("CT angiography chest", "No active extravasation. No bleeding source identified.", report_id="cta-q")
+    cards = answer(client, [*MASSIVE, quiet])
+    assert offered(cards).get(CTA) is True
+    assert "**CT angiography on record**" not in cards[0]["detail"]
+
+
+def test_a_cta_older_than_its_window_is_asked_again(client):
+    old = e.report("CT angiography chest", "Active extravasation right upper lobe.", report_id="cta-old",
+                   when=f.ago(hours=24 * 8))  # findings.toml: 168 h
+    assert offered(answer(client, [*CALM, old])).get(CTA) is True

@@ -19,6 +19,7 @@ import pytest
 from cql_equivalents import cql_agreement
 from cql_equivalents.cql_host import CqlToolchainMissing, bundle_from_prefetch, node, run_cases, translate
 from tests.cql_agreement_cases import cases as built_cases, scenario_cases, shared_data_cases
+from tests.cql_reversal_cases import reversal_cases
 from tests.cql_agreement_severity_cases import cases as severity_cases
 
 REPO = Path(__file__).resolve().parent.parent
@@ -60,6 +61,7 @@ def cql_run(translation):
     requests = {str(path.relative_to(REPO)): json.loads(path.read_text()) for path in FIXTURES
                 if not _refused_by_the_service(path)}
     requests.update(built_cases())
+    requests.update(reversal_cases())
     requests.update(severity_cases())
     requests.update(scenario_cases())
     if SHARED_DATA.is_dir():
@@ -131,6 +133,27 @@ def test_a_disagreement_is_caught(cql_run):
     assert any(line.startswith("Severity Level: Python 'massive'") for line in different)
     assert any(line.startswith("Severity Triggers: Python ['hypoxia'") for line in different)
     assert any(line.startswith("Rules: ") for line in different)
+
+
+def test_a_reversal_disagreement_is_caught(cql_run):
+    """A dose off by more than its rounding, a withheld product given, or an order the CQL misses are reported."""
+    requests, output = cql_run
+    key = "built:reversal-vka-in-dic"
+    python = cql_agreement.python_results(requests[key])
+    raw = json.loads(json.dumps(output["results"][key]))
+    assert cql_agreement.compare(python, cql_agreement.cql_results(raw))[1] == []
+    pcc = raw["Reversal Plans"][0]["steps"][0]
+    assert pcc["withheldBy"] == "pcc_in_dic" and pcc["quantity"] is None  # 4F-PCC contraindicated in DIC
+    pcc.update(withheldBy=None, quantity=2000, order="pcc_4f")
+    raw["Reversal Orders"] = [o for o in raw["Reversal Orders"] if o["order"] != "vitamin_k_iv"]
+    different = cql_agreement.compare(python, cql_agreement.cql_results(raw))[1]
+    assert any(line.startswith("reversal plan warfarin") for line in different)
+    assert any(line.startswith("Reversal Order Keys") for line in different)
+    cap = "built:reversal-vka-inr-above-6"
+    raw = json.loads(json.dumps(output["results"][cap]))
+    raw["Reversal Plans"][0]["steps"][0]["quantity"] += 2  # beyond one unit of the last decimal kept
+    assert any(line.startswith("reversal plan warfarin") for line in cql_agreement.compare(
+        cql_agreement.python_results(requests[cap]), cql_agreement.cql_results(raw))[1])
 
 
 def test_every_result_not_compared_is_listed_in_the_engine_doc():

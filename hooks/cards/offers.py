@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from cql_equivalents.results import HaemostaticPlan, Level, PatientReversal, Severity
 from cql_equivalents.model import EngineInputs
+from cql_equivalents.localization import study_on_record
 from cql_equivalents.reversal_due import reversal_agent_due
 from cql_equivalents.tables import load
 
@@ -23,6 +24,14 @@ from .suggestions import hold_active_order, order, reversal_orders, with_suggest
 
 def _population_rows() -> dict[str, dict]:
     return {row["key"]: row for row in load("populations")["population"]}
+
+
+def _already_on_record(keys: Iterable[str], inputs: EngineInputs) -> set[str]:
+    """Study orders (orders.toml `not_repeated_when_on_record`) whose study this episode already holds and no repeat
+    is advised (localization.study_on_record): the card says the study is on record instead of ordering it again."""
+    services = order_table().services
+    return {key for key in keys if services.get(key, {}).get("not_repeated_when_on_record")
+            and study_on_record(inputs, services[key]["not_repeated_when_on_record"]) is not None}
 
 
 def override_reasons(kind: str) -> list[dict]:
@@ -76,6 +85,7 @@ def attach(card: dict, topic: str, evaluation: Evaluation, inputs: EngineInputs,
         extra = [row for row in spec.get("by_population", ()) if row["population"] in present]
         recommended = [*spec["recommended"], *(key for row in extra for key in row["recommended"])]
         also = [*spec["also"], *(key for row in extra for key in row["also"])]
+        withheld |= _already_on_record([*recommended, *also], inputs)
         recommended = [key for key in dict.fromkeys(recommended) if key not in withheld]
         also = [key for key in dict.fromkeys(also) if key not in withheld and key not in recommended]
         made = [order(key, target, True if recommend else None) for key in recommended]

@@ -17,7 +17,7 @@ from ..cards.builder import card, source
 from ..cards.markdown import join, numbered, observed_text, sources, values_table
 from ..cards.prose import card_text
 from ..cards.summary import fit
-from .sections import (LABS, PHYSIOLOGY, bleeding_text, calculator_lines, context_section, decided_by, do_now,
+from .sections import (LABS, PHYSIOLOGY, bleeding_text, calculator_lines, context_section, cta_on_record, decided_by, do_now,
                        fired_lines, limit_label, localization_text, missing, modifier_lines, population_lines,
                        population_sources, rules_text, summary_extra, target_role, volume_line, why)
 
@@ -48,7 +48,7 @@ def escalation_card(severity: Severity, inputs: EngineInputs, base: str, assessm
                       trigger=trigger, extra=summary_extra(context))
     detail = join(
         context_section(context, assessment),
-        do_now(words["steps"], assessment),
+        do_now(words["steps"], assessment, words),
         why(f"{headline} Bleeding: {bleeding_text(severity)}.",
             "Triggers that fired:\n\n" + fired_lines(severity) + "\n\n_" + words["no_cutoff"] + "_",
             decided_by(severity, inputs),
@@ -67,7 +67,7 @@ def first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessm
     not_on_record = [tables().observation_inputs[name].label for name in severity.missing_physiology]
     detail = join(
         context_section(context, assessment),
-        do_now(words["steps"], assessment),
+        do_now(words["steps"], assessment, words),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}"
             + (f" Not on record, so not excluded: {', '.join(not_on_record)}." if not_on_record else ""),
             population_lines(assessment), volume_line(severity), decided_by(severity, inputs), localization_text(assessment),
@@ -76,7 +76,8 @@ def first_line_card(severity: Severity, inputs: EngineInputs, base: str, assessm
         missing(inputs, (*PHYSIOLOGY, *LABS)),
         sources(words["source"], card_text()["txa_source"], population_sources(assessment)),
     )
-    return card(fit(words["summary"], extra=summary_extra(context)), "warning", detail,
+    summary = words["summary_cta_on_record"] if cta_on_record(inputs) else words["summary"]
+    return card(fit(summary, extra=summary_extra(context)), "warning", detail,
                     source(base, FIRST_LINE_TOPIC))
 
 
@@ -89,7 +90,7 @@ def severe_card(severity: Severity, inputs: EngineInputs, base: str, assessment:
     summary = fit(variants, labels=labels, short=dict(card_text()["escalation"]["short"])[role])
     detail = join(
         context_section(context, assessment),
-        do_now(words["steps"], assessment),
+        do_now(words["steps"], assessment, words),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}", population_lines(assessment),
             modifier_lines(severity), volume_line(severity), decided_by(severity, inputs),
             localization_text(assessment), rules_text(assessment, ("contraindicated", "not-indicated", "caution")),
@@ -105,7 +106,7 @@ def undetermined_card(severity: Severity, inputs: EngineInputs, base: str, asses
     words = card_text()["undetermined"]
     detail = join(
         context_section(context, assessment),
-        do_now(words["steps"], assessment),
+        do_now(words["steps"], assessment, words),
         why(f"Hemoptysis: {bleeding_text(severity)}. {words['why']}", population_lines(assessment),
             volume_line(severity), modifier_lines(severity),
             values_table(inputs, (*PHYSIOLOGY, *LABS))),

@@ -7,6 +7,7 @@ from cql_equivalents.results import CareContext
 from cql_equivalents.engine import Assessment
 from cql_equivalents.model import EngineInputs
 from cql_equivalents.results import Severity
+from cql_equivalents.localization import study_on_record
 from cql_equivalents.support import on_support_at
 from cql_equivalents.tables import tables
 
@@ -55,9 +56,21 @@ def txa_text(assessment: Assessment) -> str:
     return f"tranexamic acid is not offered ({rule.kind}; because {', '.join(rule.because)}): {rule.text}"
 
 
-def do_now(steps: list[str], assessment: Assessment) -> str:
+def do_now(steps: list[str], assessment: Assessment, words: dict | None = None) -> str:
+    """The numbered steps; with the card's `words`, its CT angiography step says the study is on record when this
+    episode holds one (localization.study_on_record: the order is then not offered again, cards/offers.py)."""
     fields = {"definitive": definitive_step(assessment), "txa": txa_text(assessment)}
+    steps = list(steps)
+    on_record = (words or {}).get("cta_on_record")
+    study = cta_on_record(assessment.inputs) if on_record else None
+    if study is not None:
+        steps[on_record["step"]] = on_record["text"].replace("{record}", f"`{study.reference}`, {when(study.at)}")
     return "**Do now**\n\n" + numbered(step.format(**fields) for step in steps)
+
+
+def cta_on_record(inputs: EngineInputs):
+    """The episode's CT angiography of the chest a card need not ask for again, or None."""
+    return study_on_record(inputs, "ct_angiography_chest")
 
 
 def context_section(context: CareContext | None, assessment: Assessment | None = None) -> str:
