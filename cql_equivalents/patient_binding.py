@@ -35,13 +35,13 @@ def referenced_patient(reference: Any) -> str | None:
     """The patient id a literal reference names, or None when it names no Patient (or is not a reference)."""
     if type(reference) is not str:
         return None
-    found = _NAMED.get(reference, _NAMED)
-    if found is _NAMED:
-        match = _PATIENT_REFERENCE.match(reference)
-        found = match.group(1) if match else None
-        if len(_NAMED) >= _NAMED_MAX:
-            _NAMED.clear()
-        _NAMED[reference] = found
+    if reference in _NAMED:
+        return _NAMED[reference]
+    match = _PATIENT_REFERENCE.match(reference)
+    found = match.group(1) if match else None
+    if len(_NAMED) >= _NAMED_MAX:
+        _NAMED.clear()
+    _NAMED[reference] = found
     return found
 
 

@@ -7,7 +7,6 @@ then has no quantity, and the card names what to obtain.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
