@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from .code_memo import CodeMemo
 from .fhir_select import ResourcePool
 from .fhir_values import codings, effective_time
 from .model import EngineInputs
@@ -39,24 +40,36 @@ def _positive(row: Mapping[str, Any], raw: Mapping[str, Any]) -> bool:
                for c in codings(raw.get("valueCodeableConcept")))  # a malformed coding is passed over, never a 500
 
 
+_CONTEXT_ROWS = CodeMemo("care context observation rows")
+
+
+def _context_rows(raw: Mapping[str, Any]) -> tuple[int, ...]:
+    """Which rows of care_context.toml [observation] this code is (their LOINC among its codings)."""
+    codes = {c.get("code") for c in codings(raw.get("code")) if c.get("system") == LOINC and isinstance(c.get("code"), str)}
+    return tuple(number for number, row in enumerate(_table()["observation"]) if row["loinc"] in codes)
+
+
 def _observation_facts(pool: ResourcePool, now: datetime) -> list[ContextFact]:
+    rows = _table()["observation"]
+    newest: dict[int, tuple[datetime, dict]] = {}
+    # only the Observations of a context code are visited (matching), in chart order
+    for raw, numbers in pool.matching("Observation", _context_rows, memo=_CONTEXT_ROWS):
+        if not isinstance(raw.get("status"), str) or raw["status"] not in _COUNTS:
+            continue
+        at = effective_time(raw)
+        if at is None or at > now:
+            continue
+        for number in numbers:
+            if now - at > timedelta(days=rows[number]["fresh_days"]):
+                continue
+            if number not in newest or at > newest[number][0]:
+                newest[number] = (at, raw)
     facts = []
-    for row in _table()["observation"]:
-        newest: tuple[datetime, dict] | None = None
-        for raw in pool.of("Observation"):
-            if not isinstance(raw.get("status"), str) or raw["status"] not in _COUNTS:
-                continue
-            if not any(c.get("system") == LOINC and c.get("code") == row["loinc"] for c in codings(raw.get("code"))
-                       if isinstance(c.get("code"), str)):
-                continue
-            at = effective_time(raw)
-            if at is None or at > now or now - at > timedelta(days=row["fresh_days"]):
-                continue
-            if newest is None or at > newest[0]:
-                newest = (at, raw)
+    for number, row in enumerate(rows):
         # the newest record decides: a later "not pregnant" or a revoked DNR (false) outweighs an older one
-        if newest and _positive(row, newest[1]):
-            facts.append(ContextFact(row["context"], row["label"], reference_of(newest[1]), newest[0]))
+        found = newest.get(number)
+        if found and _positive(row, found[1]):
+            facts.append(ContextFact(row["context"], row["label"], reference_of(found[1]), found[0]))
     return facts
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from .code_memo import MISSING, CodeMemo, memo_for
 from .patient_binding import foreign_reason
 
 Classification = TypeVar("Classification")
@@ -39,10 +40,24 @@ def concept_signature(concept: Any) -> tuple | None:
 
 @dataclass(frozen=True)
 class CodeIndex:
-    """The resources of one type, in order, each with the number of its distinct `code` (-1: malformed)."""
+    """The resources of one type, in order, each with the number of its distinct `code` (-1: malformed); per
+    distinct code its signature and the positions of its resources; the positions of the malformed ones."""
 
     resources: list[dict]
     code_ids: list[int]
+    signatures: list[tuple] = field(default_factory=list)
+    groups: list[list[int]] = field(default_factory=list)
+    loose: list[int] = field(default_factory=list)
+    _carrying: dict[tuple[str, ...], list[int]] = field(default_factory=dict, repr=False, compare=False)
+
+    def carrying(self, keys: tuple[str, ...]) -> list[int]:
+        """Positions of the resources that carry any of `keys` (one C-level set test per resource, once)."""
+        found = self._carrying.get(keys)
+        if found is None:
+            wanted = frozenset(keys)
+            found = self._carrying[keys] = [position for position, resource in enumerate(self.resources)
+                                            if not wanted.isdisjoint(resource)]
+        return found
 
 
 @dataclass
@@ -75,30 +90,65 @@ class ResourcePool:
         if index is None:
             resources = self.of(resource_type)
             numbers: dict[tuple, int] = {}
-            code_ids = []
-            for resource in resources:
+            code_ids: list[int] = []
+            groups: list[list[int]] = []
+            loose: list[int] = []
+            for position, resource in enumerate(resources):
                 key = concept_signature(resource.get("code"))
-                code_ids.append(-1 if key is None else numbers.setdefault(key, len(numbers)))
-            index = self._code_indexes[resource_type] = CodeIndex(resources, code_ids)
+                if key is None:
+                    code_ids.append(-1)
+                    loose.append(position)
+                    continue
+                number = numbers.get(key)
+                if number is None:
+                    number = numbers[key] = len(groups)
+                    groups.append([])
+                code_ids.append(number)
+                groups[number].append(position)
+            index = self._code_indexes[resource_type] = CodeIndex(resources, code_ids, list(numbers), groups, loose)
         return index
 
-    def classified(self, resource_type: str, classify: Callable[[dict], Classification],
-                   also_reads: tuple[str, ...] = ()) -> Iterator[tuple[dict, Classification]]:
-        """Each resource of this type with `classify(resource)`, computed once per distinct code.
+    def matching(self, resource_type: str, classify: Callable[[dict], Classification],
+                 also_reads: tuple[str, ...] = (), memo: CodeMemo | None = None) -> Iterator[tuple[dict, Classification]]:
+        """The resources of this type whose `classify(resource)` is truthy, with it, in chart order.
 
-        `classify` must read nothing of a resource but its `code` and the keys named in `also_reads`; a
-        resource carrying any of those keys, or a malformed code, is classified on its own.
+        `classify` runs once per distinct code (`concept_signature`) and must read nothing of a resource but its
+        `code` and the keys named in `also_reads`; a resource carrying any of those keys, or a malformed code, is
+        classified on its own. The resources of a code whose answer is falsy are never visited (most of a chart:
+        codes the engine does not read), and with `memo` the answer per distinct code is kept for the process
+        (code_memo.py): `classify` must then depend on nothing but the code and the tables.
         """
         index = self.code_index(resource_type)
-        memo: dict[int, Classification] = {}
-        for resource, code_id in zip(index.resources, index.code_ids, strict=True):
-            if code_id < 0 or (also_reads and any(key in resource for key in also_reads)):
-                yield resource, classify(resource)
-            elif code_id in memo:
-                yield resource, memo[code_id]
-            else:
-                result = memo[code_id] = classify(resource)
-                yield resource, result
+        resources = index.resources
+        alone = index.carrying(also_reads) if also_reads else ()
+        alone_set = frozenset(alone)
+        answers = memo.answers() if memo is not None else None
+        by_code: list = [None] * len(index.groups)
+        positions: list[int] = []
+        for number, group in enumerate(index.groups):
+            members = [position for position in group if position not in alone_set] if alone_set else group
+            if not members:
+                continue
+            result = MISSING if answers is None else answers.get(index.signatures[number], MISSING)
+            if result is MISSING:
+                result = classify(resources[members[0]])
+                if answers is not None:
+                    answers[index.signatures[number]] = result
+            if result:
+                by_code[number] = result
+                positions.extend(members)
+        single: dict[int, Classification] = {}
+        for position in (*index.loose, *alone):
+            result = classify(resources[position])
+            if result:
+                single[position] = result
+                positions.append(position)
+        if len(positions) > 1:
+            positions.sort()
+        code_ids = index.code_ids
+        for position in positions:
+            found = single.get(position) if single else None
+            yield resources[position], found if found is not None else by_code[code_ids[position]]
 
     def add(self, resource: dict) -> None:
         resource_type = resource.get("resourceType")
@@ -140,9 +190,7 @@ class ResourcePool:
                     if type(item) is dict and item.get("system") == system and type(item.get("code")) is str
                     and item["code"] in wanted]
 
-        for resource, found in self.classified(resource_type, wanted_codes):
-            if found:
-                yield resource, found
+        return self.matching(resource_type, wanted_codes, memo=memo_for(("coded", resource_type, system, wanted)))
 
     def count(self) -> dict[str, int]:
         return {resource_type: len(items) for resource_type, items in sorted(self.by_type.items())}

@@ -31,6 +31,43 @@ def json_problem(resource: Any) -> str | None:
         return "not a JSON object"
     if UNREADABLE in resource:
         return str(resource[UNREADABLE])
+    if _breaks_no_rule(resource):
+        return None  # the usual case: checked without naming a path
+    return _first_broken_rule(resource)
+
+
+def _breaks_no_rule(resource: dict) -> bool:
+    """The walk of `_first_broken_rule` without building a path for every member (most records break no rule;
+    the path is only worth building to name the one that does). Same rules, same depth bound."""
+    stack: list[tuple[Any, int]] = [(resource, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        if depth > MAX_DEPTH:
+            return False
+        if type(item) is dict:
+            if "resourceType" in item and "id" in item:
+                found = item["id"]
+                if type(found) is not str or not _RESOURCE_ID.fullmatch(found):
+                    return False
+            value = item.get("value")
+            if type(value) is str and any(marker in item for marker in _QUANTITY_MARKERS):
+                return False
+            for name, member in item.items():
+                kind = type(member)
+                if member is None or (name in _NUMERIC_ELEMENTS and kind is not int and kind is not float):
+                    return False
+                if kind is dict or kind is list:
+                    push((member, depth + 1))
+        else:
+            for member in item:
+                kind = type(member)
+                if kind is dict or kind is list:
+                    push((member, depth + 1))
+    return True
+
+
+def _first_broken_rule(resource: dict) -> str | None:
     stack: list[tuple[Any, str, int]] = [(resource, "", 0)]
     while stack:
         item, path, depth = stack.pop()

@@ -19,20 +19,23 @@ def _is_object(value: Any) -> bool:
 _TEXT_OR_ABSENT = (str, type(None))
 
 
-def _well_formed_coding(coding: Any) -> bool:
-    return (_is_object(coding) and type(coding.get("system")) in _TEXT_OR_ABSENT
-            and type(coding.get("code")) in _TEXT_OR_ABSENT and type(coding.get("display")) in _TEXT_OR_ABSENT)
-
-
 def codings(concept: Any) -> list[Mapping[str, Any]]:
     """The Coding objects of a CodeableConcept whose system, code and display are strings (or absent); anything
     malformed is passed over (never an exception, and never a list compared with a code)."""
-    if not _is_object(concept):
+    if type(concept) is not dict and not isinstance(concept, Mapping):
         return []
     found = concept.get("coding")
     if type(found) is not list:
         return []
-    return [coding for coding in found if _well_formed_coding(coding)]
+    # a Coding is well formed when it is an object whose system, code and display are strings or absent; one loop
+    # without a call per coding: this runs for every coding each reader looks at (tens of thousands per call)
+    text_or_absent = _TEXT_OR_ABSENT
+    kept = []
+    for coding in found:
+        if (type(coding) is dict or isinstance(coding, Mapping)) and type(coding.get("system")) in text_or_absent \
+                and type(coding.get("code")) in text_or_absent and type(coding.get("display")) in text_or_absent:
+            kept.append(coding)
+    return kept
 
 
 def concept_text(concept: Any) -> str:

@@ -49,6 +49,18 @@ class Candidate(NamedTuple):  # a tuple: thousands are made per call, and a froz
     resource: dict
     component_code: str | None  # read the value from this component, not from Observation.value
     note: str = ""  # "mapped from local code X" when the site ConceptMap named it
+    component: dict | None = None  # that component, when selection found it already (not looked up again)
+
+
+class Why(NamedTuple):
+    """The words of a rejection, formatted only when a card shows them: past the cap of rejections listed per
+    kind (inputs.REJECTED_SHOWN_PER_KIND) a rejection is only counted, so thousands of them cost no formatting."""
+
+    template: str
+    args: tuple
+
+    def __str__(self) -> str:
+        return self.template.format(*self.args)
 
 
 class Reading(NamedTuple):
@@ -58,7 +70,7 @@ class Reading(NamedTuple):
     value: float | None = None
     note: str = ""
     bound: str = ""  # "> 8": a comparator; supersedes older values once valid
-    rejection: str = ""
+    rejection: str | Why = ""  # str(rejection) is the text
     kind: str = ""  # a KIND_TEXT key when rejected ("" for statuses that never count and are not reported)
 
 
@@ -66,6 +78,8 @@ def _quantity_of(candidate: Candidate) -> tuple[Any, Any]:
     raw = candidate.resource
     if candidate.component_code is None:
         return raw.get("valueQuantity"), raw.get("dataAbsentReason")
+    if candidate.component is not None:
+        return candidate.component.get("valueQuantity"), candidate.component.get("dataAbsentReason")
     components = raw.get("component")
     for component in components if type(components) is list else ():
         if type(component) is not dict:
@@ -121,7 +135,7 @@ def _convert(candidate: Candidate, spec: ObservationInput, value: float, unit: s
     else:
         conversion = tables().unit_factors.get((spec.name, unit))
         if conversion is None:
-            return Reading(candidate, rejection=f"{spec.label} unit '{unit[:40]}' is not recognised", kind="unit")
+            return Reading(candidate, rejection=Why("{} unit '{}' is not recognised", (spec.label, unit[:40])), kind="unit")
         factor, offset = conversion
         if (factor, offset) != (1.0, 0.0):
             note = f"sent as {value:g} {unit}"
@@ -129,8 +143,8 @@ def _convert(candidate: Candidate, spec: ObservationInput, value: float, unit: s
     converted = round(value * factor + offset, 2 if (factor, offset) != (1.0, 0.0) else 4)
     low, high = spec.plausible
     if not low <= converted <= high:
-        return Reading(candidate, rejection=f"{spec.label} {converted:g} {spec.unit} is outside the plausible range "
-                                            f"{low:g}-{high:g}", kind="implausible")
+        return Reading(candidate, rejection=Why("{} {:g} {} is outside the plausible range {:g}-{:g}",
+                                                (spec.label, converted, spec.unit, low, high)), kind="implausible")
     return Reading(candidate, value=converted, note=note)
 
 
@@ -161,6 +175,9 @@ class Choice:
 MAX_INVALID_PER_INPUT = 10
 
 
+_UNCHECKED = f"not checked: {MAX_INVALID_PER_INPUT} newer records of this input were not valid FHIR"
+
+
 def choose(readings: Iterable[Reading], validate: Callable[[dict], tuple[Any, str]]) -> Choice:
     """The first reading that is usable (or a bound) and valid FHIR; `validate(resource)` -> (model, why)."""
     passed: list[Reading] = []
@@ -170,8 +187,7 @@ def choose(readings: Iterable[Reading], validate: Callable[[dict], tuple[Any, st
             passed.append(reading)
             continue
         if invalid >= MAX_INVALID_PER_INPUT:
-            passed.append(Reading(reading.candidate, rejection=f"not checked: {MAX_INVALID_PER_INPUT} newer records "
-                                                               "of this input were not valid FHIR", kind="unchecked"))
+            passed.append(Reading(reading.candidate, rejection=_UNCHECKED, kind="unchecked"))
             continue
         model, why = validate(reading.candidate.resource)
         if model is None:

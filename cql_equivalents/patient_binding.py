@@ -27,12 +27,22 @@ _PATIENT_REFERENCE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://[^?#]*/)?Patient/([A-Z
                                 re.IGNORECASE)
 
 
+_NAMED: dict[str, str | None] = {}  # reference -> patient id: a chart repeats one reference thousands of times
+_NAMED_MAX = 4096
+
+
 def referenced_patient(reference: Any) -> str | None:
     """The patient id a literal reference names, or None when it names no Patient (or is not a reference)."""
     if type(reference) is not str:
         return None
+    if reference in _NAMED:
+        return _NAMED[reference]
     match = _PATIENT_REFERENCE.match(reference)
-    return match.group(1) if match else None
+    found = match.group(1) if match else None
+    if len(_NAMED) >= _NAMED_MAX:
+        _NAMED.clear()
+    _NAMED[reference] = found
+    return found
 
 
 def foreign_reason(resource: Mapping[str, Any], patient_id: str, *, must_name_patient: bool = True) -> str | None:

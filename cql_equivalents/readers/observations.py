@@ -14,6 +14,7 @@ from typing import Any
 from fhir.resources.R4B.observation import Observation
 
 from .. import fhir_valid
+from ..code_memo import CodeMemo
 from ..fhir_select import ResourcePool
 from ..fhir_values import codings, effective_time
 from ..model import EngineInputs, Observed
@@ -59,18 +60,20 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
                     name = table.component_loinc_to_input.get(code) if type(code) is str else None
                     if coding.get("system") == LOINC and name and name not in seen:
                         seen.add(name)
-                        candidates.setdefault(name, []).append(Candidate(name, at, resource, code))
-    site = site_terminology()
-    if site:  # a site's own codes (ConceptMap): the card says "mapped from local code X"
-        def site_input(resource: dict):
-            mapped = site.concept_of(resource.get("code"), "observation")
-            return mapped if mapped and mapped.concept in table.observation_inputs else None
-
-        for resource, mapped in pool.classified("Observation", site_input):
-            if mapped:
-                candidates.setdefault(mapped.concept, []).append(
-                    Candidate(mapped.concept, effective_time(resource), resource, None, mapped.note))
+                        candidates.setdefault(name, []).append(Candidate(name, at, resource, code, "", component))
+    if site_terminology():  # a site's own codes (ConceptMap): the card says "mapped from local code X"
+        for resource, mapped in pool.matching("Observation", _site_input, memo=_SITE_INPUTS):
+            candidates.setdefault(mapped.concept, []).append(
+                Candidate(mapped.concept, effective_time(resource), resource, None, mapped.note))
     return candidates
+
+
+_SITE_INPUTS = CodeMemo("site ConceptMap -> observation input")
+
+
+def _site_input(resource: dict):
+    mapped = site_terminology().concept_of(resource.get("code"), "observation")
+    return mapped if mapped and mapped.concept in tables().observation_inputs else None
 
 
 # How each input's candidates are ranked (the first valid one is used). Newest first unless a row says otherwise.
@@ -99,7 +102,7 @@ def _observed(spec, reading) -> Observed:
 def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
     for reading in passed_over:
         if reading.kind and not inputs.counted_only(name, reading.kind):
-            inputs.reject(reference_of(reading.candidate.resource), reading.rejection, input=name, kind=reading.kind)
+            inputs.reject(reference_of(reading.candidate.resource), str(reading.rejection), input=name, kind=reading.kind)
 
 
 def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int]) -> None:

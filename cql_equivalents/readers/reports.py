@@ -19,6 +19,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 
+from ..code_memo import memo_for
 from ..concept_match import match_concept, text_note
 from ..fhir_select import ResourcePool
 from ..fhir_values import codings, status_of
@@ -144,9 +145,9 @@ def _report_text(resource: Mapping[str, Any]) -> str:
 
 def read_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
     for resource_type in _MODELS:
-        for raw, match in pool.classified(resource_type, match_finding, also_reads=MATCH_ALSO_READS):
-            if match is None:
-                continue  # most resources: no context to enter
+        # most resources have no finding: matching never visits them
+        for raw, match in pool.matching(resource_type, match_finding, also_reads=MATCH_ALSO_READS,
+                                        memo=memo_for(("finding", resource_type))):
             with skipped_if_malformed(inputs, raw):
                 if status_of(raw) in NOT_DONE:
                     continue

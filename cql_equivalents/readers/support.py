@@ -16,6 +16,7 @@ from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.procedure import Procedure
 
+from ..code_memo import CodeMemo
 from ..concept_match import coded_words, match_concept
 from ..fhir_select import ResourcePool
 from ..fhir_values import codings, concept_text, effective_time
@@ -139,6 +140,9 @@ def _map_procedures(pool: ResourcePool, inputs: EngineInputs) -> None:
                                            row["compromise"], matched_by, row["source"]))
 
 
+_DEVICE_ROWS = CodeMemo("support device row")
+
+
 def _is_device_row(raw: dict) -> bool:
     spec = load("support")["observation"][0]
     found = match_concept([raw.get("code")], site_space="observation", site_decides=True,
@@ -149,8 +153,8 @@ def _is_device_row(raw: dict) -> bool:
 
 
 def _map_device_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
-    for raw, is_device in pool.classified("Observation", _is_device_row):
-        if not is_device or raw.get("status") not in ("final", "amended", "corrected", "preliminary"):
+    for raw, _ in pool.matching("Observation", _is_device_row, memo=_DEVICE_ROWS):
+        if raw.get("status") not in ("final", "amended", "corrected", "preliminary"):
             continue
         value = raw.get("valueCodeableConcept")
         text = raw.get("valueString") if isinstance(raw.get("valueString"), str) else ""

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
+from ..code_memo import CodeMemo
 from ..fhir_select import ResourcePool
 from ..fhir_values import effective_time, parse_instant, status_of
 from ..model import EngineInputs, Rejected, VolumeReading
@@ -29,6 +30,9 @@ def _kind_from_text(names: str) -> str | None:
         if any(word in names for word in row["words"]):
             return row["kind"]
     return None
+
+
+_VOLUME_ROWS = CodeMemo("hemoptysis volume row")  # most Observations are not
 
 
 def _is_volume_observation(raw: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -64,9 +68,7 @@ def add_volume(inputs: EngineInputs, kind: str, ml: float, at: datetime | None, 
 
 
 def read_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
-    for raw, is_volume in pool.classified("Observation", _is_volume_observation):
-        if not is_volume:
-            continue  # most Observations: no context to enter
+    for raw, is_volume in pool.matching("Observation", _is_volume_observation, memo=_VOLUME_ROWS):
         with skipped_if_malformed(inputs, raw):
             if status_of(raw) in NOT_DONE:
                 continue

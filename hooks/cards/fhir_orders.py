@@ -7,13 +7,13 @@ then has no quantity, and the card names what to obtain.
 """
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
@@ -192,15 +192,15 @@ def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, s
 # Validation costs ~0.35 ms per order. Orders differ between patients only in references whose ids the request
 # models already checked (FHIR id pattern), so the verdict is remembered per shape with those ids blanked.
 _REFERENCE_KEYS = ("subject", "encounter", "reasonReference")
-_VERDICTS: dict[str, bool] = {}
+_VERDICTS: dict[bytes, bool] = {}
 _VERDICTS_MAX = 4096
 
 
-def _shape(resource: dict) -> str:
+def _shape(resource: dict) -> bytes:
     blanked = {key: value for key, value in resource.items() if key not in _REFERENCE_KEYS}
     blanked["_references"] = [key for key in _REFERENCE_KEYS if key in resource]
     blanked["_reasons"] = len(resource.get("reasonReference", ()))
-    return json.dumps(blanked, sort_keys=True)
+    return orjson.dumps(blanked, option=orjson.OPT_SORT_KEYS)  # a key only: C-level, ~10x the stdlib's speed
 
 
 def valid(resource: dict) -> bool:

@@ -72,7 +72,9 @@ class Store:
             Path(database_url.removeprefix("sqlite:///")).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
-        self.engine = create_engine(database_url, pool_pre_ping=True, future=True)
+        # A server connection can drop between calls (restart, idle timeout): pinged before use. A SQLite file
+        # cannot drop, so it is not pinged: one statement less on every call (~0.1 ms).
+        self.engine = create_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"), future=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine, sqlite_synchronous.upper())
         create_tables(self.engine)  # tolerates workers racing to create the tables

@@ -82,7 +82,7 @@ def test_classification_runs_once_per_distinct_code_and_keeps_chart_order():
         seen.append(resource["id"])
         return resource["code"]["coding"][0] if resource is broken else resource["code"]["coding"][0]["code"]
 
-    results = list(pool.classified("Observation", classify))
+    results = list(pool.matching("Observation", classify))
     assert [resource["id"] for resource, _ in results] == [r["id"] for r in (first, heart, second, broken, third)]
     assert [result for _, result in results] == ["59408-5", "8867-4", "59408-5", "59408-5", "59408-5"]
     # one call per distinct code; the malformed code is classified on its own
@@ -92,6 +92,6 @@ def test_classification_runs_once_per_distinct_code_and_keeps_chart_order():
 def test_a_resource_carrying_another_key_the_classifier_reads_is_classified_alone():
     plain, described = f.spo2(91), {**f.spo2(90), "description": "bronchoscopy"}
     pool = pool_from_values({"vitals": f.searchset([plain, described])})
-    results = list(pool.classified("Observation", lambda resource: resource.get("description", "-"),
+    results = list(pool.matching("Observation", lambda resource: resource.get("description", "-"),
                                    also_reads=("description",)))
     assert [result for _, result in results] == ["-", "bronchoscopy"]
