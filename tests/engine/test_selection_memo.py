@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cql_equivalents import code_memo, fhir_valid, terminology
 from cql_equivalents.fhir_select import pool_from_values
-from tests import fhir_factory as f
+from tests.support import fhir_factory as f
 
 
 def _pool(resources):
