@@ -3,19 +3,15 @@ every fixture of the library and every scenario the tests build, through the rea
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
 from cql_equivalents.tables import load
 from hooks.cards import answer_guard, builder
-from server.replay import golden
-from server.replay.request_files import load_request
 from tests.support import fhir_factory as f
 from tests.support import scenarios
+from tests.support.fixture_library import offline_requests
 
-SCENARIOS = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 PATIENT_VIEW_URL = "/cds-services/massive-hemoptysis"
 ORDER_SIGN_URL = "/cds-services/hemoptysis-order-safety"
 # What a card says when it rules out bronchial artery embolisation (read independently of the declarations, so a
@@ -68,19 +64,9 @@ def _contradictions(cards: list[dict]) -> list[str]:
     return problems
 
 
-def _library_requests():
-    now = datetime.now(timezone.utc)
-    for path in sorted(SCENARIOS.rglob("*.json")):
-        if golden.is_golden(path):
-            continue
-        body = load_request(path, now).body
-        body.pop("fhirServer", None)
-        yield path.relative_to(SCENARIOS).as_posix(), body
-
-
 def test_no_answer_of_the_fixture_library_offers_what_it_advises_against(client):
     checked = declared = 0
-    for name, body in _library_requests():
+    for name, body in offline_requests():
         response = client.post(PATIENT_VIEW_URL, data=json.dumps(body), content_type="application/json")
         if response.status_code != 200:
             continue

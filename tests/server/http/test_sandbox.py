@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 
-from server.replay import golden
 from server.replay.request_files import load_request
+from tests.support.fixture_library import SCENARIOS, offline_requests
 
 SANDBOX = "https://sandbox.cds-hooks.org"
-SCENARIOS = Path(__file__).resolve().parents[3] / "fixtures" / "scenarios"
 CARD_INDICATORS = {"info", "warning", "critical"}
 LINK_TYPES = {"absolute", "smart"}
 
@@ -58,12 +56,7 @@ def test_errors_are_readable_across_origins(client):
 def _answers(client):
     """Every fixture request, from the sandbox's origin. Without fhirServer: an incomplete prefetch is answered
     412, and the test never reaches out to a FHIR server."""
-    now = datetime.now(timezone.utc)
-    for path in sorted(SCENARIOS.rglob("*.json")):
-        if golden.is_golden(path):
-            continue
-        body = load_request(path, now).body
-        body.pop("fhirServer", None)
+    for path, body in offline_requests():
         response = client.post("/cds-services/massive-hemoptysis", data=json.dumps(body),
                                content_type="application/json", headers={"Origin": SANDBOX})
         yield path, response
