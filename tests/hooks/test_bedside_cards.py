@@ -158,3 +158,10 @@ def test_a_cta_older_than_its_window_is_asked_again(client):
     old = e.report("CT angiography chest", "Active extravasation right upper lobe.", report_id="cta-old",
                    when=f.ago(hours=24 * 8))  # findings.toml: 168 h
     assert offered(answer(client, [*CALM, old])).get(CTA) is True
+
+
+def test_a_bronchoscopy_on_record_does_not_stop_the_massive_card_offering_one(client):
+    # in massive hemoptysis bronchoscopy is also airway control and tamponade (Charya 2021), not only a diagnosis
+    earlier = e.procedure("Diagnostic fiberoptic bronchoscopy", snomed="173160006", proc_id="bronch-1",
+                          outcome="Blood in the right upper lobe bronchus")
+    assert offered(answer(client, [*MASSIVE, earlier])).get("Bronchoscopy (rigid preferred if massive)") is True
