@@ -41,7 +41,7 @@ def _valid_fhir(resource: dict) -> bool:
         model = get_fhir_model_class(resource.get("resourceType"))
     except (KeyError, ValueError, TypeError):
         return False
-    return fhir_valid.validate(model, resource)[0] is not None
+    return not fhir_valid.problem(model, resource)
 
 
 def bundle_of(pool: ResourcePool) -> dict:

@@ -5,9 +5,19 @@ fhir.resources (pydantic, lax mode) accepts a Quantity value sent as the string 
 Extensions (RecursionError). FHIR R4 JSON (§2.6.2) forbids all of these: null is never a member's value,
 numbers are JSON numbers, `id` is [A-Za-z0-9\\-.]{1,64}. A record breaking them is rejected and named, never
 read. The walk below is iterative and bounded in depth, and runs before the model is built.
+
+Only the verdict is kept ("" or why not), never the model: readers read the raw JSON once it is known valid. The
+verdict depends on nothing but the record's content and the model class, so it is remembered per process
+(`_VerdictMemo`): an EHR sends the same records again and again (each chart opening, each order signed), and
+building the fhir.resources model graph (~170 us for one Observation, ~95 nested models) is the largest cost of a
+small call. The memo holds a keyed hash of the content (a per-process random key: no patient data is kept and
+no digest can be matched outside the process) and the verdict text, at most MEMO_ENTRIES of them.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import re
 from typing import Any
 
@@ -21,8 +31,11 @@ _NUMERIC_ELEMENTS = frozenset({"valueInteger", "valueDecimal", "valuePositiveInt
 # members whose presence with `value` tells a Quantity (its value is a number) from an Identifier (a string)
 _QUANTITY_MARKERS = ("unit", "code", "comparator")
 
-# How many records were validated in this process (tests read it to check that work follows what is used).
+# How many records were asked about in this process, and how many of those built the fhir.resources model (a memo
+# miss). Tests read both: the first follows what the engine uses, the second what it had not seen before.
 validations = 0
+models_built = 0
+MEMO_ENTRIES = 65_536  # ~100 bytes each (digest, verdict, dict slot): ~7 MB per worker at most
 
 
 def json_problem(resource: Any) -> str | None:
@@ -102,16 +115,74 @@ def first_error(error: ValidationError) -> str:
     return f"not valid FHIR R4 ({where}: {first.get('msg')})" if where else f"not valid FHIR R4 ({first.get('msg')})"
 
 
-def validate(model: type[BaseModel], resource: Any) -> tuple[BaseModel | None, str]:
-    """(the model, "") or (None, why it is not valid FHIR R4). Never raises for bad content."""
+class _VerdictMemo:
+    """Verdicts by keyed content digest, oldest dropped first past MEMO_ENTRIES. Safe across threads: each step is
+    one dict operation under the GIL, and a lost race only costs a second validation."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._verdicts: dict[bytes, str] = {}
+        self._key = os.urandom(32)
+
+    def digest(self, model: type[BaseModel], resource: dict) -> bytes | None:
+        try:  # the parser's own output: str keys, JSON values; key order as sent (another order is only a miss)
+            text = json.dumps(resource, separators=(",", ":"), allow_nan=True)
+        except (TypeError, ValueError, RecursionError):
+            return None  # not plain JSON: validated every time, never remembered
+        return hashlib.blake2b(f"{model.__name__}\x00{text}".encode(), key=self._key, digest_size=20).digest()
+
+    def get(self, digest: bytes) -> str | None:
+        return self._verdicts.get(digest)
+
+    def put(self, digest: bytes, verdict: str) -> None:
+        verdicts = self._verdicts
+        if len(verdicts) >= self.entries:
+            try:
+                verdicts.pop(next(iter(verdicts)), None)
+            except (StopIteration, RuntimeError):  # emptied or resized by another thread meanwhile
+                pass
+        verdicts[digest] = verdict
+
+    def clear(self) -> None:
+        self._verdicts.clear()
+
+
+_memo = _VerdictMemo(MEMO_ENTRIES)
+
+
+def problem(model: type[BaseModel], resource: Any) -> str:
+    """"" when the record is valid FHIR R4 for `model` (fhir.resources and the JSON rules above), else why not.
+    Never raises for bad content."""
     global validations
     validations += 1
-    problem = json_problem(resource)
-    if problem:
-        return None, f"not valid FHIR JSON ({problem})"
+    if type(resource) is not dict or UNREADABLE in resource:
+        return _verdict(model, resource)
+    digest = _memo.digest(model, resource)
+    if digest is not None:
+        known = _memo.get(digest)
+        if known is not None:
+            return known
+    verdict = _verdict(model, resource)
+    if digest is not None:
+        _memo.put(digest, verdict)
+    return verdict
+
+
+def _verdict(model: type[BaseModel], resource: Any) -> str:
+    global models_built
+    broken = json_problem(resource)
+    if broken:
+        return f"not valid FHIR JSON ({broken})"
+    models_built += 1
     try:
-        return model.model_validate(resource), ""
+        model.model_validate(resource)
+        return ""
     except ValidationError as error:
-        return None, first_error(error)
+        return first_error(error)
     except (RecursionError, TypeError, ValueError) as error:  # content the model's own code trips on
-        return None, f"not valid FHIR R4 ({type(error).__name__})"
+        return f"not valid FHIR R4 ({type(error).__name__})"
+
+
+def forget_verdicts() -> None:
+    """Tests that count models built start from an empty memo."""
+    _memo.clear()

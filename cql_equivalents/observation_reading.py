@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
-from pydantic import BaseModel
 
 from .fhir_values import codings, concept_text
 from .tables import LOINC, ObservationInput, tables
@@ -167,7 +166,6 @@ class Choice:
 
     chosen: Reading | None
     passed_over: list[Reading]
-    model: BaseModel | None = None  # the validated record the chosen reading came from
 
 
 # Invalid records validated per input before the rest are passed over unvalidated: a chart of 50,000 SpO2 values
@@ -178,8 +176,8 @@ MAX_INVALID_PER_INPUT = 10
 _UNCHECKED = f"not checked: {MAX_INVALID_PER_INPUT} newer records of this input were not valid FHIR"
 
 
-def choose(readings: Iterable[Reading], validate: Callable[[dict], tuple[Any, str]]) -> Choice:
-    """The first reading that is usable (or a bound) and valid FHIR; `validate(resource)` -> (model, why)."""
+def choose(readings: Iterable[Reading], validate: Callable[[dict], str]) -> Choice:
+    """The first reading that is usable (or a bound) and valid FHIR; `validate(resource)` -> "" or why not."""
     passed: list[Reading] = []
     invalid = 0
     for reading in readings:
@@ -189,10 +187,10 @@ def choose(readings: Iterable[Reading], validate: Callable[[dict], tuple[Any, st
         if invalid >= MAX_INVALID_PER_INPUT:
             passed.append(Reading(reading.candidate, rejection=_UNCHECKED, kind="unchecked"))
             continue
-        model, why = validate(reading.candidate.resource)
-        if model is None:
+        why = validate(reading.candidate.resource)
+        if why:
             invalid += 1
             passed.append(Reading(reading.candidate, rejection=why, kind="invalid"))
             continue
-        return Choice(reading, passed, model)
+        return Choice(reading, passed)
     return Choice(None, passed)

@@ -68,7 +68,7 @@ def read_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
             if concept.role == "bleeding" and not is_recent_episode(raw, pool, inputs.now):
                 inputs.old_bleeding.append(reference)  # an old problem-list entry: history, not this episode
                 continue
-            if validated(inputs, Condition, raw, input=concept.key) is None:
+            if not validated(inputs, Condition, raw, input=concept.key):
                 continue
             inputs.conditions.append(ConditionFact(concept, reference, effective_time(raw), concept_text(raw.get("code")),
                                                    matched_by))

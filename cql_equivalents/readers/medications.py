@@ -39,7 +39,7 @@ def read_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
                 if match is None:
                     continue
                 reference = reference_of(raw)
-                if validated(inputs, model, raw, input=f"agent:{match[0].name}") is None:
+                if not validated(inputs, model, raw, input=f"agent:{match[0].name}"):
                     continue
                 agent, matched_by = match
                 flush = exposure.flush_reason(raw, agent, concept_words(concept))
@@ -66,7 +66,7 @@ def read_exposures(pool: ResourcePool, inputs: EngineInputs) -> None:
                 reference = reference_of(raw)
                 if any(use.reference == reference for use in inputs.medications):
                     continue
-                if validated(inputs, model, raw, input=f"agent:{agent.name}") is None:
+                if not validated(inputs, model, raw, input=f"agent:{agent.name}"):
                     continue
                 if exposure.flush_reason(raw, agent, concept_words(concept)):
                     continue  # a flush that is not even active: nothing to say
@@ -99,7 +99,7 @@ def read_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
             if too_far_in_future(at, inputs.now):
                 inputs.rejected.append(Rejected(reference, "administration dated in the future"))
                 continue
-            if validated(inputs, MedicationAdministration, raw, input=f"agent:{match[0].name}") is None:
+            if not validated(inputs, MedicationAdministration, raw, input=f"agent:{match[0].name}"):
                 continue
             agent, matched_by = match
             flush = exposure.flush_reason(raw, agent, concept_words(medication_concept(raw, pool)))

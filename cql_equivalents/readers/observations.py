@@ -9,7 +9,6 @@ trigger compares are also read at their worst within the episode window.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from fhir.resources.R4B.observation import Observation
 
@@ -132,13 +131,8 @@ def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, va
 
 def read_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     specs = tables().observation_inputs
-    validated: dict[int, tuple[Any, str]] = {}  # a BP panel feeds two inputs: validated once
-
-    def validate(raw: dict) -> tuple[Any, str]:
-        found = validated.get(id(raw))  # id() is stable: the pool holds every resource for the whole call
-        if found is None:
-            found = validated[id(raw)] = fhir_valid.validate(Observation, raw)
-        return found
+    def validate(raw: dict) -> str:
+        return fhir_valid.problem(Observation, raw)  # a BP panel feeds two inputs: the memo answers the second
 
     judged_by_worst = worst_directions()
     for name, found in _observation_candidates(pool).items():

@@ -48,7 +48,7 @@ def read_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
             if status_of(raw) not in QUESTIONNAIRE_STATUSES_READ:
                 continue
             reference = reference_of(raw)
-            if validated(inputs, QuestionnaireResponse, raw, input="questionnaire") is None:
+            if not validated(inputs, QuestionnaireResponse, raw, input="questionnaire"):
                 continue
             at = parse_instant(raw.get("authored"))
             for item in _walk_items(raw.get("item")):

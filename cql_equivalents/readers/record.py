@@ -45,13 +45,13 @@ def guarded(inputs: EngineInputs, what: str, read: Callable[[], None]) -> None:
 
 
 def validated(inputs: EngineInputs, model: type[BaseModel], raw: Mapping[str, Any], *, input: str = "",
-              kind: str = "") -> BaseModel | None:
-    """A selected record validated with fhir.resources (fhir_valid), or None when it is not valid FHIR R4: then
-    it is named as rejected (a candidate of `input`, counted per `kind`)."""
-    valid, why = fhir_valid.validate(model, raw)
-    if valid is None:
+              kind: str = "") -> bool:
+    """Whether a selected record is valid FHIR R4 for `model` (fhir_valid); when it is not, it is named as
+    rejected (a candidate of `input`, counted per `kind`)."""
+    why = fhir_valid.problem(model, raw)
+    if why:
         inputs.reject(reference_of(raw), why, input=input, kind=kind)
-    return valid
+    return not why
 
 
 def too_far_in_future(at: datetime | None, now: datetime) -> bool:

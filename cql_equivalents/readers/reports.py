@@ -157,7 +157,7 @@ def read_table_findings(pool: ResourcePool, inputs: EngineInputs) -> None:
                 if too_far_in_future(at, inputs.now):
                     inputs.rejected.append(Rejected(reference, f"{row['label']} is dated in the future"))
                     continue
-                if validated(inputs, _MODELS[resource_type], raw, input=row["input"] or row["key"]) is None:
+                if not validated(inputs, _MODELS[resource_type], raw, input=row["input"] or row["key"]):
                     continue
                 reads = row["reads"]
                 result = _result(raw) if reads == "result" else "done"

@@ -79,7 +79,7 @@ def _vasoactive_row(concept: Any) -> tuple[dict, str] | None:
 
 
 def _valid(raw: dict, inputs: EngineInputs) -> bool:
-    return validated(inputs, _MODELS[raw["resourceType"]], raw) is not None
+    return validated(inputs, _MODELS[raw["resourceType"]], raw)
 
 
 def _in_force(row: dict, at: datetime | None, inputs: EngineInputs) -> bool:

@@ -73,14 +73,14 @@ def read_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
             if status_of(raw) in NOT_DONE:
                 continue
             reference = reference_of(raw)
-            observation = validated(inputs, Observation, raw, input="hemoptysis_volume", kind="invalid")
-            if not isinstance(observation, Observation):
+            if not validated(inputs, Observation, raw, input="hemoptysis_volume", kind="invalid"):
                 continue
-            quantity = observation.valueQuantity
-            if quantity is None or quantity.value is None:
+            # valid FHIR: valueQuantity is an object, its value a JSON number, its code and unit strings
+            quantity = raw.get("valueQuantity") or {}
+            if quantity.get("value") is None:
                 inputs.rejected.append(Rejected(reference, "hemoptysis volume: no numeric value"))
                 continue
-            unit = quantity.code or quantity.unit or ""
+            unit = quantity.get("code") or quantity.get("unit") or ""
             known = volume_unit(unit)
             if known is None:
                 inputs.rejected.append(Rejected(reference, f"hemoptysis volume unit '{unit}' is not recognised "
@@ -90,7 +90,7 @@ def read_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
             named_kind, mapped_note = is_volume
             if kind == "single":
                 kind = named_kind or _kind_from_text(texts(raw, "code")) or kind
-            ml = float(quantity.value) * factor
+            ml = float(quantity["value"]) * factor
             period = raw.get("effectivePeriod") if isinstance(raw.get("effectivePeriod"), Mapping) else None
             if kind == "single" and period:  # a volume over a recorded period
                 start, end = parse_instant(period.get("start")), parse_instant(period.get("end"))

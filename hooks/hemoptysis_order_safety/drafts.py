@@ -72,7 +72,7 @@ def draft_orders(bundle: Mapping[str, Any], patient_id: str | None = None) -> li
         antifibrinolytic, matched_by = (False, "") if match else _is_antifibrinolytic(concept)
         if match is None and not antifibrinolytic:
             continue
-        problem = fhir_valid.validate(MedicationRequest, raw)[1]
+        problem = fhir_valid.problem(MedicationRequest, raw)
         resource_id = raw.get("id")
         drafts.append(DraftOrder(
             reference=f"MedicationRequest/{resource_id}" if isinstance(resource_id, str) and resource_id else None,
