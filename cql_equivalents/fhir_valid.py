@@ -16,11 +16,11 @@ no digest can be matched outside the process) and the verdict text, at most MEMO
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ValidationError
 
 from .fhir_select import UNREADABLE  # the marker a record with repeated JSON names carries
@@ -125,11 +125,13 @@ class _VerdictMemo:
         self._key = os.urandom(32)
 
     def digest(self, model: type[BaseModel], resource: dict) -> bytes | None:
-        try:  # the parser's own output: str keys, JSON values; key order as sent (another order is only a miss)
-            text = json.dumps(resource, separators=(",", ":"), allow_nan=True)
+        # The parser's own output: str keys, JSON values, key order as sent (another order is only a miss). orjson
+        # writes NaN as null, but the body parser refuses NaN (server/http/jsonio.py), so no two records merge.
+        try:
+            text = orjson.dumps(resource)
         except (TypeError, ValueError, RecursionError):
-            return None  # not plain JSON: validated every time, never remembered
-        return hashlib.blake2b(f"{model.__name__}\x00{text}".encode(), key=self._key, digest_size=20).digest()
+            return None  # not plain JSON (an int past 64 bits, nesting past orjson's limit): never remembered
+        return hashlib.blake2b(model.__name__.encode() + b"\x00" + text, key=self._key, digest_size=20).digest()
 
     def get(self, digest: bytes) -> str | None:
         return self._verdicts.get(digest)
