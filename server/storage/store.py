@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from server.storage.wal_checkpoint import checkpoint_in_background
 from server.storage.schema import create_tables, feedback, health_probe, issued_card_topics, issued_cards
 
 PROBE_BYTES = 8192  # more than one call's cards and audit row
@@ -77,6 +78,8 @@ class Store:
         self.engine = create_engine(database_url, pool_pre_ping=not database_url.startswith("sqlite"), future=True)
         if self.engine.dialect.name == "sqlite":
             _sqlite_pragmas(self.engine, sqlite_synchronous.upper())
+            if ":memory:" not in database_url:
+                checkpoint_in_background(self.engine)
         create_tables(self.engine)  # tolerates workers racing to create the tables
 
     def transaction(self, connection: Connection | None = None):

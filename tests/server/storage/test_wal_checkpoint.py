@@ -1,0 +1,57 @@
+"""SQLite WAL checkpoints run in a background thread, not in the commit of a call (server/storage/wal_checkpoint.py):
+what a call commits reaches the database file itself within seconds, the commit keeps only a far backstop, and
+a call that commits does not pay for the checkpoint."""
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+
+from sqlalchemy import text
+
+from server.storage import wal_checkpoint
+from server.storage.store import Store
+
+
+def _card(uuid: str) -> dict:
+    return {"uuid": uuid, "indicator": "critical", "summary": "test card", "source": {"label": "test"}}
+
+
+def _rows_in_file_alone(database, tmp_path) -> int | None:
+    """Copy the database file without its -wal: only checkpointed pages are in it (None: no table there yet)."""
+    copy = tmp_path / "copy.sqlite3"
+    shutil.copy(database, copy)
+    with sqlite3.connect(copy) as connection:
+        try:
+            return connection.execute("select count(*) from issued_cards").fetchone()[0]
+        except sqlite3.OperationalError:
+            return None
+
+
+def _in_file_within_seconds(database, tmp_path, rows: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if _rows_in_file_alone(database, tmp_path) == rows:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_what_a_call_commits_reaches_the_database_file_without_a_checkpoint_in_the_commit(tmp_path):
+    database = tmp_path / "cds.sqlite3"
+    store = Store(f"sqlite:///{database}")
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == wal_checkpoint.BACKSTOP_PAGES
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert _in_file_within_seconds(database, tmp_path, 0)  # the tables, created in the WAL, are now in the file
+    before = wal_checkpoint.checkpoints_made()
+    store.record_issued("massive-hemoptysis", "hook-1", [_card(f"00000000-0000-4000-8000-{n:012d}") for n in range(3)])
+    assert _in_file_within_seconds(database, tmp_path, 3)  # no call made a checkpoint: the thread did
+    assert wal_checkpoint.checkpoints_made() > before
+    store.engine.dispose()
+
+
+def test_an_in_memory_database_has_no_checkpoint_thread_work():
+    store = Store("sqlite:///:memory:")
+    with store.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 1000  # SQLite's default, untouched
