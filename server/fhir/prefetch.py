@@ -8,6 +8,8 @@ issue type that fits; an optional key is named on the cards, which are made with
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import re
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -68,9 +70,10 @@ def _client_outcomes(service: CdsService, values: dict[str, Any]) -> list[str]:
 
 
 def resolve(service: CdsService, request: HookRequest, settings: Settings, session: requests.Session,
-            fhir_servers: tuple[str, ...]) -> Resolved:
+            fhir_servers: tuple[str, ...], before_fetch: Callable[[], None] = lambda: None) -> Resolved:
     """One value per prefetch key: what the client sent, or what the service fetched itself, from fhirServer
-    only when it is one of `fhir_servers` (security/fhir_access.py: the bases allowed for this caller)."""
+    only when it is one of `fhir_servers` (security/fhir_access.py: the bases allowed for this caller).
+    `before_fetch` runs once before the first outbound request (the call guard claims the token's jti there)."""
     given = request.prefetch or {}
     values = {key: given[key] for key in service.prefetch if key in given}
     failed_at_client = _client_outcomes(service, values)
@@ -92,6 +95,7 @@ def resolve(service: CdsService, request: HookRequest, settings: Settings, sessi
                                  f"no fhirServer to fetch it from; not taken into account" for key in sorted(missing)])
     if not fhir_server_usable(request.fhirServer, fhir_servers):
         raise ApiError(403, "fhirServer is not a FHIR server this service may call", [("fhirServer", "not allowed")])
+    before_fetch()
     return _fetch_missing(service, request, settings, session, values, missing)
 
 

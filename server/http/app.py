@@ -188,7 +188,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         """The prefetch, completed from fhirServer where it lacks keys, as one patient's data; 412 when any of it
         is another patient's."""
         with timed("prefetch", service.id):
-            resolved = prefetch.resolve(service, hook_request, settings, fhir_session, fhir_servers)
+            resolved = prefetch.resolve(service, hook_request, settings, fhir_session, fhir_servers,
+                                        before_fetch=lambda: guard.claim(call))
         pool = pool_from_values(resolved.values, patient_id=hook_request.context.get("patientId"))
         pool.problems.extend(resolved.unavailable)  # optional keys that could not be had: named on the cards
         if pool.foreign_patients:  # data sent as this patient's are another's: none of it can be trusted

@@ -71,11 +71,11 @@ class JwtVerifier:
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         token = _bearer_token(authorization)
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
+        try:  # header and claims in one parse (the verified decode below parses again, with the key)
+            parts = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError:
             raise AuthError("malformed-jwt") from None
+        header, unverified = parts["header"], parts["payload"]
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise AuthError("missing-iss")

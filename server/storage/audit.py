@@ -133,10 +133,17 @@ class AuditTrail:
             "reason": entry.reason or None, "latency_ms": round(entry.latency_ms, 2),
         }))
 
-    def record_alone(self, entry: AuditEntry) -> None:
-        """A refused call: its own small transaction. A failure here is logged, never turned into a 500."""
+    def record_alone(self, entry: AuditEntry, jti: tuple[str, str, int] | None = None) -> None:
+        """A refused call: its own small transaction, with the token's (issuer, jti, expiry) claimed in it, so a
+        token first refused is used up too. A failure here is logged, never turned into a 500."""
         try:
-            with self.engine.begin() as connection:
-                self.record(connection, entry)
+            try:
+                with self.engine.begin() as connection:
+                    if jti:
+                        self.claim_jti(connection, *jti)
+                    self.record(connection, entry)
+            except ReplayedToken:  # another worker's call used it meanwhile: the refusal is audited all the same
+                with self.engine.begin() as connection:
+                    self.record(connection, entry)
         except Exception:  # noqa: BLE001 - the refusal must still reach the caller
             log.exception("audit write failed for a refused call")
