@@ -1,8 +1,7 @@
 """What a code means, remembered for the life of the process.
 
 Selection asks the same questions of every chart: is LOINC 59408-5 an input, is this code a finding, a volume
-row, a support setting? The answer depends only on the code (its text and the system, code and display of each
-coding: `fhir_select.concept_signature`), the clinical tables (loaded once per process) and the site's ConceptMap.
+row, a support setting? The answer depends only on the code (its compact JSON: `fhir_select.concept_signature`), the clinical tables (loaded once per process) and the site's ConceptMap.
 So it is worked out once per process per distinct code, not once per call: a call pays a dict lookup per
 distinct code of its chart.
 

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
+
 from .code_memo import MISSING, CodeMemo, memo_for
 from .patient_binding import foreign_reason
 
@@ -18,24 +20,17 @@ Classification = TypeVar("Classification")
 UNREADABLE = "@unreadable"
 
 
-def concept_signature(concept: Any) -> tuple | None:
-    """What selection reads of a CodeableConcept (its text; system, code and display of each coding) as a
-    hashable key, or None when the concept is malformed (such a resource is then read on its own)."""
+def concept_signature(concept: Any) -> bytes | None:
+    """A resource's `code` as a hashable key: its compact JSON (C speed, ~0.3 us; building a tuple of its codings
+    took ~1.5 us, a twentieth of a 50,000-entry call). Two codes with one key are the same JSON, so whatever
+    reads only the code answers them alike. None when the code is absent or not an object (such a resource is
+    then read on its own)."""
     if type(concept) is not dict:
         return None
-    coding = concept.get("coding")
-    if coding is None:
-        parts: tuple = ()
-    elif type(coding) is list and all(type(item) is dict for item in coding):
-        parts = tuple((item.get("system"), item.get("code"), item.get("display")) for item in coding)
-    else:
-        return None
-    key = (concept.get("text"), parts)
     try:
-        hash(key)
-    except TypeError:  # a list where a string belongs
+        return orjson.dumps(concept)
+    except TypeError:  # nested past orjson's limit, an integer past 64 bits
         return None
-    return key
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ class CodeIndex:
 
     resources: list[dict]
     code_ids: list[int]
-    signatures: list[tuple] = field(default_factory=list)
+    signatures: list[bytes] = field(default_factory=list)
     groups: list[list[int]] = field(default_factory=list)
     loose: list[int] = field(default_factory=list)
     _carrying: dict[tuple[str, ...], list[int]] = field(default_factory=dict, repr=False, compare=False)
@@ -89,7 +84,7 @@ class ResourcePool:
         index = self._code_indexes.get(resource_type)
         if index is None:
             resources = self.of(resource_type)
-            numbers: dict[tuple, int] = {}
+            numbers: dict[bytes, int] = {}
             code_ids: list[int] = []
             groups: list[list[int]] = []
             loose: list[int] = []
