@@ -21,6 +21,7 @@ import requests
 from hooks.prefetch_keys import OPTIONAL, strategy_of, without_text
 from hooks.service import CdsService
 
+from server.run.cpu_slot import waiting_on_the_network
 from server.config import Settings
 from server.fhir.client import FetchError, FetchLimits, FhirFetcher
 from server.fhir.fetch_budget import Deadline, ServerSlots
@@ -114,7 +115,8 @@ def _fetch_missing(service: CdsService, request: HookRequest, settings: Settings
         return fetcher.search(relative) if "?" in relative else fetcher.read(relative)
 
     futures = {key: _POOL.submit(fetch, template) for key, template in missing.items()}
-    wait(futures.values(), timeout=max(0.0, deadline.remaining()))
+    with waiting_on_the_network():  # another call of this worker computes meanwhile (server/run/cpu_slot.py)
+        wait(futures.values(), timeout=max(0.0, deadline.remaining()))
     failures: dict[str, FetchError] = {}
     for key, future in futures.items():
         if not future.done():

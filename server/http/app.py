@@ -19,6 +19,7 @@ from hooks import SERVICES, install_site_terminology
 from hooks.cards import answer_guard
 from hooks.service import Evaluation, LinkSettings
 
+from server.run.cpu_slot import computing
 from server.config import Settings
 from server.fhir import prefetch
 from server.http import metrics as metrics_module
@@ -221,13 +222,14 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     @app.post("/cds-services/<service_id>")
     def call_service(service_id: str):
-        call = guard.authenticate("service", service_id)
-        service = service_or_404(service_id)
-        hook_request = read_hook_request(service, call)
-        pool = patient_pool(service, call, hook_request, usable_fhir_servers(call, hook_request))
-        answer = answer_for(service, hook_request, pool)
-        record_answer(service, call, hook_request, answer["cards"])
-        return _json(answer)
+        with computing():  # one call computes at a time per process; a FHIR fetch lets go (server/run/cpu_slot.py)
+            call = guard.authenticate("service", service_id)
+            service = service_or_404(service_id)
+            hook_request = read_hook_request(service, call)
+            pool = patient_pool(service, call, hook_request, usable_fhir_servers(call, hook_request))
+            answer = answer_for(service, hook_request, pool)
+            record_answer(service, call, hook_request, answer["cards"])
+            return _json(answer)
 
     @app.post("/cds-services/<service_id>/feedback")
     def post_feedback(service_id: str):

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import jwt
 import requests
 
+from server.run.cpu_slot import waiting_on_the_network
 from server.security.caller import AuthError, Caller, JwtPolicy
 from server.security.clients import ASYMMETRIC_ALGORITHMS, TrustedClient
 from server.security.keys import JwksFetcher, StaticKeys
@@ -149,7 +150,8 @@ class JwtVerifier:
         # Not pinned: the jku the header names, or without one the client's allowlisted JWK Sets.
         urls = [jku.rstrip("/")] if jku is not None else list(client.jku)
         for url in urls:
-            keys = self._jwks.keys(url)
+            with waiting_on_the_network():  # the slot is let go outside the fetcher's lock (cpu_slot.py)
+                keys = self._jwks.keys(url)
             if kid in keys:
                 return keys[kid]
         # An unknown kid is how key rotation looks from here: reread once, then give up.
@@ -157,7 +159,8 @@ class JwtVerifier:
         if found:
             return found
         for url in urls:
-            keys = self._jwks.keys(url, refresh=True)
+            with waiting_on_the_network():
+                keys = self._jwks.keys(url, refresh=True)
             if kid in keys:
                 return keys[kid]
         raise AuthError("unknown-kid")
