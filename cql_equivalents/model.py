@@ -176,6 +176,11 @@ class EngineInputs:
         self.rejected_more[key] = self.rejected_more.get(key, 0) + 1
         return True
 
+    def count_more(self, input: str, kind: str, more: int) -> None:
+        """`more` rejections of a kind already past its cap (counted_only said so for one of them)."""
+        if more:
+            self.rejected_more[(input, kind)] = self.rejected_more.get((input, kind), 0) + more
+
     def reject(self, reference: str, reason: str, *, input: str = "", kind: str = "") -> None:
         """Name a record not used; for a candidate of an input, kept per kind up to REJECTED_SHOWN_PER_KIND."""
         if input:

@@ -99,9 +99,19 @@ def _observed(spec, reading) -> Observed:
 
 
 def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
+    past_cap: dict[str, int] = {}  # a kind past its cap stays past it: the rest of it counted in one step
     for reading in passed_over:
-        if reading.kind and not inputs.counted_only(name, reading.kind):
-            inputs.reject(reference_of(reading.candidate.resource), str(reading.rejection), input=name, kind=reading.kind)
+        kind = reading.kind
+        if not kind:
+            continue
+        if kind in past_cap:
+            past_cap[kind] += 1
+        elif inputs.counted_only(name, kind):
+            past_cap[kind] = 0
+        else:
+            inputs.reject(reference_of(reading.candidate.resource), str(reading.rejection), input=name, kind=kind)
+    for kind, more in past_cap.items():
+        inputs.count_more(name, kind, more)
 
 
 def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int]) -> None:
