@@ -51,7 +51,9 @@ def concept_text(concept: Any) -> str:
 
 
 def parse_instant(text: Any) -> datetime | None:
-    """Parse a FHIR date, dateTime or instant. Partial dates take their first moment; no zone means UTC."""
+    """Parse a FHIR date, dateTime or instant, as a UTC moment. Partial dates take their first moment; no zone
+    means UTC. A time sent with an offset (10:00+02:00) is the same instant in UTC (08:00): every card writes times
+    as "HH:MM UTC", and an offset kept here was shown as UTC, two hours off (found in issue 16)."""
     if not isinstance(text, str) or len(text) < 4:
         return None
     candidate = text
@@ -64,8 +66,8 @@ def parse_instant(text: Any) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment
+        return moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
 def effective_time(resource: Mapping[str, Any]) -> datetime | None:

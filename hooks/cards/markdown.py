@@ -3,14 +3,18 @@ missing, which records were not used and which data could not be read; and how s
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timezone
 
 from cql_equivalents.model import EngineInputs, Observed
 from cql_equivalents.tables import tables
 
 
 def when(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "time not recorded"
+    if moment is None:
+        return "time not recorded"
+    if moment.tzinfo is not timezone.utc:  # the engine reads every time as UTC (fhir_values.parse_instant)
+        moment = moment.astimezone(timezone.utc)
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d} {moment.hour:02d}:{moment.minute:02d} UTC"
 
 
 def observed_text(observed: Observed) -> str:
