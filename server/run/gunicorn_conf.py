@@ -5,8 +5,9 @@ Worker model (issue 11 item 6): gthread workers, each with a bounded pool of thr
 server.run.gunicorn_worker.BoundedThreadWorker, which reads each request without a thread (a client that never
 finishes its headers or body holds a file descriptor, never a thread, and gets a 408 when its time runs out) and
 answers gunicorn's own errors as OperationOutcomes. A slow FHIR server holds at most the call's FHIR deadline
-(HEMOPTYSIS_CDS_FHIR_DEADLINE_SECONDS) of one thread. In production a buffering reverse proxy sits in front as
-well (deploy/nginx.conf).
+(HEMOPTYSIS_CDS_FHIR_DEADLINE_SECONDS) of one thread. Within a worker one call computes at a time and lets go
+while it waits on a FHIR server (server/run/cpu_slot.py): threads are for waiting, workers (one per core) for
+computing. In production a buffering reverse proxy sits in front as well (deploy/nginx.conf).
 """
 from server.config import Settings
 
