@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import orjson
 
 from .code_memo import MISSING, CodeMemo, memo_for
-from .patient_binding import foreign_reason
+from .patient_binding import foreign_reason, referenced_patient
 
 Classification = TypeVar("Classification")
 # Set by the request parser in place of a record that cannot be read as sent (repeated JSON member names); its
@@ -71,6 +71,7 @@ class ResourcePool:
     truncated: dict[str, str] = field(default_factory=dict)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     _code_indexes: dict[str, CodeIndex] = field(default_factory=dict, repr=False)
+    _own_subjects: set[str] = field(default_factory=set, repr=False)  # subject references naming patient_id
 
     def unusable(self, key: str, why: str) -> None:
         self.unusable_keys[key] = why
@@ -152,13 +153,20 @@ class ResourcePool:
             return
         resource_id = resource.get("id")
         if self.patient_id is not None:
-            reason = foreign_reason(resource, self.patient_id)
-            if reason is not None:
-                reference = f"{resource_type}/{resource_id if type(resource_id) is str else '(no id)'}"
-                if resource_type == "Patient":
-                    self.foreign_patients.append(reference)
-                self.problems.append(f"`{reference}`: {reason}; not used for this patient")
-                return
+            # A subject already shown to name this patient needs no second look (a chart repeats one subject
+            # thousands of times); anything else is judged in full by patient_binding.
+            subject = resource.get("subject")
+            named = subject.get("reference") if type(subject) is dict else None
+            if type(named) is not str or named not in self._own_subjects or resource_type == "Patient":
+                reason = foreign_reason(resource, self.patient_id)
+                if reason is not None:
+                    reference = f"{resource_type}/{resource_id if type(resource_id) is str else '(no id)'}"
+                    if resource_type == "Patient":
+                        self.foreign_patients.append(reference)
+                    self.problems.append(f"`{reference}`: {reason}; not used for this patient")
+                    return
+                if type(named) is str and resource_type != "Patient" and referenced_patient(named) == self.patient_id:
+                    self._own_subjects.add(named)
         if type(resource_id) is str:
             key = f"{resource_type}/{resource_id}"
             if key in self.by_reference:

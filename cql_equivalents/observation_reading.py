@@ -1,7 +1,7 @@
 """Choosing the value of one numeric input among many Observations, with work set by what is used.
 
 Three steps, so that a chart of 5,000 SpO2 values in an unknown unit costs 5,000 dict reads, not 5,000 models:
-1. `read_raw`: plain-dict reads of one candidate (status, time, value a JSON number, unit known, value plausible);
+1. `RawReader`: plain-dict reads of one candidate (status, time, value a JSON number, unit known, value plausible);
    a candidate failing one is rejected with a reason and a kind (for the capped summary), never modelled.
 2. a ranking orders the candidates (`newest_first` here; a ranking may read every candidate of a window, e.g.
    the worst value, since step 1 is cheap) and yields readings lazily in preference order.
@@ -89,62 +89,73 @@ def _quantity_of(candidate: Candidate) -> tuple[Any, Any]:
     return None, None
 
 
-def read_raw(candidate: Candidate, spec: ObservationInput, now: datetime) -> Reading:
-    try:
-        return _read_raw(candidate, spec, now)
-    except (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError) as error:
-        return Reading(candidate, rejection=f"malformed FHIR ({type(error).__name__} while reading it)", kind="malformed")
+class RawReader:
+    """The raw read of a candidate for one input at one `now`: what every candidate of the input is checked against (the future
+    limit, the unit table, the plausible range) looked up once, not once per record (a 50,000-entry chart)."""
 
+    __slots__ = ("spec", "latest", "unit_factors", "low", "high")
 
-def _read_raw(candidate: Candidate, spec: ObservationInput, now: datetime) -> Reading:
-    raw = candidate.resource
-    status = raw.get("status")
-    if type(status) is not str or status not in STATUSES_THAT_COUNT:
-        if type(status) is str and status in STATUSES_SILENT:
-            return Reading(candidate, rejection="never counts", kind="")
-        shown = status if type(status) is str else type(status).__name__
-        return Reading(candidate, rejection=f"status '{shown}' is not a result", kind="status")
-    if candidate.at is not None and candidate.at > now + FUTURE_TOLERANCE:
-        return Reading(candidate, rejection=f"{spec.label} is dated in the future ({candidate.at:%Y-%m-%d %H:%M} UTC)",
-                       kind="future")
-    quantity, absent = _quantity_of(candidate)
-    value = quantity.get("value") if type(quantity) is dict else None
-    if value is None:
-        why = f"data absent ({concept_text(absent) or 'no reason'})" if absent else "no numeric value"
-        return Reading(candidate, rejection=f"{spec.label}: {why}", kind="no-value")
-    if type(value) not in (int, float):  # "86" as a string, true, an object: not a JSON number (FHIR R4 §2.6.2)
-        shown = repr(value[:20]) if type(value) is str else f"a JSON {type(value).__name__}"
-        return Reading(candidate, rejection=f"{spec.label} value is {shown}, not a JSON number", kind="not-a-number")
-    comparator = quantity.get("comparator")
-    if comparator is not None:
-        # "< 10" or "> 8" is a bound, not a value: using the number would be a silent guess
-        return Reading(candidate, bound=f"{comparator} {value}")
-    code, unit = quantity.get("code"), quantity.get("unit")
-    unit_text = code if type(code) is str and code else unit if type(unit) is str and unit else None
-    return _convert(candidate, spec, float(value), unit_text)
+    def __init__(self, spec: ObservationInput, now: datetime) -> None:
+        self.spec = spec
+        self.latest = now + FUTURE_TOLERANCE
+        self.unit_factors = tables().unit_factors
+        self.low, self.high = spec.plausible
 
+    def __call__(self, candidate: Candidate) -> Reading:
+        try:
+            return self._read(candidate)
+        except (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError) as error:
+            return Reading(candidate, rejection=f"malformed FHIR ({type(error).__name__} while reading it)",
+                           kind="malformed")
 
-def _convert(candidate: Candidate, spec: ObservationInput, value: float, unit: str | None) -> Reading:
-    note = ""
-    if unit is None:
-        if not spec.unitless_ok:
-            return Reading(candidate, rejection=f"{spec.label} {value:g} has no unit; cannot tell its scale", kind="no-unit")
-        factor, offset = 1.0, 0.0
-        note = f"no unit sent; read as {spec.unit}"
-    else:
-        conversion = tables().unit_factors.get((spec.name, unit))
-        if conversion is None:
-            return Reading(candidate, rejection=Why("{} unit '{}' is not recognised", (spec.label, unit[:40])), kind="unit")
-        factor, offset = conversion
-        if (factor, offset) != (1.0, 0.0):
-            note = f"sent as {value:g} {unit}"
-    # a converted value keeps 2 decimals (86.26 mmHg from kPa, not 86.2571); a value sent in the engine's unit is kept
-    converted = round(value * factor + offset, 2 if (factor, offset) != (1.0, 0.0) else 4)
-    low, high = spec.plausible
-    if not low <= converted <= high:
-        return Reading(candidate, rejection=Why("{} {:g} {} is outside the plausible range {:g}-{:g}",
-                                                (spec.label, converted, spec.unit, low, high)), kind="implausible")
-    return Reading(candidate, value=converted, note=note)
+    def _read(self, candidate: Candidate) -> Reading:
+        raw, spec = candidate.resource, self.spec
+        status = raw.get("status")
+        if type(status) is not str or status not in STATUSES_THAT_COUNT:
+            if type(status) is str and status in STATUSES_SILENT:
+                return Reading(candidate, rejection="never counts", kind="")
+            shown = status if type(status) is str else type(status).__name__
+            return Reading(candidate, rejection=f"status '{shown}' is not a result", kind="status")
+        at = candidate.at
+        if at is not None and at > self.latest:
+            return Reading(candidate, rejection=f"{spec.label} is dated in the future ({at:%Y-%m-%d %H:%M} UTC)",
+                           kind="future")
+        quantity, absent = _quantity_of(candidate)
+        value = quantity.get("value") if type(quantity) is dict else None
+        if value is None:
+            why = f"data absent ({concept_text(absent) or 'no reason'})" if absent else "no numeric value"
+            return Reading(candidate, rejection=f"{spec.label}: {why}", kind="no-value")
+        if type(value) not in (int, float):  # "86" as a string, true, an object: not a JSON number (FHIR R4 §2.6.2)
+            shown = repr(value[:20]) if type(value) is str else f"a JSON {type(value).__name__}"
+            return Reading(candidate, rejection=f"{spec.label} value is {shown}, not a JSON number", kind="not-a-number")
+        comparator = quantity.get("comparator")
+        if comparator is not None:
+            # "< 10" or "> 8" is a bound, not a value: using the number would be a silent guess
+            return Reading(candidate, bound=f"{comparator} {value}")
+        code, unit = quantity.get("code"), quantity.get("unit")
+        unit_text = code if type(code) is str and code else unit if type(unit) is str and unit else None
+        return self._convert(candidate, float(value), unit_text)
+
+    def _convert(self, candidate: Candidate, value: float, unit: str | None) -> Reading:
+        spec, note = self.spec, ""
+        if unit is None:
+            if not spec.unitless_ok:
+                return Reading(candidate, rejection=f"{spec.label} {value:g} has no unit; cannot tell its scale", kind="no-unit")
+            factor, offset = 1.0, 0.0
+            note = f"no unit sent; read as {spec.unit}"
+        else:
+            conversion = self.unit_factors.get((spec.name, unit))
+            if conversion is None:
+                return Reading(candidate, rejection=Why("{} unit '{}' is not recognised", (spec.label, unit[:40])), kind="unit")
+            factor, offset = conversion
+            if (factor, offset) != (1.0, 0.0):
+                note = f"sent as {value:g} {unit}"
+        # a converted value keeps 2 decimals (86.26 mmHg from kPa, not 86.2571); a value sent in the engine's unit is kept
+        converted = round(value * factor + offset, 2 if (factor, offset) != (1.0, 0.0) else 4)
+        if not self.low <= converted <= self.high:
+            return Reading(candidate, rejection=Why("{} {:g} {} is outside the plausible range {:g}-{:g}",
+                                                    (spec.label, converted, spec.unit, self.low, self.high)), kind="implausible")
+        return Reading(candidate, value=converted, note=note)
 
 
 Ranking = Callable[[list[Candidate], Callable[[Candidate], Reading]], Iterable[Reading]]

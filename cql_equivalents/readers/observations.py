@@ -18,7 +18,7 @@ from ..fhir_select import ResourcePool
 from ..fhir_values import codings, effective_time
 from ..model import EngineInputs, Observed
 from ..observation_reading import (
-    FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, choose, newest_first, read_raw,
+    FUTURE_TOLERANCE, STATUSES_THAT_COUNT, Candidate, Ranking, RawReader, choose, newest_first,
 )
 from ..tables import LOINC, load, tables
 from ..terminology import active as site_terminology
@@ -122,7 +122,8 @@ def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, va
     in_window = [c for c in found if c.at is not None and start <= c.at <= end]
     if len(in_window) < 2:
         return  # the newest is the only value of the episode
-    readings = [read_raw(candidate, spec, inputs.now) for candidate in in_window]
+    read = RawReader(spec, inputs.now)
+    readings = [read(candidate) for candidate in in_window]
     usable = [reading for reading in readings if not reading.rejection and not reading.bound]
     # a value of the episode that cannot be used (implausible, unknown unit...) could have been the worst: named
     unused = [reading for reading in readings if reading.rejection and id(reading.candidate.resource) not in named]
@@ -148,7 +149,7 @@ def read_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     for name, found in _observation_candidates(pool).items():
         spec = specs[name]
         rank = OBSERVATION_RANKINGS.get(name, newest_first)
-        choice = choose(rank(found, lambda candidate, spec=spec: read_raw(candidate, spec, inputs.now)), validate)
+        choice = choose(rank(found, RawReader(spec, inputs.now)), validate)
         _report_passed_over(inputs, name, choice.passed_over)
         if name in judged_by_worst:
             _map_worst(name, spec, found, inputs, validate, {id(r.candidate.resource) for r in choice.passed_over})

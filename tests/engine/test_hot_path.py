@@ -95,3 +95,19 @@ def test_a_resource_carrying_another_key_the_classifier_reads_is_classified_alon
     results = list(pool.matching("Observation", lambda resource: resource.get("description", "-"),
                                    also_reads=("description",)))
     assert [result for _, result in results] == ["-", "bronchoscopy"]
+
+
+def test_a_subject_already_seen_as_this_patients_is_not_judged_again_but_nothing_else_is_let_through():
+    """The pool's fast path (fhir_select.ResourcePool.add): after one record shows `Patient/pat-1` is this patient,
+    later records with that subject are kept without a second look; a Patient resource with another id (even one
+    carrying that subject member) and records naming anyone else are still left out and named."""
+    from cql_equivalents.fhir_select import pool_from_values
+    own = [f.spo2(86 + index) for index in range(3)]
+    other = {**f.spo2(70), "subject": {"reference": "Patient/someone-else"}}
+    odd_patient = {**f.patient("intruder"), "subject": {"reference": "Patient/pat-1"}}
+    bundle = {"resourceType": "Bundle", "type": "searchset",
+              "entry": [{"resource": r} for r in (own[0], other, own[1], odd_patient, own[2])]}
+    pool = pool_from_values({"vitals": bundle}, patient_id="pat-1")
+    assert [r["id"] for r in pool.of("Observation")] == [r["id"] for r in own]
+    assert pool.foreign_patients == ["Patient/intruder"]
+    assert any("someone-else" not in problem and other["id"] in problem for problem in pool.problems)
