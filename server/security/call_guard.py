@@ -81,8 +81,8 @@ class CallGuard:
     def claim(self, call: CallRecord, connection: Connection | None = None) -> None:
         """The caller's jti recorded as used, in `connection`'s transaction or its own; 401 if it was used."""
         caller = call.caller
-        if call.claimed or caller is None or not caller.jti:
-            return
+        if call.claimed or caller is None or not caller.jti or caller.expires_at is None:
+            return  # no token (development), or none that can be replayed
         try:
             if connection is None:
                 self.audit.claim_jti_alone(caller.issuer, caller.jti, caller.expires_at)
@@ -117,7 +117,8 @@ class CallGuard:
     @staticmethod
     def _unclaimed_jti(call: CallRecord) -> tuple[str, str, int] | None:
         caller = call.caller
-        if call.claimed or caller is None or not caller.jti or call.entry.reason == "replayed-jti":
+        if (call.claimed or caller is None or not caller.jti or caller.expires_at is None
+                or call.entry.reason == "replayed-jti"):
             return None
         return caller.issuer, caller.jti, caller.expires_at
 
