@@ -3,9 +3,11 @@ of the same body (the floor: no service can answer before it has read the reques
 from __future__ import annotations
 
 import gc
+import itertools
 import json
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,6 +37,10 @@ class LatencyResult:
     # CPU time this process got / wall time of the timed loop: well under 1.0 means other processes took the
     # cores (the figures are then pessimistic), and SQLite fsync waits show here too.
     cpu_share: float
+    # "same": one chart posted again and again (what an EHR does for one patient, and what the per-process
+    # memos remember); "new each call": every call another chart (other times and values: nothing remembered
+    # about its records, as for a patient the worker has not seen)
+    chart: str = "same"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,11 +60,16 @@ def development_settings(database_dir: Path, synchronous: str, extra: dict[str, 
 def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup: int = 5, seed: int = 7,
             headers_for: Callable[[Settings], Callable[[], dict[str, str]]] | None = None,
             settings_extra: Callable[[Path], dict[str, str]] | None = None,
-            auth: str = "development", body: bytes | None = None) -> LatencyResult:
-    """POST the same chart `repetitions` times; each request is paired with one bare `json.loads` of its body,
-    so both see the same machine load. `settings_extra(workdir)` adds settings; `headers_for(settings)` gives
-    a function making each request's headers (prepared before the timed loop, e.g. signed tokens)."""
+            auth: str = "development", body: bytes | None = None, new_chart_each_call: bool = False) -> LatencyResult:
+    """POST the same chart `repetitions` times (or, with `new_chart_each_call`, a chart of the same size made
+    for each call, all built before the timed loop); each request is paired with one bare `json.loads` of its
+    body, so both see the same machine load. `settings_extra(workdir)` adds settings; `headers_for(settings)`
+    gives a function making each request's headers (prepared before the timed loop, e.g. signed tokens)."""
     body = body if body is not None else charts.request_body(size, seed)
+    started_at = datetime.now(timezone.utc)
+    # each chart `index` seconds older: every record's times (and so its content) differ from every other chart's
+    bodies = ([charts.request_body(size, seed, started_at - timedelta(seconds=index))
+               for index in range(repetitions + warmup + 1)] if new_chart_each_call else [body])
     with tempfile.TemporaryDirectory(prefix="hemoptysis-bench-") as workdir:
         settings = development_settings(Path(workdir), synchronous, settings_extra(Path(workdir)) if settings_extra else None)
         app = create_app(settings)
@@ -66,8 +77,11 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
         client = app.test_client()
         next_headers = headers_for(settings) if headers_for else dict
 
+        sent = itertools.count()
+
         def post():
-            return client.post(SERVICE_URL, data=body, content_type="application/json", headers=next_headers())
+            return client.post(SERVICE_URL, data=bodies[next(sent) % len(bodies)], content_type="application/json",
+                               headers=next_headers())
 
         first = post()
         cards = len(first.get_json().get("cards", [])) if first.status_code == 200 else 0
@@ -82,11 +96,12 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
             if response.status_code != 200:
                 errors += 1
             started = time.perf_counter()
-            json.loads(body)
+            json.loads(bodies[-1])
             floor.append(time.perf_counter() - started)
         cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
         app.extensions["hemoptysis_cds"]["store"].engine.dispose()
     gc.collect()
     service_ms, floor_ms = summarise(service), summarise(floor)
     return LatencyResult(size, len(body), repetitions, errors, cards, service_ms, floor_ms,
-                         round(service_ms.p50 / floor_ms.p50, 2), synchronous, auth, round(cpu_share, 2))
+                         round(service_ms.p50 / floor_ms.p50, 2), synchronous, auth, round(cpu_share, 2),
+                         "new each call" if new_chart_each_call else "same")

@@ -44,10 +44,35 @@ def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
         assert row["errors"] == 0 and row["cards"] >= 2 and row["requests"] == 15
         assert 0 < row["json_parse_ms"]["p50"] < row["service_ms"]["p50"] <= row["service_ms"]["p99"]
         assert row["ratio_p50"] > 1
+    fresh = results["latency_new_chart_each_call"]  # nothing remembered about its records: the cold figure
+    assert fresh["chart"] == "new each call" and fresh["size"] == 12 and fresh["errors"] == 0 and fresh["cards"] >= 2
+    assert rows[(12, "NORMAL")]["chart"] == "same"
     assert set(results["targets"]) == {"small_request_latency", "large_request_vs_json"}
+    assert results["targets_issue16"] == {}  # no 50-resource row, no shapes, no load: nothing of issue 16 judged
     assert results["targets"]["large_request_vs_json"]["size"] == 30
     printed = capsys.readouterr().out
-    assert "In-process latency" in printed and "Targets (issue #7)" in printed
+    assert "In-process latency" in printed and "Targets (issue #7)" in printed and "(a new chart each call)" in printed
+    assert "Targets (issue #16)" in printed
+
+
+def test_the_issue_16_targets_are_judged_on_their_figures():
+    from bench import report
+    row = {"size": 50, "auth": "development", "sqlite_synchronous": "NORMAL", "service_ms": {"p50": 2.4, "p99": 9.0}}
+    results = {"sqlite_synchronous": "NORMAL", "latency": [row],
+               "latency_new_chart_each_call": {"service_ms": {"p50": 4.0}},
+               "jwt": {"size": 50, "service_ms": {"p50": 3.6}},
+               "shapes": {"in_process": [{"shape": "icu", "size": 5000, "ratio_p50": 2.1},
+                                         {"shape": "implausible", "size": 5000, "ratio_p50": 3.2},
+                                         {"shape": "unusable-50000", "size": 50000, "ratio_p50": 2.9}],
+                          "rss": {"calls": 30, "peak_ratio": 1.2}},
+               "throughput_best": {"50": {"requests_per_second": 500.0, "connections": 4, "errors": 0}}}
+    checks = report.issue16_targets(results)
+    assert checks["50_resources_in_process"]["met"] and checks["50_resources_in_process"]["new_chart_each_call_p50_ms"] == 4.0
+    assert not checks["every_shape_at_5000_vs_json"]["met"]  # one shape over 3x
+    assert checks["50000_entries_vs_json"]["met"]
+    assert not checks["signed_jwt_extra"]["met"] and checks["signed_jwt_extra"]["extra_p50_ms"] == 1.2
+    assert not checks["worker_peak_rss_50000_entries"]["met"]  # 30 calls are not the 200 asked
+    assert checks["throughput_50_resources"]["met"]
 
 
 def test_python_load_generator_counts_answers_and_errors_on_loopback(tmp_path):
