@@ -23,7 +23,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from .fhir_select import UNREADABLE  # the marker a record with repeated JSON names carries
+from .fhir_select import UNREADABLE
+from .terminology_elements import with_known_codes  # the marker a record with repeated JSON names carries
 
 MAX_DEPTH = 32  # deepest legitimate nesting is ~10 (contained resource > extension > extension > value)
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -177,7 +178,7 @@ def _verdict(model: type[BaseModel], resource: Any) -> str:
         return f"not valid FHIR JSON ({broken})"
     models_built += 1
     try:
-        model.model_validate(resource)
+        model.model_validate(with_known_codes(model, resource))  # coded members validated once per process
         return ""
     except ValidationError as error:
         return first_error(error)
