@@ -28,6 +28,7 @@ from sqlalchemy import Table, delete, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from server.storage.fast_insert import insert_rows
 from server.storage.schema import audit_events, create_tables, seen_jwts
 
 log = logging.getLogger("hemoptysis_cds.audit")
@@ -124,14 +125,14 @@ class AuditTrail:
             self.claim_jti(connection, issuer, jti, expires_at)
 
     def record(self, connection: Connection, entry: AuditEntry) -> None:
-        connection.execute(insert(audit_events), fitted_to_columns(audit_events, {
+        insert_rows(connection, audit_events, [fitted_to_columns(audit_events, {
             "at": datetime.now(timezone.utc), "kind": entry.kind, "service_id": entry.service_id,
             "client_iss": entry.client_iss or None, "tenant": entry.tenant, "jti": entry.jti, "hook": entry.hook,
             "hook_instance": entry.hook_instance or None, "patient_hash": entry.patient_hash,
             "cards": json.dumps([{"uuid": c.get("uuid"), "indicator": c.get("indicator")} for c in entry.cards]),
             "feedback_items": entry.feedback_items, "status": entry.status,
             "reason": entry.reason or None, "latency_ms": round(entry.latency_ms, 2),
-        }))
+        })])
 
     def record_alone(self, entry: AuditEntry, jti: tuple[str, str, int] | None = None) -> None:
         """A refused call: its own small transaction, with the token's (issuer, jti, expiry) claimed in it, so a

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from server.storage.fast_insert import insert_rows
 from server.storage.wal_checkpoint import checkpoint_in_background
 from server.storage.schema import create_tables, feedback, health_probe, issued_card_topics, issued_cards
 
@@ -113,8 +114,8 @@ class Store:
         } for card in cards]
         topics = [{"card_uuid": card["uuid"], "topic": card_topic(card)[:100]} for card in cards]
         with self.transaction(connection) as connection:
-            connection.execute(insert(issued_cards), rows)
-            connection.execute(insert(issued_card_topics), topics)
+            insert_rows(connection, issued_cards, rows)  # the cursor of this transaction, not Core (fast_insert.py)
+            insert_rows(connection, issued_card_topics, topics)
 
     def card_facts(self, card_uuids: set[str]) -> dict[str, dict]:
         """Per issued card: its topic and the override reasons it offered (for the feedback metrics)."""
