@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, delete, insert
+from sqlalchemy import Table, delete
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -111,7 +111,7 @@ class AuditTrail:
     def claim_jti(self, connection: Connection, issuer: str, jti: str, expires_at: int) -> None:
         """Record this token as used, in the caller's transaction; ReplayedToken if it was used before."""
         try:  # no savepoint: a replay aborts the whole call, so its transaction is rolled back anyway
-            connection.execute(insert(seen_jwts), {"issuer": issuer, "jti": jti, "expires_at": expires_at})
+            insert_rows(connection, seen_jwts, [{"issuer": issuer, "jti": jti, "expires_at": expires_at}])
         except IntegrityError:
             raise ReplayedToken() from None
         self._claims += 1
