@@ -41,6 +41,9 @@ class LatencyResult:
     # memos remember); "new each call": every call another chart (other times and values: nothing remembered
     # about its records, as for a patient the worker has not seen)
     chart: str = "same"
+    # with `paired_development`: the development app's latency for the same body, measured call by call between
+    # this app's calls (so the difference between the two is not the machine's drift between two runs)
+    paired_development_ms: Summary | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,11 +63,13 @@ def development_settings(database_dir: Path, synchronous: str, extra: dict[str, 
 def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup: int = 5, seed: int = 7,
             headers_for: Callable[[Settings], Callable[[], dict[str, str]]] | None = None,
             settings_extra: Callable[[Path], dict[str, str]] | None = None,
-            auth: str = "development", body: bytes | None = None, new_chart_each_call: bool = False) -> LatencyResult:
+            auth: str = "development", body: bytes | None = None, new_chart_each_call: bool = False,
+            paired_development: bool = False) -> LatencyResult:
     """POST the same chart `repetitions` times (or, with `new_chart_each_call`, a chart of the same size made
     for each call, all built before the timed loop); each request is paired with one bare `json.loads` of its
     body, so both see the same machine load. `settings_extra(workdir)` adds settings; `headers_for(settings)`
-    gives a function making each request's headers (prepared before the timed loop, e.g. signed tokens)."""
+    gives a function making each request's headers (prepared before the timed loop, e.g. signed tokens).
+    `paired_development`: a development-mode app of its own answers the same body after each call, timed too."""
     body = body if body is not None else charts.request_body(size, seed)
     started_at = datetime.now(timezone.utc)
     # each chart `index` seconds older: every record's times (and so its content) differ from every other chart's
@@ -76,6 +81,10 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
         tune_garbage_collector()  # as each gunicorn worker does once its app is loaded (server/cli.py)
         client = app.test_client()
         next_headers = headers_for(settings) if headers_for else dict
+        companion_dir = Path(workdir) / "paired-development"
+        companion_dir.mkdir()
+        companion = create_app(development_settings(companion_dir, synchronous)) if paired_development else None
+        companion_client = companion.test_client() if companion else None
 
         sent = itertools.count()
 
@@ -83,11 +92,18 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
             return client.post(SERVICE_URL, data=bodies[next(sent) % len(bodies)], content_type="application/json",
                                headers=next_headers())
 
+        def post_to_companion() -> tuple[float, bool]:
+            started = time.perf_counter()
+            response = companion_client.post(SERVICE_URL, data=bodies[-1], content_type="application/json")
+            return time.perf_counter() - started, response.status_code == 200
+
         first = post()
         cards = len(first.get_json().get("cards", [])) if first.status_code == 200 else 0
         for _ in range(warmup):
             post()
-        service, floor, errors = [], [], 0 if first.status_code == 200 else 1
+            if companion_client:
+                post_to_companion()
+        service, floor, paired, errors = [], [], [], 0 if first.status_code == 200 else 1
         wall_started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(repetitions):
             started = time.perf_counter()
@@ -98,10 +114,16 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
             started = time.perf_counter()
             json.loads(bodies[-1])
             floor.append(time.perf_counter() - started)
+            if companion_client:
+                took, answered = post_to_companion()
+                paired.append(took)
+                errors += 0 if answered else 1
         cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
-        app.extensions["hemoptysis_cds"]["store"].engine.dispose()
+        for made in (app, companion):
+            if made is not None:
+                made.extensions["hemoptysis_cds"]["store"].engine.dispose()
     gc.collect()
     service_ms, floor_ms = summarise(service), summarise(floor)
     return LatencyResult(size, len(body), repetitions, errors, cards, service_ms, floor_ms,
                          round(service_ms.p50 / floor_ms.p50, 2), synchronous, auth, round(cpu_share, 2),
-                         "new each call" if new_chart_each_call else "same")
+                         "new each call" if new_chart_each_call else "same", summarise(paired) if paired else None)

@@ -62,5 +62,5 @@ def measure(size: int, repetitions: int, synchronous: str = "NORMAL") -> dict:
     key = _signing_key()
     warmup = 5
     return measure_latency(size, repetitions, synchronous=synchronous, warmup=warmup, auth="jwt-es384",
-                           settings_extra=_clients_settings(key),
+                           settings_extra=_clients_settings(key), paired_development=True,
                            headers_for=_signed_headers(key, repetitions + warmup + 1)).as_dict()

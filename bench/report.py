@@ -66,6 +66,10 @@ def table(results: dict) -> str:
                      f"{verified['sqlite_synchronous']:>7} {verified['requests']:>5} {verified['errors']:>4} "
                      f"{verified['cards']:>5} {verified['service_ms']['p50']:>8.2f} {verified['service_ms']['p99']:>8.2f} "
                      f"{verified['json_parse_ms']['p50']:>9.2f} {verified['ratio_p50']:>6.2f} {verified['cpu_share'] * 100:>5.0f}")
+        paired = verified.get("paired_development_ms")
+        if paired:  # the development app, answering the same body between the signed calls
+            lines.append(f"{'':>9} {'':>9} {'development':>11} {'':>7} {verified['requests']:>5} {'':>4} {'':>5} "
+                         f"{paired['p50']:>8.2f} {paired['p99']:>8.2f}  (paired with the jwt-es384 row, call by call)")
     if results.get("throughput"):
         lines += ["", f"Throughput on loopback: gunicorn, {results['machine']['workers']} workers, "
                       f"load by {results['throughput'][0]['tool']} on the same {results['machine']['cpus']} cores",
@@ -122,9 +126,14 @@ def issue16_targets(results: dict) -> dict[str, Any]:
             "met": small["service_ms"]["p50"] <= SMALL_P50_TARGET_MS and small["service_ms"]["p99"] <= SMALL_P99_TARGET_MS}
         verified = results.get("jwt") or {}
         if "service_ms" in verified and verified["size"] == 50:
-            extra = round(verified["service_ms"]["p50"] - small["service_ms"]["p50"], 2)
-            checks["signed_jwt_extra"] = {"extra_p50_ms": extra, "target": f"<= {JWT_EXTRA_TARGET_MS:g} ms",
-                                          "met": extra <= JWT_EXTRA_TARGET_MS}
+            # judged against the development app measured call by call beside it, when the run has it
+            paired = verified.get("paired_development_ms")
+            against = paired["p50"] if paired else small["service_ms"]["p50"]
+            extra = round(verified["service_ms"]["p50"] - against, 2)
+            checks["signed_jwt_extra"] = {
+                "extra_p50_ms": extra, "against": "development, paired call by call" if paired else "development row",
+                "unpaired_extra_p50_ms": round(verified["service_ms"]["p50"] - small["service_ms"]["p50"], 2),
+                "target": f"<= {JWT_EXTRA_TARGET_MS:g} ms", "met": extra <= JWT_EXTRA_TARGET_MS}
     rss = (results.get("shapes") or {}).get("rss")
     if rss:
         checks["worker_peak_rss_50000_entries"] = {

@@ -38,6 +38,8 @@ def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
     results = json.loads(output.read_text())
     verified = results["jwt"]  # the bench signs each call as an EHR would; the service verifies and audits it
     assert verified["auth"] == "jwt-es384" and verified["errors"] == 0 and verified["cards"] >= 2
+    # the development app answered the same body between the signed calls: the JWT cost is their difference
+    assert 0 < verified["paired_development_ms"]["p50"] <= verified["paired_development_ms"]["p99"]
     rows = {(row["size"], row["sqlite_synchronous"]): row for row in results["latency"]}
     assert set(rows) == {(12, "NORMAL"), (30, "NORMAL"), (12, "FULL"), (30, "FULL")}
     for row in rows.values():
