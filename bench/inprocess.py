@@ -92,9 +92,9 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
             return client.post(SERVICE_URL, data=bodies[next(sent) % len(bodies)], content_type="application/json",
                                headers=next_headers())
 
-        def post_to_companion() -> tuple[float, bool]:
+        def post_to_companion(paired_client) -> tuple[float, bool]:
             started = time.perf_counter()
-            response = companion_client.post(SERVICE_URL, data=bodies[-1], content_type="application/json")
+            response = paired_client.post(SERVICE_URL, data=bodies[-1], content_type="application/json")
             return time.perf_counter() - started, response.status_code == 200
 
         first = post()
@@ -102,7 +102,7 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
         for _ in range(warmup):
             post()
             if companion_client:
-                post_to_companion()
+                post_to_companion(companion_client)
         service, floor, paired, errors = [], [], [], 0 if first.status_code == 200 else 1
         wall_started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(repetitions):
@@ -115,7 +115,7 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
             json.loads(bodies[-1])
             floor.append(time.perf_counter() - started)
             if companion_client:
-                took, answered = post_to_companion()
+                took, answered = post_to_companion(companion_client)
                 paired.append(took)
                 errors += 0 if answered else 1
         cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
