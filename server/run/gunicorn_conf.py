@@ -39,6 +39,7 @@ limit_request_field_size = 8190
 # Access logs would carry URLs only (no bodies), but the service logs its own structured lines instead.
 accesslog = None
 errorlog = "-"
+logger_class = "server.run.gunicorn_worker.QuietAccessLogger"
 if _settings.log_format == "json":
     logconfig_dict = _JSON_LOGGING
 # Recycle workers now and then to bound memory growth from any leak.

@@ -15,6 +15,7 @@ import socket
 import time
 
 from gunicorn import util
+from gunicorn.glogging import Logger
 from gunicorn.workers import gthread
 
 from server.config import Settings
@@ -137,3 +138,12 @@ class BoundedThreadWorker(gthread.ThreadWorker):
             conn.sock.sendall(error_response(status, reason, message))
         except OSError:
             pass
+
+
+class QuietAccessLogger(Logger):
+    """gunicorn's logger without access lines: the service writes its own structured line per call (no URL
+    query, no header), and gunicorn, given a logging dict, built every access line's atoms (all request headers)
+    only for its WARNING-level access logger to drop it (~50 us per request)."""
+
+    def access(self, resp, req, environ, request_time) -> None:
+        return None

@@ -59,3 +59,4 @@ def test_the_slot_is_reentrant_and_letting_go_without_holding_it_does_nothing():
 
     threading.Thread(target=another_call).start()
     assert done.wait(1)  # the slot was left free
+
