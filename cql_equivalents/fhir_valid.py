@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from .fhir_select import UNREADABLE
-from .terminology_elements import with_known_codes  # the marker a record with repeated JSON names carries
+from .fhir_select import UNREADABLE  # the marker a record with repeated JSON names carries
+from .terminology_elements import with_known_codes
 
 MAX_DEPTH = 32  # deepest legitimate nesting is ~10 (contained resource > extension > extension > value)
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
