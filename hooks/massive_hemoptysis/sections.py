@@ -9,7 +9,7 @@ from cql_equivalents.model import EngineInputs
 from cql_equivalents.results import Severity
 from cql_equivalents.localization import study_on_record
 from cql_equivalents.support import on_support_at
-from cql_equivalents.tables import tables
+from cql_equivalents.tables import load, tables
 
 from ..cards.clinician_words import plain
 from ..cards.markdown import missing_line, numbered, observed_text, records_not_used, when
@@ -197,9 +197,16 @@ def why(*parts: str) -> str:
 
 
 def missing(inputs: EngineInputs, names) -> str:
-    parts = [missing_line(inputs, names), stale_text(inputs, names), records_not_used(inputs)]
+    parts = [missing_line(inputs, names), age_unknown_text(inputs), stale_text(inputs, names), records_not_used(inputs)]
     body = "\n\n".join(part for part in parts if part)
     return "**What is missing**\n\n" + body if body else ""
+
+
+def age_unknown_text(inputs: EngineInputs) -> str:
+    """The adult pathway applied without an age on record: said, not assumed silently."""
+    if inputs.age_years is not None:
+        return ""
+    return card_text()["age_unknown"]["text"].format(adult_from=load("triggers")["scope"]["adult_from_years"])
 
 
 def population_lines(assessment: Assessment) -> str:

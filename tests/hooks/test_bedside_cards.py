@@ -113,6 +113,24 @@ def test_a_child_in_an_airway_emergency_gets_a_critical_card_without_adult_order
     assert "U/kg" not in cards[0]["detail"] and "paediatric" in cards[0]["summary"]
 
 
+@pytest.mark.parametrize("birth_date", [None, "not a date", "1850-01-01"])
+def test_an_adult_pathway_applied_without_an_age_says_so(client, birth_date):
+    """No usable birthDate (absent, unreadable, implausible): the adult cards still come, and say the age is not
+    on record and the adult pathway was applied; with one on record, nothing is said."""
+    patient = f.patient()
+    if birth_date is None:
+        del patient["birthDate"]
+    else:
+        patient["birthDate"] = birth_date
+    response = client.post(URL, json=f.patient_view_request([patient, f.hemoptysis(), f.spo2(84)]))
+    assert response.status_code == 200, response.json
+    bleeding = response.json["cards"][0]
+    assert bleeding["source"]["topic"]["code"] == "massive-hemoptysis-escalation"
+    assert "Age not on record (no usable Patient.birthDate)" in bleeding["detail"]
+    assert "for 18 years and over" in bleeding["detail"]
+    assert "Age not on record" not in answer(client, [f.spo2(84)])[0]["detail"]
+
+
 # ------------------------------------------------------------------------------------------ imaging-only causes
 
 @pytest.mark.parametrize("conclusion, engine", [
