@@ -142,8 +142,13 @@ def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, va
 
 def read_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
     specs = tables().observation_inputs
+    verdicts: dict[int, str] = {}  # a BP panel feeds two inputs, the worst pass asks again: one digest per record
+
     def validate(raw: dict) -> str:
-        return fhir_valid.problem(Observation, raw)  # a BP panel feeds two inputs: the memo answers the second
+        found = verdicts.get(id(raw))  # id() is stable: the pool holds every resource for the whole call
+        if found is None:
+            found = verdicts[id(raw)] = fhir_valid.problem(Observation, raw)
+        return found
 
     judged_by_worst = worst_directions()
     for name, found in _observation_candidates(pool).items():
