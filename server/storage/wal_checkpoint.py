@@ -32,6 +32,7 @@ class _Checkpointer:
     def __init__(self) -> None:
         self._dirty: weakref.WeakSet[Engine] = weakref.WeakSet()
         self._lock = threading.Lock()
+        self._dirty_lock = threading.Lock()  # request threads add while this thread takes: a set is not safe for that
         self._wake = threading.Event()
         self._pid: int | None = None
         self._passing = False
@@ -40,7 +41,8 @@ class _Checkpointer:
     def committed(self, engine: Engine) -> None:
         if self._pid != os.getpid():
             self._start()
-        self._dirty.add(engine)
+        with self._dirty_lock:
+            self._dirty.add(engine)
         self._wake.set()
 
     def pending(self) -> bool:
@@ -63,12 +65,16 @@ class _Checkpointer:
             pause.wait(CHECKPOINT_EVERY_SECONDS)  # the commits of the next second go in one pass
             wake.clear()
             self._passing = True
+            engines: list[Engine] = []
             try:
-                for engine in list(self._dirty):
-                    self._dirty.discard(engine)
+                with self._dirty_lock:
+                    engines = list(self._dirty)
+                    self._dirty.clear()
+                for engine in engines:
                     self.checkpoint(engine)
             finally:
                 self._passing = False
+            del engines  # no strong reference to an engine kept between passes
 
     def checkpoint(self, engine: Engine) -> None:
         database = engine.url.database

@@ -82,3 +82,26 @@ def test_a_removed_database_is_passed_over_without_a_traceback(tmp_path):
     assert left < 10
     assert not gone_dir.exists()  # not re-created by an open
     kept.engine.dispose()
+
+
+def test_the_thread_survives_request_threads_committing_while_it_passes(tmp_path):
+    """Commits from many threads (gthread workers) while the thread takes its set of databases: it keeps
+    running and the last rows reach the file."""
+    import threading
+    import uuid
+
+    stores = [Store(f"sqlite:///{tmp_path}/cds-{n}.sqlite3") for n in range(4)]
+
+    def commits(store):
+        for _ in range(150):
+            store.record_issued("massive-hemoptysis", "h", [_card(str(uuid.uuid4()))])
+
+    threads = [threading.Thread(target=commits, args=(store,)) for store in stores for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert any(thread.name == "sqlite-wal-checkpoint" and thread.is_alive() for thread in threading.enumerate())
+    for n, store in enumerate(stores):
+        assert _in_file_within_seconds(tmp_path / f"cds-{n}.sqlite3", tmp_path, 300)
+        store.engine.dispose()
