@@ -1,0 +1,83 @@
+"""The developer-word clean-up, line by line with a memo of unchanged lines, gives what applying every pattern in
+turn to each line gives, on text made of the tables' own strings (where the developer words come from)."""
+from __future__ import annotations
+
+import random
+import re
+import tomllib
+
+from cql_equivalents.tables import DATA_DIR
+from hooks.cards import clinician_words as words
+
+
+# each pattern without the lookahead that only names its possible first characters (a speed-up, not a rule)
+_PLAIN_PATTERNS = [(re.compile(re.sub(r"^\(\?=\[[^\]]*\]\)", "", pattern.pattern)), replacement)
+                   for pattern, replacement, _guard in words._DEVELOPER_WORDS]
+
+
+def _reference(text: str) -> str:
+    """Every pattern, in order, over each line (no guard, no lookahead, no memo)."""
+    def clean(line: str) -> str:
+        line = words._VALIDATOR_MESSAGE.sub(
+            lambda m: "not a valid FHIR record" + (f" (field {m.group(1)})" if m.group(1) else ""), line)
+        for pattern, replacement in _PLAIN_PATTERNS:
+            line = pattern.sub(replacement, line)
+        return line
+    return "\n".join(clean(line) for line in text.split("\n"))
+
+
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+def _table_strings() -> list[str]:
+    found = []
+    for path in sorted(DATA_DIR.glob("*.toml")):
+        with path.open("rb") as handle:
+            found += _strings(tomllib.load(handle))
+    return found
+
+
+EDGES = ["(clinical.md D, E)", "x (, y)", "a ( ; ) b", "( )", "_ _", "two  spaces", "word , next", "(seed)",
+         "figures not re-verified", ", figure not re-verified", "see data/orders.toml", "seed 004 phase 3",
+         "seed 000, OIC-205-08-B", "engine dossier / x", "phases 4-6 and 7", "not valid FHIR R4 (code: missing)",
+         "line ending in ,", "figures confirmed in clinical.md D", "confirmed clinical.md x; y", "in clinical.md", ") opening", "\ttab ;\t)", "no words here at 10:15 UTC, SpO2 86 %"]
+
+
+def test_line_by_line_with_the_memo_equals_every_pattern_in_turn():
+    assert sum(plain.pattern != pattern.pattern for (plain, _), (pattern, _, _) in
+               zip(_PLAIN_PATTERNS, words._DEVELOPER_WORDS, strict=True)) >= 5  # the lookaheads are checked too
+    strings = _table_strings()
+    with_words = [s for s in strings if any(words._may_match(guard, s) for _, _, guard in words._DEVELOPER_WORDS
+                                            if guard is not None)]
+    assert len(with_words) > 100  # the tables do hold developer words: the clean-up has work to do
+    rng = random.Random(16)
+    texts = []
+    for _ in range(400):
+        lines = rng.sample(with_words, 3) + rng.sample(strings, 3) + rng.sample(EDGES, 3)
+        rng.shuffle(lines)
+        joiners = ["", " ", "; ", ", ", " (", ") "]
+        texts.append("\n".join(line + rng.choice(joiners) + rng.choice(EDGES) for line in lines))
+    words._UNCHANGED_LINES.clear()
+    for _ in range(2):  # the second pass answers unchanged lines from the memo
+        for text in texts:
+            assert words.clinician_words(text) == _reference(text)
+    assert words._UNCHANGED_LINES and all(isinstance(key, int) for key in words._UNCHANGED_LINES)  # no text kept
+    changed = sum(words.clinician_words(text) != text for text in texts)
+    assert changed == len(texts)  # every text had developer words to take out
+
+
+def test_a_full_memo_is_emptied_and_answers_stay_right(monkeypatch):
+    monkeypatch.setattr(words, "_UNCHANGED_LINES_MAX", 3)
+    words._UNCHANGED_LINES.clear()
+    text = "\n".join(["plain line one", "plain line two", "seed 004 phase 3 (clinical.md A)", "plain three",
+                      "plain four", "plain five"])
+    for _ in range(3):
+        assert words.clinician_words(text) == _reference(text)
+        assert len(words._UNCHANGED_LINES) <= 3
