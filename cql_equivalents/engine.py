@@ -8,9 +8,7 @@ from .contraindications import advised_against, applicable_rules
 from .haemostasis import haemostatic_plan, platelet_target
 from .model import EngineInputs
 from .localization import localize
-from .phases import phase_report
 from .populations import special_populations
-from .patient_reversal import patient_reversal
 from .reversal import reversal_plans
 from .results import Assessment, Level, PlanContext
 from .severity import classify
@@ -30,7 +28,6 @@ def assess(inputs: EngineInputs) -> Assessment:
         inputs=inputs, severity=severity, localization=localization, populations=populations,
         rules=rules, reversal=plans,
         causes=underlying_causes(inputs), calculations=all_calculations(inputs),
-        phases=phase_report(inputs, severity, localization, populations),
-        patient_reversal=patient_reversal(inputs, plans), haemostasis=haemostatic_plan(inputs, against),
+        haemostasis=haemostatic_plan(inputs, against),
         advised_against=against,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from functools import cached_property
 
 from .model import ConditionFact, EngineInputs, Finding, MedicationUse, Observed, SourceEvidence, SupportInUse
 from .tables import bleeding_beds, frame_routes
@@ -397,8 +398,20 @@ class Assessment:
     reversal: list[ReversalPlan]
     causes: list[CauseGroup]
     calculations: list[Calculation]
-    phases: PhaseReport
-    # issue 14: the patient's one reversal plan, the haemostatic plan, and the orders a rule advises against
-    patient_reversal: PatientReversal | None = None
+    # issue 14: the haemostatic plan, and the orders a rule advises against
     haemostasis: HaemostaticPlan | None = None
     advised_against: dict[str, RuleApplied] | None = None
+
+    # Worked out when asked: no card shows them (the CQL agreement, the documentation and the tests read them),
+    # and together they were ~4 % of a call.
+    @cached_property
+    def phases(self) -> PhaseReport:
+        """The entry points and the 12 phases (mirrors the phase report of MassiveHemoptysisEngine.cql)."""
+        from .phases import phase_report
+        return phase_report(self.inputs, self.severity, self.localization, self.populations)
+
+    @cached_property
+    def patient_reversal(self) -> PatientReversal | None:
+        """The patient's one reversal plan before the site's formulary (the cards use the stocked one)."""
+        from .patient_reversal import patient_reversal
+        return patient_reversal(self.inputs, self.reversal)
