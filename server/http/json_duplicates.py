@@ -45,7 +45,9 @@ def may_have_duplicates(raw: bytes, data: Any) -> bool:
     the re-written data shows; then members are counted instead (slower, exact on the parsed side).
     """
     in_body = raw.count(b":")
-    if b"\\u" not in raw:
+    # a one-byte search first: memchr (~1 us on 36 KB), where the two-byte one takes ~35 us, and most bodies
+    # hold no backslash at all
+    if b"\\" not in raw or b"\\u" not in raw:
         try:
             return in_body > orjson.dumps(data).count(b":")
         except TypeError:  # nested deeper than orjson writes (254 levels)
