@@ -2,11 +2,11 @@
 its uuid last, once duplicates are dropped and the cards ordered, so nothing before needs to strip them."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 
 import orjson
 
+from .card_ids import random_uuid
 from .clinician_words import clinician_words
 from .summary import SUMMARY_LIMIT
 from .topics import TOPIC_SYSTEM
@@ -59,10 +59,10 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
             kept.append(built)
     answer = ordered(kept)
     for built in answer:
-        _put_first(built, {"uuid": built.get("uuid") or str(uuid.uuid4())})
+        _put_first(built, {"uuid": built.get("uuid") or random_uuid()})
         for suggestion in built.get("suggestions", ()):
             _put_first(suggestion, {"label": suggestion["label"],
-                                    "uuid": suggestion.get("uuid") or str(uuid.uuid4())})
+                                    "uuid": suggestion.get("uuid") or random_uuid()})
     return answer
 
 

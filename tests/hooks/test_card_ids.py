@@ -1,0 +1,51 @@
+"""Card and suggestion UUIDs from the per-thread buffer: version 4, distinct, written as uuid.uuid4 writes them, and
+never the same bytes in a forked child (two gunicorn workers) or in two threads."""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+
+from hooks.cards.card_ids import random_uuid
+
+CANONICAL = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def test_version_4_distinct_and_canonical_across_refills():
+    made = [random_uuid() for _ in range(1000)]  # past several refills of the 64-UUID buffer
+    assert len(set(made)) == len(made)
+    for text in made:
+        assert CANONICAL.match(text), text
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == text
+
+
+def test_two_threads_draw_different_bytes():
+    found: dict[str, list[str]] = {}
+
+    def draw(name: str) -> None:
+        found[name] = [random_uuid() for _ in range(200)]
+
+    threads = [threading.Thread(target=draw, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not set(found["a"]) & set(found["b"])
+
+
+def test_a_forked_child_does_not_repeat_its_parents_buffer():
+    random_uuid()  # the parent's buffer holds 63 more UUIDs' worth
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(reader)
+        os.write(writer, ",".join(random_uuid() for _ in range(5)).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        in_child = pipe.read().split(",")
+    os.waitpid(child, 0)
+    in_parent = [random_uuid() for _ in range(5)]
+    assert len(in_child) == 5 and not set(in_child) & set(in_parent)
