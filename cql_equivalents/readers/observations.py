@@ -9,6 +9,7 @@ trigger compares are also read at their worst within the episode window.
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 
 from fhir.resources.R4B.observation import Observation
 
@@ -79,9 +80,11 @@ def _site_input(resource: dict):
 OBSERVATION_RANKINGS: dict[str, Ranking] = {}
 
 
+@cache
 def worst_directions() -> dict[str, tuple[str, ...]]:
     """Which inputs are judged by their worst value in the episode, and in which direction: every input a
-    physiologic trigger (triggers.toml) or a support setting (support.toml) compares."""
+    physiologic trigger (triggers.toml) or a support setting (support.toml) compares. From the tables only, so
+    worked out once per process (it was once per input per call)."""
     directions: dict[str, list[str]] = {}
     rows = [row for row in load("triggers")["trigger"] if row["kind"] == "physiology"]
     for row in (*rows, *load("support")["setting"]):
