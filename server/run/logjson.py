@@ -12,18 +12,25 @@ import re
 import sys
 from datetime import datetime, timezone
 
+import orjson
+
 # A JWS compact serialisation (header.payload.signature, base64url, header starting with '{"' = eyJ), and any
 # "Bearer <credential>" / access_token value.
+# Each with the word any match needs, looked for first in the case-folded line (case-folding maps every letter
+# IGNORECASE would match to these words, the long s and the Kelvin sign included): a line of the call log holds
+# none of them, and the three substitutions were half the cost of writing it (~13 of ~27 us).
 _SECRETS = [
-    (re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"), "<jwt redacted>"),
-    (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1<redacted>"),
-    (re.compile(r"(?i)(\"?access_token\"?\s*[:=]\s*\"?)[^\s\"',;}]+"), r"\1<redacted>"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"), "<jwt redacted>", None),
+    (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1<redacted>", "bearer"),
+    (re.compile(r"(?i)(\"?access_token\"?\s*[:=]\s*\"?)[^\s\"',;}]+"), r"\1<redacted>", "access_token"),
 ]
 
 
 def scrub(text: str) -> str:
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
+    folded = text.casefold()
+    for pattern, replacement, word in _SECRETS:
+        if (word in folded) if word else ("eyJ" in text):
+            text = pattern.sub(replacement, text)
     return text
 
 
@@ -40,7 +47,11 @@ class JsonLineFormatter(logging.Formatter):
             line.update({key: value for key, value in fields.items() if key not in line})
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(line, ensure_ascii=False, default=str))
+        try:  # orjson: a tenth of the standard encoder's time; what it cannot write (a 65-bit integer) goes there
+            written = orjson.dumps(line, default=str).decode()
+        except TypeError:
+            written = json.dumps(line, ensure_ascii=False, default=str)
+        return scrub(written)
 
 
 def configure_logging(level: int | str = logging.INFO, stream=None) -> logging.Handler:
