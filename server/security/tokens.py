@@ -14,7 +14,7 @@ answer is a bare 401) and never with the token.
 """
 from __future__ import annotations
 
-import json
+import base64
 import logging
 import threading
 import time
@@ -22,6 +22,7 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 import jwt
+import orjson
 import requests
 
 from server.run.cpu_slot import waiting_on_the_network
@@ -68,15 +69,11 @@ class JwtVerifier:
         self._jwks = JwksFetcher(session, self.policy)
         self._clock = clock
         self.replays = ReplayCache()
-        self._pyjwk_cache: dict[tuple[str, str], jwt.PyJWK] = {}
+        self._pyjwk_cache: dict[tuple[bytes, str], jwt.PyJWK] = {}
 
     def verify(self, authorization: str | None, audience: str) -> Caller:
         token = _bearer_token(authorization)
-        try:  # header and claims in one parse (the verified decode below parses again, with the key)
-            parts = jwt.api_jwt.decode_complete(token, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            raise AuthError("malformed-jwt") from None
-        header, unverified = parts["header"], parts["payload"]
+        header, unverified = _unverified_parts(token)
         issuer = unverified.get("iss")
         if not isinstance(issuer, str) or not issuer:
             raise AuthError("missing-iss")
@@ -173,7 +170,7 @@ class JwtVerifier:
         family = "EC" if alg.startswith("ES") else "RSA"
         if jwk.get("kty") != family or (family == "EC" and jwk.get("crv") != _EC_CURVES[alg]):
             raise AuthError("alg-does-not-match-key")
-        cache_key = (json.dumps(jwk, sort_keys=True), alg)
+        cache_key = (orjson.dumps(jwk, option=orjson.OPT_SORT_KEYS), alg)
         key = self._pyjwk_cache.get(cache_key)
         if key is None:
             try:
@@ -200,6 +197,23 @@ def _check_claim_types(claims: dict[str, Any]) -> None:
     for name in _STRING_CLAIMS:
         if name in claims and not isinstance(claims[name], str):
             raise AuthError(f"claim-not-a-string ({name})")
+
+
+def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and the claims, read without the key only to find the issuer and its key: the verified decode
+    (PyJWT, with the key) reads and checks all of it again. Two base64url segments and two JSON objects, ~5 us (a
+    PyJWT decode without verification took ~45 us)."""
+    segments = token.split(".")
+    if len(segments) != 3:
+        raise AuthError("malformed-jwt")
+    try:
+        header, claims = (orjson.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+                          for segment in segments[:2])
+    except (ValueError, TypeError):  # binascii.Error and orjson.JSONDecodeError are ValueErrors
+        raise AuthError("malformed-jwt") from None
+    if type(header) is not dict or type(claims) is not dict:
+        raise AuthError("malformed-jwt")
+    return header, claims
 
 
 def _bearer_token(authorization: str | None) -> str:

@@ -235,3 +235,28 @@ def test_fhir_call_backs_are_bounded(client, app, name):
     words = "exceed" if name == "huge answer" else "did not answer in time"
     assert words in response.json["issue"][0]["diagnostics"]
     assert "ehr-token-10" not in json.dumps(response.json)
+
+
+def _segment(data) -> str:
+    raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+# read without the key only to find the issuer (tokens._unverified_parts): what is not two JSON objects is malformed
+MALFORMED = {
+    "two segments": lambda: f"{_segment({'alg': 'ES384'})}.{_segment({'iss': k.ISSUER})}",
+    "four segments": lambda: "a.b.c.d",
+    "header not base64url": lambda: f"!!!.{_segment({'iss': k.ISSUER})}.sig",
+    "header not JSON": lambda: f"{_segment(b'not json')}.{_segment({'iss': k.ISSUER})}.sig",
+    "header a JSON list": lambda: f"{_segment(['ES384'])}.{_segment({'iss': k.ISSUER})}.sig",
+    "claims a JSON string": lambda: f"{_segment({'alg': 'ES384', 'kid': 'k'})}.{_segment('iss')}.sig",
+    "claims not UTF-8": lambda: f"{_segment({'alg': 'ES384'})}.{_segment(b'{' + bytes([0xff]) + b'}')}.sig",
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_malformed_token_is_refused_and_audited_as_malformed(client, app, name):
+    response = client.post(URL, json=_valid_body(), headers={"Authorization": f"Bearer {MALFORMED[name]()}"})
+    assert response.status_code == 401, (name, response.json)
+    [row] = refusals(app)
+    assert (row.reason, row.client_iss, row.patient_hash) == ("malformed-jwt", None, None)
