@@ -8,6 +8,8 @@ from .contraindications import advised_against, applicable_rules
 from .haemostasis import haemostatic_plan, platelet_target
 from .model import EngineInputs
 from .localization import localize
+from .patient_reversal import patient_reversal
+from .phases import phase_report
 from .populations import special_populations
 from .reversal import reversal_plans
 from .results import Assessment, Level, PlanContext
@@ -29,5 +31,7 @@ def assess(inputs: EngineInputs) -> Assessment:
         rules=rules, reversal=plans,
         causes=underlying_causes(inputs), calculations=all_calculations(inputs),
         haemostasis=haemostatic_plan(inputs, against),
+        make_phases=lambda: phase_report(inputs, severity, localization, populations),
+        make_patient_reversal=lambda: patient_reversal(inputs, plans),
         advised_against=against,
     )

@@ -7,6 +7,7 @@ Over 300 lines on purpose: a catalogue of record types with no logic, read as on
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -403,15 +404,18 @@ class Assessment:
     advised_against: dict[str, RuleApplied] | None = None
 
     # Worked out when asked: no card shows them (the CQL agreement, the documentation and the tests read them),
-    # and together they were ~4 % of a call.
+    # and together they were ~4 % of a call. engine.assess says how (this module imports no rule module).
+    make_phases: Callable[[], PhaseReport] | None = field(default=None, repr=False, compare=False)
+    make_patient_reversal: Callable[[], PatientReversal | None] | None = field(default=None, repr=False, compare=False)
+
     @cached_property
     def phases(self) -> PhaseReport:
         """The entry points and the 12 phases (mirrors the phase report of MassiveHemoptysisEngine.cql)."""
-        from .phases import phase_report
-        return phase_report(self.inputs, self.severity, self.localization, self.populations)
+        if self.make_phases is None:
+            raise ValueError("this assessment was not made by engine.assess: no phase report")
+        return self.make_phases()
 
     @cached_property
     def patient_reversal(self) -> PatientReversal | None:
         """The patient's one reversal plan before the site's formulary (the cards use the stocked one)."""
-        from .patient_reversal import patient_reversal
-        return patient_reversal(self.inputs, self.reversal)
+        return self.make_patient_reversal() if self.make_patient_reversal is not None else None
