@@ -82,11 +82,13 @@ def _may_match(guard, text: str) -> bool:
 _VALIDATOR_MESSAGE = re.compile(r"not valid FHIR R4 \((?:([\w.\[\]]+): )?[^)\n]*\)")
 
 
-# Lines seen to need no change, by their str hash (SipHash under the interpreter's per-process random key): no
-# text is kept, and a card's ~60 lines, of which ~6 % change (the citation lines), are scanned once per process
-# instead of 16 times per call (~300 us of a 50-resource answer). Emptied when full.
-_UNCHANGED_LINES: set[int] = set()
-_UNCHANGED_LINES_MAX = 16_384
+# What each line seen needs, by the line's str hash (SipHash under the interpreter's per-process random key): no
+# change, or its edit, a sequence of spans of the line kept and fixed replacement strings put in (never a word of
+# the line itself: no text from a record is kept). A card's ~60 lines, of which ~6 % change (the citation lines),
+# are cleaned once per process instead of each call: 16 patterns per changed line cost ~15-35 us. Emptied when full.
+Edit = tuple["tuple[int, int] | str", ...]  # spans of the line kept, replacement strings put in
+_KNOWN_LINES: dict[int, tuple[int, Edit | None]] = {}  # hash -> (length, edit); None: the line needs no change
+_KNOWN_LINES_MAX = 16_384
 
 
 def clinician_words(text: str) -> str:
@@ -94,29 +96,75 @@ def clinician_words(text: str) -> str:
     lines = text.split("\n")
     for index, line in enumerate(lines):
         key = hash(line)
-        if key in _UNCHANGED_LINES:
+        known = _KNOWN_LINES.get(key)
+        if known is not None and known[0] == len(line):
+            if known[1] is not None:  # an empty edit is a line taken out whole
+                lines[index] = _rebuilt(line, known[1])
             continue
-        cleaned = _clinician_line(line)
-        if cleaned != line:
-            lines[index] = cleaned
-        else:
-            if len(_UNCHANGED_LINES) >= _UNCHANGED_LINES_MAX:
-                _UNCHANGED_LINES.clear()
-            _UNCHANGED_LINES.add(key)
+        cleaned, edit = _clinician_line(line)
+        lines[index] = cleaned
+        if edit is not None:  # None: a validator message (its field name is text of the record's error)
+            if len(_KNOWN_LINES) >= _KNOWN_LINES_MAX:
+                _KNOWN_LINES.clear()
+            _KNOWN_LINES[key] = (len(line), None if cleaned == line else edit)
     return "\n".join(lines)
 
 
-def _clinician_line(line: str) -> str:
-    line = _VALIDATOR_MESSAGE.sub(lambda m: "not a valid FHIR record" + (f" (field {m.group(1)})" if m.group(1) else ""),
-                                  line)
+def _clinician_line(line: str) -> tuple[str, Edit | None]:
+    """The line cleaned, and its edit (spans of `line` kept, replacement strings put in)."""
+    remembered = True
+    if "not valid FHIR R4 (" in line:
+        line = _VALIDATOR_MESSAGE.sub(
+            lambda m: "not a valid FHIR record" + (f" (field {m.group(1)})" if m.group(1) else ""), line)
+        remembered = False
+    original, edit = line, [(0, len(line))]
     for pattern, replacement, guard in _DEVELOPER_WORDS:
         if isinstance(guard, _FromSpacesBefore):
             start = guard.start(line)
-            if start >= 0:
-                line = line[:start] + pattern.sub(replacement, line[start:])
+            if start < 0:
+                continue
         elif _may_match(guard, line):
-            line = pattern.sub(replacement, line)
-    return line
+            start = 0
+        else:
+            continue
+        matches = [match.span() for match in pattern.finditer(line, start)]  # the matches sub replaces
+        if matches:
+            edit = _replaced(edit, matches, replacement)
+            line = _rebuilt(original, edit)
+    return line, tuple(edit) if remembered else None
+
+
+def _rebuilt(line: str, edit) -> str:
+    return "".join(line[piece[0]:piece[1]] if type(piece) is tuple else piece for piece in edit)
+
+
+def _replaced(edit: list, matches: list[tuple[int, int]], replacement: str) -> list:
+    """`edit` with each match (a span of the text `edit` makes) replaced by `replacement`."""
+    made: list = []
+    cursor = 0
+    for match_start, match_end in matches:
+        made += _pieces_between(edit, cursor, match_start)
+        if replacement:
+            made.append(replacement)
+        cursor = match_end
+    made += _pieces_between(edit, cursor, None)
+    return made
+
+
+def _pieces_between(edit: list, start: int, end: int | None) -> list:
+    """The pieces of `edit` that make the text from `start` to `end` (None: its end)."""
+    found, position = [], 0
+    for piece in edit:
+        length = piece[1] - piece[0] if type(piece) is tuple else len(piece)
+        low, high = max(start, position), length + position if end is None else min(end, position + length)
+        if low < high:
+            offset_low, offset_high = low - position, high - position
+            found.append((piece[0] + offset_low, piece[0] + offset_high) if type(piece) is tuple
+                         else piece[offset_low:offset_high])
+        position += length
+        if end is not None and position >= end:
+            break
+    return found
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")

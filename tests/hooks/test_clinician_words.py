@@ -64,11 +64,19 @@ def test_line_by_line_with_the_memo_equals_every_pattern_in_turn():
         rng.shuffle(lines)
         joiners = ["", " ", "; ", ", ", " (", ") "]
         texts.append("\n".join(line + rng.choice(joiners) + rng.choice(EDGES) for line in lines))
-    words._UNCHANGED_LINES.clear()
-    for _ in range(2):  # the second pass answers unchanged lines from the memo
+    words._KNOWN_LINES.clear()
+    for _ in range(2):  # the second pass answers every line from the memo
         for text in texts:
             assert words.clinician_words(text) == _reference(text)
-    assert words._UNCHANGED_LINES and all(isinstance(key, int) for key in words._UNCHANGED_LINES)  # no text kept
+    # what is kept is no text of a line: spans of it, and the patterns' own replacement strings
+    replacements = {replacement for _, replacement, _ in words._DEVELOPER_WORDS if replacement}
+    edits = [edit for _, edit in words._KNOWN_LINES.values() if edit is not None]
+    assert len(edits) > 50 and len(words._KNOWN_LINES) - len(edits) > 50  # changed lines and unchanged ones
+    assert () in edits  # a line taken out whole (an empty edit) is told apart from an unchanged one
+    for edit in edits:
+        for piece in edit:
+            assert (type(piece) is tuple and all(type(bound) is int for bound in piece)) \
+                or any(piece in replacement for replacement in replacements), piece
     # the space-before-punctuation rule, written with a lookahead, drops what the older form r" ([,.;:)])" -> r"\1" did
     older = re.compile(r" ([,.;:)])")
     newer = next(pattern for pattern, _, _ in words._DEVELOPER_WORDS if pattern.pattern.startswith(" (?="))
@@ -78,10 +86,19 @@ def test_line_by_line_with_the_memo_equals_every_pattern_in_turn():
 
 
 def test_a_full_memo_is_emptied_and_answers_stay_right(monkeypatch):
-    monkeypatch.setattr(words, "_UNCHANGED_LINES_MAX", 3)
-    words._UNCHANGED_LINES.clear()
+    monkeypatch.setattr(words, "_KNOWN_LINES_MAX", 3)
+    words._KNOWN_LINES.clear()
     text = "\n".join(["plain line one", "plain line two", "seed 004 phase 3 (clinical.md A)", "plain three",
                       "plain four", "plain five"])
     for _ in range(3):
         assert words.clinician_words(text) == _reference(text)
-        assert len(words._UNCHANGED_LINES) <= 3
+        assert len(words._KNOWN_LINES) <= 3
+
+
+def test_a_validator_message_is_cleaned_every_time_and_not_remembered():
+    words._KNOWN_LINES.clear()
+    line = "Observation/o1: not valid FHIR R4 (valueQuantity.value: Input should be a number) (seed 004 phase 3)"
+    for _ in range(2):
+        assert words.clinician_words(line) == _reference(line)
+        assert "valueQuantity" in words.clinician_words(line) and "Input should" not in words.clinician_words(line)
+    assert not words._KNOWN_LINES  # its field name is the record's own text
