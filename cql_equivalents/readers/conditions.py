@@ -7,13 +7,14 @@ from typing import Any
 
 from fhir.resources.R4B.condition import Condition
 
+from ..code_memo import CodeMemo
 from ..concept_match import coded_words, first_word, match_concept, text_note
 from ..fhir_select import ResourcePool
 from ..fhir_values import concept_text, effective_time, parse_instant, status_code
 from ..model import ConditionFact, EngineInputs, SourceEvidence
 from ..recency import is_recent_episode
 from ..tables import ICD10_SYSTEMS, SNOMED, ConditionConcept, tables
-from .record import reference_of, skipped_if_malformed, validated
+from .record import MALFORMED, reference_of, skipped_if_malformed, validated
 
 CONDITION_CLINICAL_ACTIVE = frozenset({"active", "recurrence", "relapse"})
 CONDITION_VERIFICATION_EXCLUDED = frozenset({"entered-in-error", "refuted"})
@@ -51,12 +52,28 @@ def condition_concept(concept: Any) -> tuple[ConditionConcept, str] | None:
                          word_row=lambda text: first_word(text, tables().words_to_condition, text_note))
 
 
+class _Unreadable(str):
+    """A Condition.code that could not be read (the name of what reading it raised)."""
+
+
+def _concept_of_record(raw: dict) -> tuple[ConditionConcept, str] | _Unreadable | None:
+    try:
+        return condition_concept(raw.get("code"))
+    except MALFORMED as error:
+        return _Unreadable(type(error).__name__)
+
+
+# What a Condition.code means, once per distinct code per process (code_memo.py): reads nothing but the code, the
+# tables and the site's ConceptMap (a chart's Conditions fell through to the text match one by one)
+_CONDITION_CONCEPTS = CodeMemo("condition concept")
+
+
 def read_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
-    for raw in pool.of("Condition"):
+    for raw, match in pool.matching("Condition", _concept_of_record, memo=_CONDITION_CONCEPTS):
+        if isinstance(match, _Unreadable):  # as skipped_if_malformed names a record it could not read
+            inputs.reject(reference_of(raw), f"malformed FHIR ({match} while reading it): skipped", kind="malformed")
+            continue
         with skipped_if_malformed(inputs, raw):
-            match = condition_concept(raw.get("code"))
-            if match is None:
-                continue
             concept, matched_by = match
             reference = reference_of(raw)
             verification = status_code(raw.get("verificationStatus"))
