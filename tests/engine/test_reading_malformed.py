@@ -160,3 +160,22 @@ def test_any_json_value_anywhere_in_draft_orders_never_gives_a_500(client, place
     response = client.post("/cds-services/hemoptysis-order-safety", data=json.dumps(body),
                            content_type="application/json")
     assert response.status_code in (200, 400), (place, value, response.json)
+
+
+def test_a_condition_code_that_cannot_be_read_is_named_and_the_others_are_read(client, monkeypatch):
+    # Condition codes are classified once per distinct code (readers/conditions.py): a code whose reading raises
+    # is named as malformed for its record, and the hemoptysis Condition is still read
+    from cql_equivalents.readers import conditions
+    real = conditions.condition_concept
+
+    def trips_on_bronchiectasis(concept):
+        if "12295008" in json.dumps(concept):
+            raise TypeError("a code the reader cannot read")
+        return real(concept)
+
+    monkeypatch.setattr(conditions, "condition_concept", trips_on_bronchiectasis)
+    monkeypatch.setattr(conditions, "_CONDITION_CONCEPTS", conditions.CodeMemo("condition concept (test)"))
+    cards = _post(client, f.patient_view_request(_chart()))["cards"]
+    assert any(card["indicator"] == "critical" for card in cards)
+    text = json.dumps(cards)
+    assert "malformed FHIR (TypeError while reading it)" in text and "hemoptysis-1" in text
