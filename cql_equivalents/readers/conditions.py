@@ -73,6 +73,8 @@ def read_conditions(pool: ResourcePool, inputs: EngineInputs) -> None:
         if isinstance(match, _Unreadable):  # as skipped_if_malformed names a record it could not read
             inputs.reject(reference_of(raw), f"malformed FHIR ({match} while reading it): skipped", kind="malformed")
             continue
+        if match is None:  # never yielded (matching passes over falsy answers); narrows the type for mypy
+            continue
         with skipped_if_malformed(inputs, raw):
             concept, matched_by = match
             reference = reference_of(raw)
