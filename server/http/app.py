@@ -73,7 +73,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
 
     app = Flask("hemoptysis_cds")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store, "audit": audit, "verifier": verifier}
+    app.extensions["hemoptysis_cds"] = {"settings": settings, "store": store, "audit": audit, "verifier": verifier,
+                                        "links": links, "formulary": formulary}
     metrics = metrics_module.Metrics(SERVICES) if settings.metrics_enabled else None
     fhir_session = metrics_module.ObservedSession(session, metrics) if metrics else session
 

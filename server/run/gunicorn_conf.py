@@ -52,8 +52,12 @@ control_socket_disable = True
 
 
 def post_worker_init(worker) -> None:
-    # the garbage collector is tuned per worker once its app is loaded, never by create_app (server/run/runtime.py)
+    # the first answer made before any EHR waits for it (server/run/warm_up.py), then the garbage collector tuned
+    # per worker once its app is loaded and warm, never by create_app (server/run/runtime.py)
     from server.run.runtime import tune_garbage_collector
+    from server.run.warm_up import warm_up_app
+    if getattr(worker.wsgi, "extensions", {}).get("hemoptysis_cds"):
+        warm_up_app(worker.wsgi)
     tune_garbage_collector()
 
 
