@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from cql_equivalents.fhir_select import pool_from_values
 from cql_equivalents.tables import LOINC, tables
 from hooks import SERVICES
-from server.run import gunicorn_conf, warm_up
+from server.run import warm_up
 from server.storage.schema import audit_events, issued_cards, seen_jwts
 
 URL = "/cds-services/massive-hemoptysis"
@@ -57,8 +57,14 @@ def test_the_worker_hook_warms_up_and_a_failure_leaves_it_serving(app, client, m
         calls.append(args)
         raise RuntimeError("the synthetic patient could not be evaluated")
 
+    from server.http import metrics
     from server.run import runtime
     monkeypatch.setattr(runtime, "tune_garbage_collector", lambda: None)  # not in the test process
+    # importing the gunicorn configuration prepares the metrics directory of a master: not in the test process
+    monkeypatch.setattr(metrics, "prepare_multiprocess_dir", lambda: "")
+    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    import importlib
+    gunicorn_conf = importlib.import_module("server.run.gunicorn_conf")
     monkeypatch.setattr(warm_up, "warm_up", fails)
     with caplog.at_level(logging.INFO, logger="hemoptysis_cds"):
         gunicorn_conf.post_worker_init(Worker())
