@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import requests
 
+from cql_equivalents.fhir_select import UNREADABLE
 from hooks.prefetch_keys import OPTIONAL, strategy_of, without_text
 from hooks.service import CdsService
 
@@ -70,13 +71,38 @@ def _client_outcomes(service: CdsService, values: dict[str, Any]) -> list[str]:
                   and value.get("resourceType") == "OperationOutcome")
 
 
+_TEMPLATE_TYPE = re.compile(r"\s*([A-Z][A-Za-z]+)([/?])")
+
+
+def _of_another_type(service: CdsService, values: dict[str, Any]) -> dict[str, Any]:
+    """Each key whose value is a resource of another type than its template asks for replaced by the pool's
+    unreadable marker, so the cards name it instead of reading it as something else or dropping it unsaid. The
+    template's type, a Bundle (its entries are read as before) and an OperationOutcome (the client's failure) are
+    what a key may hold."""
+    checked = dict(values)
+    for key, value in values.items():
+        found = _TEMPLATE_TYPE.match(str(service.prefetch[key]))
+        if not found or type(value) is not dict or type(value.get("resourceType")) is not str:
+            continue  # null, a JSON of the wrong kind, no resourceType: the pool names those already
+        sent, asked = value["resourceType"], found.group(1)
+        if sent in (asked, "Bundle", "OperationOutcome"):
+            continue
+        wanted = _a(asked) if found.group(2) == "/" else f"a Bundle of {asked}"
+        checked[key] = {UNREADABLE: f"holds {_a(sent[:40])}, not {wanted} as its template asks"}
+    return checked
+
+
+def _a(resource_type: str) -> str:
+    return f"{'an' if resource_type[:1] in 'AEIOU' else 'a'} {resource_type}"
+
+
 def resolve(service: CdsService, request: HookRequest, settings: Settings, session: requests.Session,
             fhir_servers: tuple[str, ...], before_fetch: Callable[[], None] = lambda: None) -> Resolved:
     """One value per prefetch key: what the client sent, or what the service fetched itself, from fhirServer
     only when it is one of `fhir_servers` (security/fhir_access.py: the bases allowed for this caller).
     `before_fetch` runs once before the first outbound request (the call guard claims the token's jti there)."""
     given = request.prefetch or {}
-    values = {key: given[key] for key in service.prefetch if key in given}
+    values = _of_another_type(service, {key: given[key] for key in service.prefetch if key in given})
     failed_at_client = _client_outcomes(service, values)
     if failed_at_client:
         raise ApiError(412, "required prefetch failed at the client (an OperationOutcome was sent): "

@@ -63,8 +63,13 @@ def _mutated(change) -> dict:
     (lambda body: _entry_resource(body, "medicationStatements").__setitem__("medicationReference", "#med"), None),
     (lambda body: _entry_resource(body, "questionnaireResponses").__setitem__("item", 5), None),
     (lambda body: _entry_resource(body, "diagnosticReports").__setitem__("note", 5), None),
+    # a key holding a resource of another type than its template asks for is named, not read as something else
+    (lambda body: body["prefetch"].__setitem__("questionnaireResponses", {"resourceType": "Banana", "id": "b"}),
+     "prefetch 'questionnaireResponses' holds a Banana, not a Bundle of QuestionnaireResponse as its template asks"),
+    (lambda body: body["prefetch"].__setitem__("procedures", {"resourceType": "Patient", "id": "pat-1"}),
+     "prefetch 'procedures' holds a Patient, not a Bundle of Procedure as its template asks"),
 ], ids=["entry an int", "status a list", "component an int", "medicationReference a string", "item an int",
-        "note an int"])
+        "note an int", "a Banana for a search", "a Patient for a search"])
 def test_a_malformed_member_is_skipped_and_the_other_cards_come_back(client, change, named):
     cards = _post(client, _mutated(change))["cards"]
     assert any(card["indicator"] == "critical" for card in cards), [card["summary"] for card in cards]
@@ -160,6 +165,18 @@ def test_any_json_value_anywhere_in_draft_orders_never_gives_a_500(client, place
     response = client.post("/cds-services/hemoptysis-order-safety", data=json.dumps(body),
                            content_type="application/json")
     assert response.status_code in (200, 400), (place, value, response.json)
+
+
+def test_a_patient_key_of_another_type_is_named_and_the_age_asked_for(client):
+    body = f.patient_view_request(_chart())
+    body["prefetch"]["patient"] = {"resourceType": "Observation", "id": "o-9", "status": "final",
+                                   "code": {"coding": [{"system": "http://loinc.org", "code": "59408-5"}]},
+                                   "subject": {"reference": "Patient/pat-1"}, "valueQuantity": {"value": 99, "unit": "%"}}
+    cards = _post(client, body)["cards"]
+    text = json.dumps(cards)
+    assert "prefetch 'patient' holds an Observation, not a Patient as its template asks" in text
+    assert "Age not on record" in text and "o-9" not in text  # the stray record is not read as a vital sign
+    assert any(card["indicator"] == "critical" for card in cards)
 
 
 def test_a_condition_code_that_cannot_be_read_is_named_and_the_others_are_read(client, monkeypatch):
