@@ -156,7 +156,8 @@ def _pieces_between(edit: list, start: int, end: int | None) -> list:
     found, position = [], 0
     for piece in edit:
         length = piece[1] - piece[0] if type(piece) is tuple else len(piece)
-        low, high = max(start, position), length + position if end is None else min(end, position + length)
+        low = max(start, position)
+        high = position + length if end is None else min(end, position + length)
         if low < high:
             offset_low, offset_high = low - position, high - position
             found.append((piece[0] + offset_low, piece[0] + offset_high) if type(piece) is tuple
