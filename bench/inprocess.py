@@ -15,6 +15,7 @@ from pathlib import Path
 from server.http.app import create_app
 from server.config import Settings
 from server.run.runtime import tune_garbage_collector
+from server.storage.wal_checkpoint import settle
 
 from . import charts
 from .stats import Summary, summarise
@@ -122,6 +123,7 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
         for made in (app, companion):
             if made is not None:
                 made.extensions["hemoptysis_cds"]["store"].engine.dispose()
+        settle()  # the checkpoint thread done with these databases before their directory is removed
     gc.collect()
     service_ms, floor_ms = summarise(service), summarise(floor)
     return LatencyResult(size, len(body), repetitions, errors, cards, service_ms, floor_ms,

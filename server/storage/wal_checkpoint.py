@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import threading
 import time
 import weakref
+from urllib.parse import quote
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -78,14 +80,21 @@ class _Checkpointer:
 
     def checkpoint(self, engine: Engine) -> None:
         database = engine.url.database
-        if database and not os.path.exists(database):
+        if not database or database == ":memory:" or not os.path.exists(database):
             return  # removed (a test's temporary database): opening it would only fail, and leave a traceback
         try:
-            with engine.connect() as connection:
-                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            # its own connection, opened read-write but never creating: a database removed meanwhile is not made
+            # again, empty, by this thread (it did: the bench's temporary directory could not be removed)
+            connection = sqlite3.connect(f"file:{quote(os.path.abspath(database))}?mode=rw", uri=True, timeout=0)
+        except sqlite3.Error:
+            return
+        try:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self.passes += 1
-        except Exception:  # noqa: BLE001 - a database gone (a test's temporary one) or busy: the backstop remains
+        except sqlite3.Error:  # busy, or the database gone meanwhile: the backstop remains
             log.debug("WAL checkpoint skipped", exc_info=True)
+        finally:
+            connection.close()
 
 
 _checkpointer = _Checkpointer()

@@ -84,6 +84,26 @@ def test_a_removed_database_is_passed_over_without_a_traceback(tmp_path):
     kept.engine.dispose()
 
 
+def test_a_database_removed_between_the_check_and_the_open_is_not_made_again(tmp_path, monkeypatch):
+    """The race the bench met: the file is there when the thread looks, gone when it opens it. The thread's own
+    read-write connection never creates a database, so nothing reappears in a directory being removed."""
+    import uuid
+
+    database = tmp_path / "cds.sqlite3"
+    store = Store(f"sqlite:///{database}")
+    assert wal_checkpoint.settle()
+    store.record_issued("massive-hemoptysis", "h", [_card(str(uuid.uuid4()))])
+    assert wal_checkpoint.settle()
+    store.engine.dispose()
+    for name in ("cds.sqlite3", "cds.sqlite3-wal", "cds.sqlite3-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    monkeypatch.setattr(wal_checkpoint.os.path, "exists", lambda _path: True)  # it was there when looked at
+    before = wal_checkpoint.checkpoints_made()
+    wal_checkpoint._checkpointer.checkpoint(store.engine)
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # no empty database made in its place
+    assert wal_checkpoint.checkpoints_made() == before
+
+
 def test_the_thread_survives_request_threads_committing_while_it_passes(tmp_path):
     """Commits from many threads (gthread workers) while the thread takes its set of databases: it keeps
     running and the last rows reach the file."""
