@@ -47,6 +47,25 @@ def test_a_code_is_classified_once_per_process_not_once_per_call():
     assert len(seen) == 2 and len(memo) == 2
 
 
+def test_a_resource_read_by_more_than_its_code_is_remembered_by_those_members_too():
+    memo = code_memo.CodeMemo("code and description")
+    seen: list[str] = []
+
+    def classify(resource):
+        seen.append(resource["id"])
+        return resource.get("description") if resource.get("description", "").startswith("bronch") else None
+
+    for _ in range(3):  # three calls: one code, two descriptions, one of them told apart only by its description
+        pool = _pool([{**f.spo2(91), "description": "bronchoscopy"}, {**f.spo2(88), "description": "chest film"},
+                      {**f.spo2(86), "description": "bronchial artery angiogram"}])
+        found = [(resource["description"], result) for resource, result in
+                 pool.matching("Observation", classify, also_reads=("description",), memo=memo)]
+        assert found == [("bronchoscopy", "bronchoscopy"), ("bronchial artery angiogram", "bronchial artery angiogram")]
+    assert len(seen) == 3  # each distinct (code, description) once per process, not once per call
+    assert all(type(key) is tuple for key in memo.answers())  # keyed by digest: no description text is kept
+    assert not any(b"bronch" in key[1] for key in memo.answers())
+
+
 def test_the_memo_is_bounded_and_starts_over_with_another_site_concept_map():
     memo = code_memo.CodeMemo("bounded")
     answers = memo.answers()
