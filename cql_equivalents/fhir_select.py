@@ -36,6 +36,19 @@ def concept_signature(concept: Any) -> bytes | None:
         return None
 
 
+def remembered(memo: CodeMemo, concept: Any, compute: Callable[[Any], Classification]) -> Classification:
+    """`compute(concept)` once per process per distinct concept (its compact JSON), for a question whose answer
+    depends on nothing but the concept and the tables; a concept that has no signature is computed each time."""
+    key = concept_signature(concept)
+    if key is None:
+        return compute(concept)
+    answers = memo.answers()
+    found = answers.get(key, MISSING)
+    if found is MISSING:
+        found = answers[key] = compute(concept)
+    return found
+
+
 _DIGEST_KEY = hashlib.blake2b(b"fhir_select members", key=os.urandom(32), digest_size=20)
 
 

@@ -103,3 +103,22 @@ def test_a_record_nested_too_deep_is_still_named():
         node["extension"] = [{"url": "u"}]
         node = node["extension"][0]
     assert "nested deeper than" in fhir_valid.json_problem(deep)
+
+
+def test_a_drug_concept_is_recognised_once_per_process_and_told_apart_by_any_member(monkeypatch):
+    from cql_equivalents import drug_terms
+    from cql_equivalents.readers import vasopressors
+
+    for question, memo_name, compute_name in ((drug_terms.agent_of, "_AGENTS", "_agent_of"),
+                                              (vasopressors.vasopressor_of, "_VASOPRESSORS", "_vasopressor_of")):
+        module = drug_terms if question is drug_terms.agent_of else vasopressors
+        monkeypatch.setattr(module, memo_name, code_memo.CodeMemo("test"))
+        computed: list[str] = []
+        real = getattr(module, compute_name)
+        monkeypatch.setattr(module, compute_name, lambda concept, real=real: computed.append(concept["text"]) or real(concept))
+        named = {"text": "apixaban 5 mg tablet" if question is drug_terms.agent_of else "norepinephrine infusion"}
+        other = {"text": "paracetamol 1 g"}
+        answers = [question(concept) for concept in (named, other, named, other, dict(named))]
+        assert answers[0] is not None and answers[1] is None  # told apart by the text alone
+        assert answers[2] == answers[0] == answers[4] and answers[3] is None
+        assert computed == [named["text"], other["text"]]  # each distinct concept worked out once
