@@ -107,11 +107,12 @@ def test_a_record_nested_too_deep_is_still_named():
 
 def test_a_drug_concept_is_recognised_once_per_process_and_told_apart_by_any_member(monkeypatch):
     from cql_equivalents import drug_terms
-    from cql_equivalents.readers import vasopressors
+    from cql_equivalents.readers import support, vasopressors
 
-    for question, memo_name, compute_name in ((drug_terms.agent_of, "_AGENTS", "_agent_of"),
-                                              (vasopressors.vasopressor_of, "_VASOPRESSORS", "_vasopressor_of")):
-        module = drug_terms if question is drug_terms.agent_of else vasopressors
+    for module, question, memo_name, compute_name in (
+            (drug_terms, drug_terms.agent_of, "_AGENTS", "_agent_of"),
+            (vasopressors, vasopressors.vasopressor_of, "_VASOPRESSORS", "_vasopressor_of"),
+            (support, support._vasoactive_row, "_VASOACTIVE_ROWS", "_vasoactive_row_of")):
         monkeypatch.setattr(module, memo_name, code_memo.CodeMemo("test"))
         computed: list[str] = []
         real = getattr(module, compute_name)
