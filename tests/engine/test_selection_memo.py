@@ -109,15 +109,15 @@ def test_a_drug_concept_is_recognised_once_per_process_and_told_apart_by_any_mem
     from cql_equivalents import drug_terms
     from cql_equivalents.readers import support, vasopressors
 
-    for module, question, memo_name, compute_name in (
-            (drug_terms, drug_terms.agent_of, "_AGENTS", "_agent_of"),
-            (vasopressors, vasopressors.vasopressor_of, "_VASOPRESSORS", "_vasopressor_of"),
-            (support, support._vasoactive_row, "_VASOACTIVE_ROWS", "_vasoactive_row_of")):
+    for module, question, memo_name, compute_name, drug in (
+            (drug_terms, drug_terms.agent_of, "_AGENTS", "_agent_of", "apixaban 5 mg tablet"),
+            (vasopressors, vasopressors.vasopressor_of, "_VASOPRESSORS", "_vasopressor_of", "norepinephrine infusion"),
+            (support, support._vasoactive_row, "_VASOACTIVE_ROWS", "_vasoactive_row_of", "phenylephrine infusion")):
         monkeypatch.setattr(module, memo_name, code_memo.CodeMemo("test"))
         computed: list[str] = []
         real = getattr(module, compute_name)
         monkeypatch.setattr(module, compute_name, lambda concept, real=real: computed.append(concept["text"]) or real(concept))
-        named = {"text": "apixaban 5 mg tablet" if question is drug_terms.agent_of else "norepinephrine infusion"}
+        named = {"text": drug}
         other = {"text": "paracetamol 1 g"}
         answers = [question(concept) for concept in (named, other, named, other, dict(named))]
         assert answers[0] is not None and answers[1] is None  # told apart by the text alone
