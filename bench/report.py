@@ -46,15 +46,23 @@ def best_throughput(rows: list[dict]) -> dict[str, dict]:
     return best
 
 
+def test_client_p50(row: dict) -> str:
+    """The paired test-client p50 of a latency row, or '-' (signed calls are not sent twice)."""
+    found = row.get("test_client_ms")
+    return f"{found['p50']:>7.2f}" if found else f"{'-':>7}"
+
+
 def table(results: dict) -> str:
-    lines = ["In-process latency (Flask app through WSGI, same body each time; json = bare json.loads of the body)",
+    lines = ["In-process latency (the Flask app called as a WSGI server calls it, same body each time; json = bare "
+             "json.loads of the body; tc p50 = the same app through werkzeug's test client, paired call by call, as "
+             "runs before session 5 measured)",
              f"{'resources':>9} {'body KiB':>9} {'auth':>11} {'sqlite':>7} {'reqs':>5} {'err':>4} {'cards':>5} "
-             f"{'p50 ms':>8} {'p99 ms':>8} {'json p50':>9} {'ratio':>6} {'cpu%':>5}"]
+             f"{'p50 ms':>8} {'p99 ms':>8} {'json p50':>9} {'ratio':>6} {'cpu%':>5} {'tc p50':>7}"]
     for row in results["latency"]:
         lines.append(f"{row['size']:>9} {row['body_bytes'] / 1024:>9.0f} {row['auth']:>11} {row['sqlite_synchronous']:>7} "
                      f"{row['requests']:>5} {row['errors']:>4} {row['cards']:>5} {row['service_ms']['p50']:>8.2f} "
                      f"{row['service_ms']['p99']:>8.2f} {row['json_parse_ms']['p50']:>9.2f} {row['ratio_p50']:>6.2f} "
-                     f"{row['cpu_share'] * 100:>5.0f}")
+                     f"{row['cpu_share'] * 100:>5.0f} {test_client_p50(row)}")
     fresh = results.get("latency_new_chart_each_call")
     if fresh:
         lines.append(_latency_line(fresh) + "  (a new chart each call)")

@@ -46,6 +46,8 @@ def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
         assert row["errors"] == 0 and row["cards"] >= 2 and row["requests"] == 15
         assert 0 < row["json_parse_ms"]["p50"] < row["service_ms"]["p50"] <= row["service_ms"]["p99"]
         assert row["ratio_p50"] > 1
+        assert 0 < row["test_client_ms"]["p50"] <= row["test_client_ms"]["p99"]  # the earlier runs' figure, paired
+    assert verified["test_client_ms"] is None  # a signed call cannot be sent a second time
     fresh = results["latency_new_chart_each_call"]  # nothing remembered about its records: the cold figure
     assert fresh["chart"] == "new each call" and fresh["size"] == 12 and fresh["errors"] == 0 and fresh["cards"] >= 2
     assert rows[(12, "NORMAL")]["chart"] == "same"
@@ -55,6 +57,23 @@ def test_bench_command_measures_and_writes_its_json(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "In-process latency" in printed and "Targets (issue #7)" in printed and "(a new chart each call)" in printed
     assert "Targets (issue #16)" in printed
+
+
+def test_the_bench_calls_the_app_as_a_wsgi_server_does_and_gets_the_test_clients_answer(tmp_path):
+    from bench.wsgi_call import WsgiCall
+
+    app = create_app(inprocess.development_settings(tmp_path, "NORMAL"))
+    caller, client = WsgiCall(app, inprocess.SERVICE_URL), app.test_client()
+    body = charts.request_body(30, 3)
+    status, answer = caller.post(body)
+    expected = client.post(inprocess.SERVICE_URL, data=body, content_type="application/json")
+    assert status == expected.status_code == 200
+    summaries = [card["summary"] for card in json.loads(answer)["cards"]]
+    assert summaries and summaries == [card["summary"] for card in expected.get_json()["cards"]]
+    assert caller.post(b'{"hook": ')[0] == 400  # malformed JSON: the app's 400, as through any server
+    assert caller.post(body, content_type="text/plain")[0] == client.post(
+        inprocess.SERVICE_URL, data=body, content_type="text/plain").status_code != 200
+    assert caller.post(body, headers={"Authorization": "Bearer not-a-token"})[0] == 200  # development auth: read, ignored
 
 
 def test_the_issue_16_targets_are_judged_on_their_figures():
