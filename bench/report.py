@@ -132,6 +132,12 @@ def issue16_targets(results: dict) -> dict[str, Any]:
             "new_chart_each_call_p50_ms": (fresh.get("service_ms") or {}).get("p50"),
             "target": f"p50 <= {SMALL_P50_TARGET_MS:g} ms, p99 <= {SMALL_P99_TARGET_MS:g} ms",
             "met": small["service_ms"]["p50"] <= SMALL_P50_TARGET_MS and small["service_ms"]["p99"] <= SMALL_P99_TARGET_MS}
+        by_test_client = small.get("test_client_ms")
+        if by_test_client:  # the figure of the runs before session 5, shown beside the one judged
+            checks["50_resources_in_process"].update({
+                "test_client_p50_ms": by_test_client["p50"], "test_client_p99_ms": by_test_client["p99"],
+                "met_through_test_client": by_test_client["p50"] <= SMALL_P50_TARGET_MS
+                and by_test_client["p99"] <= SMALL_P99_TARGET_MS})
         verified = results.get("jwt") or {}
         if "service_ms" in verified and verified["size"] == 50:
             # judged against the development app measured call by call beside it, when the run has it

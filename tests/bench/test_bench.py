@@ -78,7 +78,8 @@ def test_the_bench_calls_the_app_as_a_wsgi_server_does_and_gets_the_test_clients
 
 def test_the_issue_16_targets_are_judged_on_their_figures():
     from bench import report
-    row = {"size": 50, "auth": "development", "sqlite_synchronous": "NORMAL", "service_ms": {"p50": 2.4, "p99": 9.0}}
+    row = {"size": 50, "auth": "development", "sqlite_synchronous": "NORMAL", "service_ms": {"p50": 2.4, "p99": 9.0},
+           "test_client_ms": {"p50": 2.7, "p99": 9.5}}
     results = {"sqlite_synchronous": "NORMAL", "latency": [row],
                "latency_new_chart_each_call": {"service_ms": {"p50": 4.0}},
                "jwt": {"size": 50, "service_ms": {"p50": 3.6}},
@@ -89,6 +90,9 @@ def test_the_issue_16_targets_are_judged_on_their_figures():
                "throughput_best": {"50": {"requests_per_second": 500.0, "connections": 4, "errors": 0}}}
     checks = report.issue16_targets(results)
     assert checks["50_resources_in_process"]["met"] and checks["50_resources_in_process"]["new_chart_each_call_p50_ms"] == 4.0
+    # the earlier runs' figure is shown beside the one judged, and judged on its own too
+    assert checks["50_resources_in_process"]["test_client_p50_ms"] == 2.7
+    assert checks["50_resources_in_process"]["met_through_test_client"] is False
     assert not checks["every_shape_at_5000_vs_json"]["met"]  # one shape over 3x
     assert checks["50000_entries_vs_json"]["met"]
     assert not checks["signed_jwt_extra"]["met"] and checks["signed_jwt_extra"]["extra_p50_ms"] == 1.2
