@@ -97,11 +97,14 @@ def worst_directions() -> dict[str, tuple[str, ...]]:
 
 def _observed(spec, reading) -> Observed:
     candidate = reading.candidate
-    note = "; ".join(part for part in (candidate.note, reading.note) if part)
+    first, second = candidate.note, reading.note  # the non-empty of the two, joined by "; "
+    note = f"{first}; {second}" if first and second else first or second
     return Observed(spec.name, spec.label, reading.value, spec.unit, candidate.at, reference_of(candidate.resource), note)
 
 
 def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
+    if not passed_over:
+        return  # the common case: the newest value was usable
     past_cap: dict[str, int] = {}  # a kind past its cap stays past it: the rest of it counted in one step
     for reading in passed_over:
         kind = reading.kind
