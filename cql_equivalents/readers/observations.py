@@ -30,10 +30,17 @@ from ..durations import hours
 OBSERVATION_STATUSES_THAT_COUNT = STATUSES_THAT_COUNT
 
 
+@cache
+def _wanted_codes() -> frozenset[str]:
+    """The LOINC codes read as inputs or panels: one set per process, so its hash (the selection memo's key) is
+    worked out once, not per call."""
+    return frozenset(tables().loinc_to_input) | tables().panel_loinc
+
+
 def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
     table = tables()
     candidates: dict[str, list[Candidate]] = {}
-    wanted_codes = frozenset(table.loinc_to_input) | table.panel_loinc  # ~20 codes: a microsecond per call
+    wanted_codes = _wanted_codes()
     # pool.coded hands the same list for every resource of one distinct code: what it means is worked out once
     direct_inputs: dict[int, tuple[tuple[str, ...], bool]] = {}
     alive: list = []  # every list keyed by id() stays alive for the loop, so no id is reused
