@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 from functools import cache
 
-from .model import EngineInputs
+from .model import ConditionFact, EngineInputs
 from .tables import load, tables
 from .results import PopulationMatch
 
@@ -21,13 +21,14 @@ def _population_table() -> dict[str, dict]:
     return {row["key"]: row for row in load("populations")["population"]}
 
 
-def _evidence(row: dict, inputs: EngineInputs) -> list[str]:
+def _evidence(row: dict, inputs: EngineInputs, lowered: list[tuple[ConditionFact, str]]) -> list[str]:
+    """`lowered`: each condition with its text in lower case (made once per call, not once per row)."""
     lines = [f"{fact.concept.label} (`{fact.reference}`)" for fact in inputs.conditions
              if fact.concept.population == row["key"]]
     cue_words = tables().cues
     for cue in row.get("cues", ()):  # the same report cues, read in a condition's own words (e.g. R04.89 "diffuse alveolar haemorrhage")
         lines += [f"{fact.concept.label}: the record says {cue.replace('_', ' ')} (`{fact.reference}`)"
-                  for fact in inputs.conditions if any(word in fact.text.lower() for word in cue_words[cue]["words"])]
+                  for fact, text in lowered if any(word in text for word in cue_words[cue]["words"])]
     for finding in inputs.findings:
         if finding.stale:
             continue
@@ -49,8 +50,9 @@ def _evidence(row: dict, inputs: EngineInputs) -> list[str]:
 
 def special_populations(inputs: EngineInputs) -> list[PopulationMatch]:
     matches = []
+    lowered = [(fact, fact.text.lower()) for fact in inputs.conditions]
     for key, row in _population_table().items():
-        evidence = _evidence(row, inputs)
+        evidence = _evidence(row, inputs, lowered)
         if evidence:
             matches.append(PopulationMatch(key, row["label"], row["summary"], row["bae"], row["sibling"], tuple(row["steps"]),
                                            tuple(evidence), row["source"], tuple(row.get("advises_against", ()))))
