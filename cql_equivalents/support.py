@@ -61,9 +61,11 @@ def baseline_keys(inputs: EngineInputs) -> set[str]:
     return {item.key for item in inputs.support if item.kind == "baseline"}
 
 
-def on_support_at(inputs: EngineInputs, at: datetime | None) -> tuple[str, ...]:
+def on_support_at(inputs: EngineInputs, at: datetime | None,
+                  in_use: list[SupportInUse] | None = None) -> tuple[str, ...]:
     """The support in use when a value was taken: charted within the tolerance before it, or any time after
-    it within the episode (the patient was on it by then), or with no time (a running order)."""
+    it within the episode (the patient was on it by then), or with no time (a running order). `in_use`:
+    support_in_use(inputs), when the caller has it already."""
     tolerance = minutes(load("support")["window"]["on_support_tolerance_minutes"])
     room_air = load("calculators")["news2"]["room_air_fio2"]  # an FiO2 above room air is oxygen given
     labels = []
@@ -72,7 +74,7 @@ def on_support_at(inputs: EngineInputs, at: datetime | None) -> tuple[str, ...]:
         if observed is not None and (observed.input != "fio2" or observed.value > room_air) and observed.value > 0 and (
                 at is None or observed.at is None or abs(observed.at - at) <= tolerance):
             labels.append(f"{observed.label} {observed.value:g} {observed.unit}")
-    for item in support_in_use(inputs):
+    for item in support_in_use(inputs) if in_use is None else in_use:
         if item.kind == "baseline" or item.key in ("fio2_high", "o2_flow_high"):
             continue
         if at is None or item.at is None or item.at - tolerance <= at:
@@ -83,10 +85,11 @@ def on_support_at(inputs: EngineInputs, at: datetime | None) -> tuple[str, ...]:
 def drivers(triggers: list, inputs: EngineInputs) -> list[Observed]:
     """What drove the decision, from the fired triggers' evidence."""
     found = []
+    in_use = support_in_use(inputs) if triggers else []  # once for every driver, not once each
     for trigger in triggers:
         for evidence in trigger.evidence:
             newest = inputs.observations.get(evidence.input)
             found.append(Observed(evidence.input, evidence.label, evidence.value, evidence.unit, evidence.at,
-                                  evidence.reference, evidence.note, on_support_at(inputs, evidence.at),
+                                  evidence.reference, evidence.note, on_support_at(inputs, evidence.at, in_use),
                                   newest if newest is not None and newest.reference != evidence.reference else None))
     return found
