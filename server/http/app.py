@@ -240,7 +240,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         items = [item.stored() for item in feedback.feedback]
         call.entry.feedback_items = len(items)
         try:
-            stored = guard.commit(call, lambda connection: store.record_feedback(service.id, items, connection=connection))
+            stored = guard.commit(call, lambda connection: store.record_feedback(service.id, items, connection=connection),
+                                  core=True)  # its check reads through Core
         except FeedbackRefused as refused:
             raise ApiError(400, f"feedback refused: {refused}", refused.problems) from None
         if metrics:

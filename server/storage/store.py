@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from server.storage.call_transaction import CursorTransaction
 from server.storage.fast_insert import insert_rows
 from server.storage.wal_checkpoint import checkpoint_in_background
 from server.storage.schema import create_tables, feedback, health_probe, issued_card_topics, issued_cards
@@ -84,7 +85,7 @@ class Store:
                 checkpoint_in_background(self.engine)
         create_tables(self.engine)  # tolerates workers racing to create the tables
 
-    def transaction(self, connection: Connection | None = None):
+    def transaction(self, connection: Connection | CursorTransaction | None = None):
         """The caller's transaction when it passes one (one commit per call: cards, audit and jti together),
         else a new one committed on exit."""
         return nullcontext(connection) if connection is not None else self.engine.begin()
@@ -102,7 +103,7 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ cards issued
     def record_issued(self, service_id: str, hook_instance: str, cards: list[dict],
-                      connection: Connection | None = None) -> None:
+                      connection: Connection | CursorTransaction | None = None) -> None:
         if not cards:
             return
         now = datetime.now(timezone.utc)

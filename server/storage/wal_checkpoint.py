@@ -114,6 +114,18 @@ def checkpoint_in_background(engine: Engine) -> None:
     def _mark(_connection):
         _checkpointer.committed(engine)
 
+    _in_background.add(engine)
+
+
+_in_background: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def note_commit(engine: Engine) -> None:
+    """A commit made on the engine's DBAPI connection, not through Core (call_transaction.py): Core's commit event
+    does not see it, so the checkpoint thread is told here."""
+    if engine in _in_background:
+        _checkpointer.committed(engine)
+
 
 def checkpoints_made() -> int:
     return _checkpointer.passes

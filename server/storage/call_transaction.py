@@ -1,0 +1,71 @@
+"""The one transaction of a guarded call (its cards, its audit row, its token's jti), on SQLite straight on the
+pooled DBAPI connection.
+
+SQLAlchemy's Connection and Transaction objects (connect, begin, the commit's events and bookkeeping, close) cost
+~40-50 us of a ~240 us call transaction on the 2-core machine, around a commit SQLite makes in ~100 us. The
+call's writes are cursor inserts already (fast_insert.py), so on SQLite here they run on the pool's DBAPI
+connection itself: the pool still hands it out and takes it back (its connect events, PRAGMAs and its rollback on
+return unchanged), the sqlite3 module still opens the transaction before the first insert (as it does under
+Core, which sends no BEGIN for pysqlite either), and the commit is sqlite3's, at the synchronous level the
+connection was opened with. Every database error is raised as SQLAlchemy's own class (OperationalError,
+IntegrityError...), so the app's storage-error handler (503) and the replayed-jti check see what they saw.
+
+Other databases (PostgreSQL) keep Core's Connection: there its pre-ping, disconnect detection and invalidation
+matter, and the per-call cost is the network's. A writer that needs Core statements (the feedback check) asks for
+Core on every database (`core=True`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
+
+from server.storage.wal_checkpoint import note_commit
+
+
+class CursorTransaction:
+    """What the cursor writers (fast_insert.insert_rows) use of a Connection: its dialect and its DBAPI
+    connection (`connection.dbapi_connection`, the pool's own record of it)."""
+
+    __slots__ = ("dialect", "connection")
+
+    def __init__(self, dialect: Dialect, pooled: Any):
+        self.dialect = dialect
+        self.connection = pooled
+
+
+def _as_sqlalchemy_error(error: Exception, dialect: Dialect) -> DBAPIError:
+    return DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error)
+
+
+@contextmanager
+def call_transaction(engine: Engine, core: bool = False) -> Iterator[Connection | CursorTransaction]:
+    """A transaction committed on a clean exit and rolled back on any exception; Core's unless on SQLite."""
+    if core or engine.dialect.name != "sqlite":
+        with engine.begin() as connection:
+            yield connection
+        return
+    dialect = engine.dialect
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        pooled = engine.raw_connection()
+    except dbapi_error as error:
+        raise _as_sqlalchemy_error(error, dialect) from error
+    try:
+        try:
+            yield CursorTransaction(dialect, pooled)
+            pooled.dbapi_connection.commit()
+        except BaseException:
+            try:
+                pooled.dbapi_connection.rollback()
+            except dbapi_error:  # the connection is unusable: the pool makes a new one
+                pooled.invalidate()
+            raise
+    except dbapi_error as error:  # the commit's own failure (an insert's is SQLAlchemy's already)
+        raise _as_sqlalchemy_error(error, dialect) from error
+    finally:
+        pooled.close()  # back to the pool, which rolls back anything left open
+    note_commit(engine)
