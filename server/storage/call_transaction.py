@@ -4,8 +4,8 @@ pooled DBAPI connection.
 SQLAlchemy's Connection and Transaction objects (connect, begin, the commit's events and bookkeeping, close) cost
 ~40-50 us of a ~240 us call transaction on the 2-core machine, around a commit SQLite makes in ~100 us. The
 call's writes are cursor inserts already (fast_insert.py), so on SQLite here they run on the pool's DBAPI
-connection itself: the pool still hands it out and takes it back (its connect events, PRAGMAs and its rollback on
-return unchanged), the sqlite3 module still opens the transaction before the first insert (as it does under
+connection itself: the pool hands it out (its connect events and PRAGMAs unchanged), and the call keeps it for
+the next call (HeldConnections: the pool's checkout and checkin were ~25 us a call), the sqlite3 module still opens the transaction before the first insert (as it does under
 Core, which sends no BEGIN for pysqlite either), and the commit is sqlite3's, at the synchronous level the
 connection was opened with. Every database error is raised as SQLAlchemy's own class (OperationalError,
 IntegrityError...), so the app's storage-error handler (503) and the replayed-jti check see what they saw.
@@ -16,10 +16,12 @@ Core on every database (`core=True`).
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -37,6 +39,52 @@ class CursorTransaction:
         self.connection = pooled
 
 
+class HeldConnections:
+    """A SQLite engine's DBAPI connections kept checked out of its pool between call transactions, each with no
+    transaction open (committed or rolled back). At most MOST of them, so the pool keeps room for Core's users
+    (the pages' readers, the readiness probe); dropped when the engine is disposed (a connection in use then goes
+    back to the pool, not here). Like the pool's, they belong to the process that opened them: the app is made in
+    each worker after the fork (gunicorn_conf.py sets no preload_app), never before."""
+
+    MOST = 2
+
+    def __init__(self) -> None:
+        self.idle: list[Any] = []
+
+    def take(self, engine: Engine) -> tuple[Any, list[Any]]:
+        idle = self.idle
+        while idle:
+            try:
+                pooled = idle.pop()
+            except IndexError:  # another thread took the last one
+                break
+            if pooled.is_valid:
+                return pooled, idle
+        return engine.raw_connection(), idle
+
+    def give_back(self, pooled: Any, taken_from: list[Any]) -> None:
+        if taken_from is self.idle and len(taken_from) < self.MOST and pooled.is_valid:
+            taken_from.append(pooled)
+        else:
+            pooled.close()  # back to its pool
+
+    def drop(self) -> None:
+        idle, self.idle = self.idle, []
+        for pooled in idle:
+            pooled.close()
+
+
+_held: weakref.WeakKeyDictionary[Engine, HeldConnections] = weakref.WeakKeyDictionary()
+
+
+def _held_for(engine: Engine) -> HeldConnections:
+    held = _held.get(engine)
+    if held is None:
+        held = _held[engine] = HeldConnections()
+        event.listen(engine, "engine_disposed", lambda _engine: held.drop())
+    return held
+
+
 def _as_sqlalchemy_error(error: Exception, dialect: Dialect) -> DBAPIError:
     return DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error)
 
@@ -50,8 +98,9 @@ def call_transaction(engine: Engine, core: bool = False) -> Iterator[Connection 
         return
     dialect = engine.dialect
     dbapi_error = dialect.loaded_dbapi.Error
+    held = _held_for(engine)
     try:
-        pooled = engine.raw_connection()
+        pooled, taken_from = held.take(engine)
     except dbapi_error as error:
         raise _as_sqlalchemy_error(error, dialect) from error
     try:
@@ -67,5 +116,5 @@ def call_transaction(engine: Engine, core: bool = False) -> Iterator[Connection 
     except dbapi_error as error:  # the commit's own failure (an insert's is SQLAlchemy's already)
         raise _as_sqlalchemy_error(error, dialect) from error
     finally:
-        pooled.close()  # back to the pool, which rolls back anything left open
+        held.give_back(pooled, taken_from)  # no transaction open on it now
     note_commit(engine)

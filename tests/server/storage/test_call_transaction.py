@@ -128,3 +128,30 @@ def test_expired_tokens_are_forgotten_in_the_claims_transaction(engine_of):
 def _audit_entry():
     from server.storage.audit import AuditEntry
     return AuditEntry(kind="service", status=200, latency_ms=1.0, service_id="massive-hemoptysis")
+
+
+def _dbapi_connection_of(engine):
+    with call_transaction(engine) as transaction:
+        return transaction.connection.dbapi_connection
+
+
+def test_the_connection_is_kept_for_the_next_call_and_let_go_on_dispose(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/cds.sqlite3")
+    first = _dbapi_connection_of(store.engine)
+    assert _dbapi_connection_of(store.engine) is first  # no pool checkout and checkin per call
+    assert not first.in_transaction  # kept with nothing open
+    store.engine.dispose()  # e.g. new connect events must apply: the kept connection is not used again
+    after_dispose = _dbapi_connection_of(store.engine)
+    assert after_dispose is not first
+    store.engine.dispose()
+
+
+def test_at_most_a_few_connections_are_kept_out_of_the_pool(tmp_path):
+    from server.storage.call_transaction import HeldConnections, _held_for
+    store = Store(f"sqlite:///{tmp_path}/cds.sqlite3")
+    pool = store.engine.pool
+    with call_transaction(store.engine), call_transaction(store.engine), call_transaction(store.engine):
+        assert pool.checkedout() == 3  # three transactions at once (three threads): three connections
+    assert len(_held_for(store.engine).idle) == HeldConnections.MOST
+    assert pool.checkedout() == HeldConnections.MOST  # the others went back to the pool
+    store.engine.dispose()
