@@ -43,15 +43,16 @@ def _rows_in_file_alone(database, tmp_path, table: str) -> int | None:
 def test_a_service_call_commits_its_cards_and_audit_row_without_a_core_connection(client, app, settings, tmp_path):
     engine = app.extensions["hemoptysis_cds"]["store"].engine
     opened = _core_connections(engine)
-    answer = client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), f.spo2(86)]))
-    assert answer.status_code == 200 and answer.json["cards"]
+    for _ in range(3):  # the later ones find the database marked for the checkpoint thread already
+        answer = client.post(URL, json=f.patient_view_request([f.patient(), f.hemoptysis(), f.spo2(86)]))
+        assert answer.status_code == 200 and answer.json["cards"]
     assert opened[0] == 0  # no Connection, Transaction or their events on the call's path
     database = settings.database_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as reader:  # committed: another connection sees it
         stored = {row[0] for row in reader.execute("select card_uuid from issued_cards")}
         audited = reader.execute("select kind, status from audit_events").fetchall()
-    assert stored == {card["uuid"] for card in answer.json["cards"]}
-    assert audited[-1] == ("service", 200)
+    assert {card["uuid"] for card in answer.json["cards"]} <= stored
+    assert audited[-3:] == [("service", 200)] * 3
     deadline = time.monotonic() + 10  # the checkpoint thread was told of the commit Core did not see
     while _rows_in_file_alone(database, tmp_path, "audit_events") != len(audited) and time.monotonic() < deadline:
         time.sleep(0.05)
