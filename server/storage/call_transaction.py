@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 from server.storage.wal_checkpoint import note_commit
 
@@ -85,7 +85,7 @@ def _held_for(engine: Engine) -> HeldConnections:
     return held
 
 
-def _as_sqlalchemy_error(error: Exception, dialect: Dialect) -> DBAPIError:
+def _as_sqlalchemy_error(error: Exception, dialect: Dialect) -> StatementError:
     return DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error)
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.dml import UpdateBase
 
 if TYPE_CHECKING:
     from server.storage.call_transaction import CursorTransaction
@@ -47,10 +47,10 @@ def insert_rows(connection: Connection | CursorTransaction, table: Table, rows: 
     values = [[processor(row[name]) if processor else row[name] for name, processor in zip(order, processors, strict=True)]
               for row in rows]
     params: list[Any] = [tuple(row) for row in values] if positional else [dict(zip(order, row, strict=True)) for row in values]
-    _execute(connection, sql, params, lambda: connection.execute(insert(table), rows))
+    _execute(connection, sql, params, lambda core: core.execute(insert(table), rows))
 
 
-def execute_statement(connection: Connection | CursorTransaction, statement: Executable) -> None:
+def execute_statement(connection: Connection | CursorTransaction, statement: UpdateBase) -> None:
     """A rare statement (a clean-up) through the same cursor: compiled by the dialect each time, its values bound
     by their types' processors, as Core would."""
     dialect = connection.dialect
@@ -62,13 +62,15 @@ def execute_statement(connection: Connection | CursorTransaction, statement: Exe
         processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         bound.append(processor(values[name]) if processor else values[name])
     params = tuple(bound) if compiled.positional else dict(zip(order, bound, strict=True))
-    _execute(connection, str(compiled), [params], lambda: connection.execute(statement))
+    _execute(connection, str(compiled), [params], lambda core: core.execute(statement))
 
 
-def _execute(connection: Connection | CursorTransaction, sql: str, params: list[Any], through_core: Callable[[], Any]) -> None:
+def _execute(connection: Connection | CursorTransaction, sql: str, params: list[Any],
+             through_core: Callable[[Connection], Any]) -> None:
     dbapi_connection = connection.connection.dbapi_connection
-    if dbapi_connection is None:  # pragma: no cover - a closed connection: Core says why
-        through_core()
+    if dbapi_connection is None:  # pragma: no cover - a closed Core Connection (a call transaction's never is): Core says why
+        assert isinstance(connection, Connection)
+        through_core(connection)
         return
     cursor = dbapi_connection.cursor()
     try:

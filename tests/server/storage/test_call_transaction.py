@@ -12,7 +12,6 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from server.storage import wal_checkpoint
 from server.storage.audit import AuditTrail
 from server.storage.call_transaction import call_transaction
 from server.storage.fast_insert import insert_rows
