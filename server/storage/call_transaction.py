@@ -1,14 +1,15 @@
 """The one transaction of a guarded call (its cards, its audit row, its token's jti), on SQLite straight on the
 pooled DBAPI connection.
 
-SQLAlchemy's Connection and Transaction objects (connect, begin, the commit's events and bookkeeping, close) cost
-~40-50 us of a ~240 us call transaction on the 2-core machine, around a commit SQLite makes in ~100 us. The
-call's writes are cursor inserts already (fast_insert.py), so on SQLite here they run on the pool's DBAPI
-connection itself: the pool hands it out (its connect events and PRAGMAs unchanged), and the call keeps it for
-the next call (HeldConnections: the pool's checkout and checkin were ~25 us a call), the sqlite3 module still opens the transaction before the first insert (as it does under
-Core, which sends no BEGIN for pysqlite either), and the commit is sqlite3's, at the synchronous level the
-connection was opened with. Every database error is raised as SQLAlchemy's own class (OperationalError,
-IntegrityError...), so the app's storage-error handler (503) and the replayed-jti check see what they saw.
+SQLAlchemy's Connection and Transaction objects (connect, begin, the commit's events and bookkeeping, close) and
+the pool's checkout and checkin cost ~75 us of a ~240 us call transaction on the 2-core machine, around inserts
+and a commit SQLite makes in ~100 us. The call's writes are cursor inserts already (fast_insert.py), so on SQLite
+here they run on the pool's DBAPI connection itself: the pool hands it out (its connect events and PRAGMAs
+unchanged) and the call keeps it for the next one (HeldConnections); the sqlite3 module still opens the
+transaction before the first insert (as under Core, which sends no BEGIN for pysqlite either); the commit is
+sqlite3's, at the synchronous level the connection was opened with, before the answer as before. Every database
+error is raised as SQLAlchemy's own class (OperationalError, IntegrityError...), so the app's storage-error
+handler (503) and the replayed-jti check see what they saw.
 
 Other databases (PostgreSQL) keep Core's Connection: there its pre-ping, disconnect detection and invalidation
 matter, and the per-call cost is the network's. A writer that needs Core statements (the feedback check) asks for
@@ -40,11 +41,14 @@ class CursorTransaction:
 
 
 class HeldConnections:
-    """A SQLite engine's DBAPI connections kept checked out of its pool between call transactions, each with no
-    transaction open (committed or rolled back). At most MOST of them, so the pool keeps room for Core's users
-    (the pages' readers, the readiness probe); dropped when the engine is disposed (a connection in use then goes
-    back to the pool, not here). Like the pool's, they belong to the process that opened them: the app is made in
-    each worker after the fork (gunicorn_conf.py sets no preload_app), never before."""
+    """A SQLite engine's DBAPI connections kept between call transactions, each with no transaction open
+    (committed or rolled back). Each is made by the engine's pool (its connect events, the PRAGMAs) and detached
+    from it: it takes no slot of the pool, and no reference from outside the engine keeps it (a checked-out one
+    is held by SQLAlchemy's registry of those, which kept every engine of the test suite and its files open). At
+    most MOST kept, about what a worker's calls commit at once (a service call computes alone: cpu_slot.py); more
+    are closed. Dropped when the engine is disposed (new connect events then apply). Like the pool's, they
+    belong to the process that opened them: the app is made in each worker after the fork (gunicorn_conf.py sets
+    no preload_app), never before."""
 
     MOST = 2
 
@@ -60,28 +64,35 @@ class HeldConnections:
                 break
             if pooled.is_valid:
                 return pooled, idle
-        return engine.raw_connection(), idle
+        pooled = engine.raw_connection()  # made by the pool, with its connect events (the PRAGMAs)
+        pooled.detach()  # then ours: the pool's slot is free again, and nothing outside this engine holds it
+        return pooled, idle
 
     def give_back(self, pooled: Any, taken_from: list[Any]) -> None:
         if taken_from is self.idle and len(taken_from) < self.MOST and pooled.is_valid:
             taken_from.append(pooled)
         else:
-            pooled.close()  # back to its pool
+            pooled.close()  # closed: a detached connection is not the pool's
 
-    def drop(self) -> None:
+    def dropped_with(self, _engine: Engine) -> None:
         idle, self.idle = self.idle, []
         for pooled in idle:
             pooled.close()
 
 
-_held: weakref.WeakKeyDictionary[Engine, HeldConnections] = weakref.WeakKeyDictionary()
+# engine -> its HeldConnections, weakly both ways: the engine owns them (its disposed-event listener holds them),
+# and they hold its pool, whose listeners hold the engine; a strong value here kept every engine, its connections
+# and their files open for good.
+_held: weakref.WeakKeyDictionary[Engine, weakref.ref[HeldConnections]] = weakref.WeakKeyDictionary()
 
 
 def _held_for(engine: Engine) -> HeldConnections:
-    held = _held.get(engine)
+    found = _held.get(engine)
+    held = found() if found is not None else None
     if held is None:
-        held = _held[engine] = HeldConnections()
-        event.listen(engine, "engine_disposed", lambda _engine: held.drop())
+        held = HeldConnections()
+        event.listen(engine, "engine_disposed", held.dropped_with)
+        _held[engine] = weakref.ref(held)
     return held
 
 

@@ -68,7 +68,7 @@ def execute_statement(connection: Connection | CursorTransaction, statement: Upd
 def _execute(connection: Connection | CursorTransaction, sql: str, params: list[Any],
              through_core: Callable[[Connection], Any]) -> None:
     dbapi_connection = connection.connection.dbapi_connection
-    if dbapi_connection is None:  # pragma: no cover - a closed Core Connection (a call transaction's never is): Core says why
+    if dbapi_connection is None:  # pragma: no cover - a closed Core Connection (never a call's own): Core says why
         assert isinstance(connection, Connection)
         through_core(connection)
         return

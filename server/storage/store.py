@@ -21,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 from server.storage.call_transaction import CursorTransaction
 from server.storage.fast_insert import insert_rows
 from server.storage.wal_checkpoint import checkpoint_in_background
-from server.storage.schema import card_topic_column, create_tables, feedback, health_probe, issued_cards, with_old_topics
+from server.storage.schema import (card_topic_column, create_tables, feedback, health_probe, issued_cards,
+                                   with_old_topics)
 
 PROBE_BYTES = 8192  # more than one call's cards and audit row
 

@@ -146,12 +146,38 @@ def test_the_connection_is_kept_for_the_next_call_and_let_go_on_dispose(tmp_path
     store.engine.dispose()
 
 
-def test_at_most_a_few_connections_are_kept_out_of_the_pool(tmp_path):
+def test_at_most_a_few_connections_are_kept_and_none_takes_a_slot_of_the_pool(tmp_path):
     from server.storage.call_transaction import HeldConnections, _held_for
     store = Store(f"sqlite:///{tmp_path}/cds.sqlite3")
-    pool = store.engine.pool
-    with call_transaction(store.engine), call_transaction(store.engine), call_transaction(store.engine):
-        assert pool.checkedout() == 3  # three transactions at once (three threads): three connections
+    with call_transaction(store.engine) as one, call_transaction(store.engine) as two, \
+            call_transaction(store.engine) as three:  # three transactions at once (three threads)
+        connections = [t.connection.dbapi_connection for t in (one, two, three)]
+        assert len({id(c) for c in connections}) == 3
     assert len(_held_for(store.engine).idle) == HeldConnections.MOST
-    assert pool.checkedout() == HeldConnections.MOST  # the others went back to the pool
+    assert store.engine.pool.checkedout() == 0
+    with pytest.raises(sqlite3.ProgrammingError):  # the one more than MOST was closed
+        connections[0].execute("SELECT 1")
     store.engine.dispose()
+
+
+def test_an_engine_let_go_without_dispose_closes_its_kept_connections(tmp_path):
+    import gc
+    import os
+    import weakref
+
+    from server.storage import wal_checkpoint
+
+    def open_files() -> int:
+        wal_checkpoint.settle()  # its thread opens a database for a moment
+        return len(os.listdir("/proc/self/fd"))
+
+    gc.collect()
+    before = open_files()
+    for n in range(5):
+        store = Store(f"sqlite:///{tmp_path}/cds-{n}.sqlite3")
+        _dbapi_connection_of(store.engine)
+        engine = weakref.ref(store.engine)
+        del store
+    gc.collect()
+    assert engine() is None
+    assert open_files() <= before  # database, -wal and -shm of each closed

@@ -37,7 +37,8 @@ def _database_of_the_old_schema(url: str) -> None:
         for uuid in ("old-with-topic", "old-without-topic"):
             connection.execute(issued_cards.insert().values({c.name: _old_card(uuid)[c.name]
                                                               for c in old_columns if c.name != "id"}))
-        connection.execute(issued_card_topics.insert().values(card_uuid="old-with-topic", topic="massive-hemoptysis-escalation"))
+        connection.execute(issued_card_topics.insert().values(card_uuid="old-with-topic",
+                                                              topic="massive-hemoptysis-escalation"))
     assert "topic" not in {column["name"] for column in inspect(engine).get_columns("issued_cards")}
     engine.dispose()
 
@@ -61,7 +62,8 @@ def test_a_database_of_the_old_schema_is_upgraded_in_place_and_its_cards_still_f
     with store.engine.connect() as connection:
         topics = dict(connection.execute(select(issued_cards.c.card_uuid, issued_cards.c.topic)).all())
         in_old_table = connection.execute(select(issued_card_topics.c.card_uuid)).scalars().all()
-    assert {topics[card["uuid"]] for card in answer.json["cards"]} == {c["source"]["topic"]["code"] for c in answer.json["cards"]}
+    assert ({topics[card["uuid"]] for card in answer.json["cards"]}
+            == {card["source"]["topic"]["code"] for card in answer.json["cards"]})
     assert topics["old-with-topic"] is None and in_old_table == ["old-with-topic"]  # nothing new written there
 
     feedback = {"card": "old-with-topic", "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z",
