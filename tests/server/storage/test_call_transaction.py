@@ -181,3 +181,13 @@ def test_an_engine_let_go_without_dispose_closes_its_kept_connections(tmp_path):
     gc.collect()
     assert engine() is None
     assert open_files() <= before  # database, -wal and -shm of each closed
+
+
+@pytest.mark.parametrize(("configured", "level"), [("NORMAL", 1), ("FULL", 2), ("EXTRA", 3)])
+def test_the_call_transaction_commits_at_the_configured_synchronous_level_in_wal_mode(tmp_path, configured, level):
+    store = Store(f"sqlite:///{tmp_path}/cds.sqlite3", sqlite_synchronous=configured)
+    with call_transaction(store.engine) as transaction:
+        dbapi_connection = transaction.connection.dbapi_connection
+        assert dbapi_connection.execute("PRAGMA synchronous").fetchone()[0] == level
+        assert dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.engine.dispose()
