@@ -18,7 +18,7 @@ from html import escape
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from server.storage.schema import feedback, issued_card_topics, issued_cards
+from server.storage.schema import card_topic_column, feedback, issued_cards, with_old_topics
 
 DEFAULT_DAYS = 30
 
@@ -74,9 +74,8 @@ def _reason_text(stored: str | None) -> str:
 
 def topic_rows(engine: Engine, period: Period) -> list[TopicRow]:
     start, end = period.bounds
-    cards = (select(issued_cards.c.card_uuid, issued_card_topics.c.topic)
-             .select_from(issued_cards.outerjoin(issued_card_topics,
-                                                 issued_cards.c.card_uuid == issued_card_topics.c.card_uuid))
+    cards = (select(issued_cards.c.card_uuid, card_topic_column())
+             .select_from(with_old_topics())
              .where(issued_cards.c.issued_at >= start, issued_cards.c.issued_at < end))
     with engine.connect() as connection:
         topic_of = {row.card_uuid: row.topic or "unknown (issued before topics were recorded)"

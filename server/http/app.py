@@ -5,9 +5,11 @@ import json
 import logging
 from contextlib import nullcontext
 from datetime import datetime, timezone
+from typing import cast
 
 import requests
 from flask import Flask, Response, request
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
@@ -240,7 +242,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
         items = [item.stored() for item in feedback.feedback]
         call.entry.feedback_items = len(items)
         try:
-            stored = guard.commit(call, lambda connection: store.record_feedback(service.id, items, connection=connection))
+            stored = guard.commit(call, lambda connection: store.record_feedback(service.id, items,
+                                                                                 connection=cast(Connection, connection)),
+                                  core=True)  # its check reads through Core: a Core Connection
         except FeedbackRefused as refused:
             raise ApiError(400, f"feedback refused: {refused}", refused.problems) from None
         if metrics:

@@ -26,6 +26,7 @@ from server.http.errors import ApiError
 from server.security.caller import DEVELOPMENT_CALLER, AuthError, Caller
 from server.security.tokens import JwtVerifier
 from server.storage.audit import AuditEntry, AuditTrail, ReplayedToken
+from server.storage.call_transaction import CursorTransaction, call_transaction
 from server.storage.store import Store
 
 log = logging.getLogger("hemoptysis_cds")
@@ -78,7 +79,7 @@ class CallGuard:
         entry.client_iss, entry.tenant, entry.jti = caller.issuer, caller.tenant, caller.jti
         return call
 
-    def claim(self, call: CallRecord, connection: Connection | None = None) -> None:
+    def claim(self, call: CallRecord, connection: Connection | CursorTransaction | None = None) -> None:
         """The caller's jti recorded as used, in `connection`'s transaction or its own; 401 if it was used."""
         caller = call.caller
         if call.claimed or caller is None or not caller.jti or caller.expires_at is None:
@@ -93,15 +94,18 @@ class CallGuard:
             raise ApiError(401, "authentication failed") from None
         call.claimed = True
 
-    def commit(self, call: CallRecord, write: Callable[[Connection], Any] | None = None) -> Any:
+    def commit(self, call: CallRecord, write: Callable[[Connection | CursorTransaction], Any] | None = None,
+               core: bool = False) -> Any:
         """One transaction per call: the jti (unless claimed before a FHIR fetch), the call's own records (`write`)
-        and its audit row, committed before the answer is sent. A replayed jti rolls it all back: 401."""
+        and its audit row, committed before the answer is sent. A replayed jti rolls it all back: 401.
+        `write` gets a Core Connection only with `core` (or off SQLite); else what cursor writers need
+        (call_transaction.py)."""
         entry = call.entry
         entry.status = 200
         entry.latency_ms = (time.perf_counter() - call.started) * 1000
         claimed_before = call.claimed
         try:
-            with self.store.engine.begin() as connection:
+            with call_transaction(self.store.engine, core) as connection:
                 self.claim(call, connection)
                 result = write(connection) if write else None
                 self.audit.record(connection, entry)

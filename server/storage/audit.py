@@ -29,7 +29,8 @@ from sqlalchemy import Table, delete
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from server.storage.fast_insert import insert_rows
+from server.storage.call_transaction import CursorTransaction, call_transaction
+from server.storage.fast_insert import execute_statement, insert_rows
 from server.storage.schema import audit_events, create_tables, seen_jwts
 
 log = logging.getLogger("hemoptysis_cds.audit")
@@ -121,7 +122,7 @@ class AuditTrail:
             return None
         return hmac.new(self._key, patient_id.encode(), hashlib.sha256).hexdigest()
 
-    def claim_jti(self, connection: Connection, issuer: str, jti: str, expires_at: int) -> None:
+    def claim_jti(self, connection: Connection | CursorTransaction, issuer: str, jti: str, expires_at: int) -> None:
         """Record this token as used, in the caller's transaction; ReplayedToken if it was used before."""
         try:  # no savepoint: a replay aborts the whole call, so its transaction is rolled back anyway
             insert_rows(connection, seen_jwts, [{"issuer": issuer, "jti": jti, "expires_at": expires_at}])
@@ -130,14 +131,14 @@ class AuditTrail:
         self._claims += 1
         if self._claims % 500 == 0:  # forget expired tokens now and then, not on every call
             now = int(datetime.now(timezone.utc).timestamp())
-            connection.execute(delete(seen_jwts).where(seen_jwts.c.expires_at < now - 600))
+            execute_statement(connection, delete(seen_jwts).where(seen_jwts.c.expires_at < now - 600))
 
     def claim_jti_alone(self, issuer: str, jti: str, expires_at: int) -> None:
         """The claim in its own committed transaction, right after the token is verified."""
-        with self.engine.begin() as connection:
+        with call_transaction(self.engine) as connection:
             self.claim_jti(connection, issuer, jti, expires_at)
 
-    def record(self, connection: Connection, entry: AuditEntry) -> None:
+    def record(self, connection: Connection | CursorTransaction, entry: AuditEntry) -> None:
         insert_rows(connection, audit_events, [fitted_to_columns(audit_events, {
             "at": datetime.now(timezone.utc), "kind": entry.kind, "service_id": entry.service_id,
             "client_iss": entry.client_iss or None, "tenant": entry.tenant, "jti": entry.jti, "hook": entry.hook,
@@ -152,12 +153,12 @@ class AuditTrail:
         token first refused is used up too. A failure here is logged, never turned into a 500."""
         try:
             try:
-                with self.engine.begin() as connection:
+                with call_transaction(self.engine) as connection:
                     if jti:
                         self.claim_jti(connection, *jti)
                     self.record(connection, entry)
             except ReplayedToken:  # another worker's call used it meanwhile: the refusal is audited all the same
-                with self.engine.begin() as connection:
+                with call_transaction(self.engine) as connection:
                     self.record(connection, entry)
         except Exception:  # noqa: BLE001 - the refusal must still reach the caller
             log.exception("audit write failed for a refused call")

@@ -7,16 +7,21 @@ compiles the statement, once per (table, columns, dialect), so quoting and param
 every value goes through its column type's bind processor, so what is stored is what Core would store; and a
 database error is raised as SQLAlchemy's own (IntegrityError, OperationalError...), so callers and the app's
 storage-error handler (503) see what they saw before. Only Core's per-execute machinery is skipped. The commit
-stays the caller's transaction's.
+stays the caller's transaction's: a Core Connection's, or on SQLite the call's own (call_transaction.py), which
+gives the same two things these functions use, a dialect and the DBAPI connection.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.dml import UpdateBase
+
+if TYPE_CHECKING:
+    from server.storage.call_transaction import CursorTransaction
 
 _Prepared = tuple[str, bool, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
 _prepared: dict[tuple[str, tuple[str, ...], str], _Prepared] = {}
@@ -34,7 +39,7 @@ def _prepare(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Prepa
     return found
 
 
-def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def insert_rows(connection: Connection | CursorTransaction, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows that all have the same columns, in `connection`'s transaction."""
     if not rows:
         return
@@ -42,9 +47,30 @@ def insert_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]
     values = [[processor(row[name]) if processor else row[name] for name, processor in zip(order, processors, strict=True)]
               for row in rows]
     params: list[Any] = [tuple(row) for row in values] if positional else [dict(zip(order, row, strict=True)) for row in values]
+    _execute(connection, sql, params, lambda core: core.execute(insert(table), rows))
+
+
+def execute_statement(connection: Connection | CursorTransaction, statement: UpdateBase) -> None:
+    """A rare statement (a clean-up) through the same cursor: compiled by the dialect each time, its values bound
+    by their types' processors, as Core would."""
+    dialect = connection.dialect
+    compiled = statement.compile(dialect=dialect)
+    values = compiled.params
+    order = tuple(compiled.positiontup or ()) if compiled.positional else tuple(values)
+    bound = []
+    for name in order:
+        processor = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        bound.append(processor(values[name]) if processor else values[name])
+    params = tuple(bound) if compiled.positional else dict(zip(order, bound, strict=True))
+    _execute(connection, str(compiled), [params], lambda core: core.execute(statement))
+
+
+def _execute(connection: Connection | CursorTransaction, sql: str, params: list[Any],
+             through_core: Callable[[Connection], Any]) -> None:
     dbapi_connection = connection.connection.dbapi_connection
-    if dbapi_connection is None:  # pragma: no cover - a closed connection: Core says why
-        connection.execute(insert(table), rows)
+    if dbapi_connection is None:  # pragma: no cover - a closed Core Connection (never a call's own): Core says why
+        assert isinstance(connection, Connection)
+        through_core(connection)
         return
     cursor = dbapi_connection.cursor()
     try:

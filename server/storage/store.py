@@ -18,9 +18,11 @@ from sqlalchemy import create_engine, delete, event, insert, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from server.storage.call_transaction import CursorTransaction
 from server.storage.fast_insert import insert_rows
 from server.storage.wal_checkpoint import checkpoint_in_background
-from server.storage.schema import create_tables, feedback, health_probe, issued_card_topics, issued_cards
+from server.storage.schema import (card_topic_column, create_tables, feedback, health_probe, issued_cards,
+                                   with_old_topics)
 
 PROBE_BYTES = 8192  # more than one call's cards and audit row
 
@@ -84,7 +86,7 @@ class Store:
                 checkpoint_in_background(self.engine)
         create_tables(self.engine)  # tolerates workers racing to create the tables
 
-    def transaction(self, connection: Connection | None = None):
+    def transaction(self, connection: Connection | CursorTransaction | None = None):
         """The caller's transaction when it passes one (one commit per call: cards, audit and jti together),
         else a new one committed on exit."""
         return nullcontext(connection) if connection is not None else self.engine.begin()
@@ -102,7 +104,7 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ cards issued
     def record_issued(self, service_id: str, hook_instance: str, cards: list[dict],
-                      connection: Connection | None = None) -> None:
+                      connection: Connection | CursorTransaction | None = None) -> None:
         if not cards:
             return
         now = datetime.now(timezone.utc)
@@ -112,18 +114,15 @@ class Store:
             # orjson: the standard module's encoder set-up was ~5 us per array; both parse back with json.loads
             "suggestion_uuids": orjson.dumps([s["uuid"] for s in card.get("suggestions", ()) if "uuid" in s]).decode(),
             "override_codes": orjson.dumps([[r["system"], r["code"]] for r in card.get("overrideReasons", ())]).decode(),
-            "issued_at": now,
+            "issued_at": now, "topic": card_topic(card)[:100],
         } for card in cards]
-        topics = [{"card_uuid": card["uuid"], "topic": card_topic(card)[:100]} for card in cards]
         with self.transaction(connection) as connection:
             insert_rows(connection, issued_cards, rows)  # the cursor of this transaction, not Core (fast_insert.py)
-            insert_rows(connection, issued_card_topics, topics)
 
     def card_facts(self, card_uuids: set[str]) -> dict[str, dict]:
         """Per issued card: its topic and the override reasons it offered (for the feedback metrics)."""
-        query = (select(issued_cards.c.card_uuid, issued_cards.c.override_codes, issued_card_topics.c.topic)
-                 .select_from(issued_cards.outerjoin(issued_card_topics,
-                                                     issued_cards.c.card_uuid == issued_card_topics.c.card_uuid))
+        query = (select(issued_cards.c.card_uuid, issued_cards.c.override_codes, card_topic_column())
+                 .select_from(with_old_topics())
                  .where(issued_cards.c.card_uuid.in_(card_uuids)))
         with self.engine.connect() as connection:
             return {row.card_uuid: {"topic": row.topic, "override_codes": json.loads(row.override_codes)}

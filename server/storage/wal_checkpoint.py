@@ -43,6 +43,10 @@ class _Checkpointer:
     def committed(self, engine: Engine) -> None:
         if self._pid != os.getpid():
             self._start()
+        elif self._wake.is_set() and engine in self._dirty:
+            # already marked for a pass not yet begun (the thread clears the wake, then takes the set): that pass
+            # sees this commit too. Marking again took a lock and the Event's Condition, ~6 us of every call
+            return
         with self._dirty_lock:
             self._dirty.add(engine)
         self._wake.set()
@@ -112,6 +116,18 @@ def checkpoint_in_background(engine: Engine) -> None:
 
     @event.listens_for(engine, "commit")
     def _mark(_connection):
+        _checkpointer.committed(engine)
+
+    _in_background.add(engine)
+
+
+_in_background: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def note_commit(engine: Engine) -> None:
+    """A commit made on the engine's DBAPI connection, not through Core (call_transaction.py): Core's commit event
+    does not see it, so the checkpoint thread is told here."""
+    if engine in _in_background:
         _checkpointer.committed(engine)
 
 

@@ -59,10 +59,18 @@ def test_a_token_refused_on_first_use_cannot_be_replayed_after_a_restart(setting
 
 
 def _commits(app) -> list[int]:
-    """A counter of the transactions committed on the app's database (SQLAlchemy's commit event)."""
+    """A counter of the transactions committed on the app's database, counted by SQLite itself (every statement
+    its connections run, through sqlite3's trace callback): a call's commit is on the DBAPI connection, which
+    SQLAlchemy's commit event does not see (server/storage/call_transaction.py)."""
     from sqlalchemy import event
     counted = [0]
-    event.listen(app.extensions["hemoptysis_cds"]["store"].engine, "commit", lambda _connection: counted.__setitem__(0, counted[0] + 1))
+
+    def traced(statement: str) -> None:
+        counted[0] += statement.strip().upper() == "COMMIT"
+
+    engine = app.extensions["hemoptysis_cds"]["store"].engine
+    engine.dispose()  # the connections opened from now on are traced
+    event.listen(engine, "connect", lambda dbapi_connection, _record: dbapi_connection.set_trace_callback(traced))
     return counted
 
 
