@@ -24,6 +24,7 @@ class _NotPassed:
 
 
 _NO_VALUE = _NotPassed()
+_MARK = "_quick_frozen_init"
 
 
 def quick_frozen(cls: type[T]) -> type[T]:
@@ -57,4 +58,18 @@ def quick_frozen(cls: type[T]) -> type[T]:
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     init.__doc__ = cls.__init__.__doc__
     setattr(cls, "__init__", init)  # noqa: B010 - assigned, not called: a method assignment mypy would refuse
+    setattr(cls, _MARK, True)  # noqa: B010 - the class's own mark (a subclass made by @dataclass is not marked)
     return cls
+
+
+def replaced(instance: T, **changes: Any) -> T:
+    """`dataclasses.replace` for an instance of a quick_frozen class (~1.5 against ~4.5 us): each of its fields is a
+    plain init field (checked when it was decorated), so its instance dict is exactly its constructor's arguments.
+    Any other instance goes to dataclasses.replace."""
+    cls = type(instance)
+    if not cls.__dict__.get(_MARK, False):
+        return dataclasses.replace(instance, **changes)  # type: ignore[type-var]
+    unknown = changes.keys() - instance.__dict__.keys()
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    return cls(**{**instance.__dict__, **changes})

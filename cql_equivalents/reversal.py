@@ -7,7 +7,7 @@ protamine by units or by enoxaparin dose, fixed, platelets) stands beside the pl
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from .quick_frozen import replaced
 
 from .heparin_infusion import UNITS, heparin_in_window
 from .readers.medications import ADMINISTRATION_STATUSES_ENDING
@@ -294,10 +294,10 @@ def reversal_plans(inputs: EngineInputs, context: PlanContext | None = None) -> 
                 line = _USE_RULES[rule](step, inputs, uses)
             else:
                 line = _RULES[rule](step, inputs)
-            line = replace(line, product=step.get("product", ""))
+            line = replaced(line, product=step.get("product", ""))
             for product, words in step.get("if_withheld", {}).items():
                 if product in context.advised_against:  # the step's words follow the product ruled out
-                    line = replace(line, **{key: words[key] for key in ("agent", "dose", "note") if key in words})
+                    line = replaced(line, **{key: words[key] for key in ("agent", "dose", "note") if key in words})
             if line.product in context.advised_against:  # e.g. 4F-PCC in DIC / HIT: never offered, never pointed to
                 line = _withheld(line, context.advised_against[line.product])
             plan.steps.append(line)

@@ -85,3 +85,27 @@ def test_classes_it_cannot_copy_exactly_are_refused():
         @dataclass(frozen=True)
         class NamedLikeItsLocal:
             _instance_values: int
+
+
+@pytest.mark.parametrize("cls", DECORATED, ids=lambda cls: cls.__name__)
+def test_replaced_is_dataclasses_replace(cls):
+    from cql_equivalents.quick_frozen import replaced
+
+    names = [f.name for f in dataclasses.fields(cls)]
+    built = cls(*(f"value-{index}" for index, _ in enumerate(names)))
+    for name in names:
+        assert vars(replaced(built, **{name: "changed"})) == vars(dataclasses.replace(built, **{name: "changed"}))
+    assert replaced(built) == built and replaced(built) is not built
+    with pytest.raises(TypeError):
+        replaced(built, not_a_field=1)
+
+
+def test_replaced_hands_any_other_dataclass_to_dataclasses_replace():
+    from cql_equivalents.quick_frozen import replaced
+
+    @dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: int = 2
+
+    assert replaced(Plain(1), b=3) == Plain(1, 3)
