@@ -130,7 +130,8 @@ class ResourcePool:
             by_code[number] = result
             positions.extend(members)
         single: dict[int, Classification] = {}
-        for position in index.loose:
+        # one with no code carrying an `also_reads` key (a MedicationRequest) is read once, below (it was read twice)
+        for position in [position for position in index.loose if position not in alone_set] if alone_set else index.loose:
             result = classify(resources[position])
             if result:
                 single[position] = result

@@ -123,3 +123,36 @@ def test_a_drug_concept_is_recognised_once_per_process_and_told_apart_by_any_mem
         assert answers[0] is not None and answers[1] is None  # told apart by the text alone
         assert answers[2] == answers[0] == answers[4] and answers[3] is None
         assert computed == [named["text"], other["text"]]  # each distinct concept worked out once
+
+
+def test_a_resource_without_a_code_that_carries_a_key_read_besides_is_yielded_once():
+    order = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order",
+             "subject": {"reference": "Patient/p1"},
+             "medicationCodeableConcept": {"text": "methylprednisolone 1 g IV"}}
+    pool = pool_from_values({"medicationRequests": f.searchset([order])}, "p1")
+    seen: list[str] = []
+
+    def classify(resource):
+        seen.append(resource["id"])
+        return "drug"
+
+    for memo in (None, code_memo.CodeMemo("no code, a drug")):
+        seen.clear()
+        found = list(pool.matching("MedicationRequest", classify, also_reads=("medicationCodeableConcept",), memo=memo))
+        assert [(resource["id"], result) for resource, result in found] == [("mr-1", "drug")]
+        assert seen == ["mr-1"]  # classified once, not as malformed and again as carrying the key
+
+
+def test_a_drug_order_that_is_a_finding_is_counted_once():
+    from datetime import datetime, timezone
+
+    from cql_equivalents.readers import map_inputs
+
+    now = datetime.now(timezone.utc)
+    order = {"resourceType": "MedicationRequest", "id": "mr-1", "status": "active", "intent": "order",
+             "subject": {"reference": "Patient/p1"}, "authoredOn": now.isoformat(),
+             "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                                                       "code": "6902"}], "text": "methylprednisolone"}}
+    inputs = map_inputs(pool_from_values({"medicationRequests": f.searchset([order])}, "p1"), now)
+    assert [(finding.key, finding.reference) for finding in inputs.findings] == [
+        ("immunosuppression", "MedicationRequest/mr-1")]  # twice before the fix
