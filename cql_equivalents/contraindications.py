@@ -5,6 +5,7 @@ Rules live in data/contraindications.toml; a rule applies when any of its condit
 from __future__ import annotations
 
 from functools import cache
+from typing import NamedTuple
 
 from .model import EngineInputs
 from .results import PopulationMatch, RuleApplied
@@ -16,22 +17,45 @@ def _rule_table() -> list[dict]:
     return load("contraindications")["rule"]
 
 
+class _Rule(NamedTuple):
+    """A rule's members as the per-call test reads them: looked up and made into sets once per process."""
+
+    row: dict
+    populations: tuple[str, ...]
+    condition_keys: frozenset[str]
+    agent_classes: frozenset[str]
+    agents: frozenset[str]
+    levels: frozenset[str]
+    unless_levels: frozenset[str]
+    advises_against: tuple[str, ...]
+
+
+@cache
+def _prepared_rules() -> tuple[_Rule, ...]:
+    return tuple(_Rule(row, tuple(row.get("populations", ())), frozenset(row.get("condition_keys", ())),
+                       frozenset(row.get("agent_classes", ())), frozenset(row.get("agents", ())),
+                       frozenset(row.get("levels", ())), frozenset(row.get("unless_levels", ())),
+                       tuple(row.get("advises_against", ()))) for row in _rule_table())
+
+
 def applicable_rules(inputs: EngineInputs, populations: list[PopulationMatch], level: str) -> list[RuleApplied]:
     population_keys = {match.key: match.label for match in populations}
     applied = []
-    for rule in _rule_table():
-        because = [population_keys[key] for key in rule.get("populations", ()) if key in population_keys]
-        because += [f"{fact.concept.label} (`{fact.reference}`)" for fact in inputs.conditions_with_key(
-            *rule.get("condition_keys", ()))]
-        because += [f"{use.agent.name} (`{use.reference}`)" for use in inputs.medications
-                    if use.agent.drug_class in rule.get("agent_classes", ()) or use.agent.name in rule.get("agents", ())]
-        if level in rule.get("levels", ()):
+    for rule in _prepared_rules():
+        because = [population_keys[key] for key in rule.populations if key in population_keys]
+        if rule.condition_keys:
+            because += [f"{fact.concept.label} (`{fact.reference}`)" for fact in inputs.conditions
+                        if fact.concept.key in rule.condition_keys]
+        if rule.agent_classes or rule.agents:
+            because += [f"{use.agent.name} (`{use.reference}`)" for use in inputs.medications
+                        if use.agent.drug_class in rule.agent_classes or use.agent.name in rule.agents]
+        if level in rule.levels:
             because.append(f"severity {level}")
-        if level in rule.get("unless_levels", ()) or _lab_overrides(rule, inputs):
+        if not because or level in rule.unless_levels or _lab_overrides(rule.row, inputs):
             continue  # e.g. "no routine platelets" is not said when a procedure is expected, or the count is low
-        if because:
-            applied.append(RuleApplied(rule["key"], rule["intervention"], rule["kind"], rule["text"],
-                                       tuple(dict.fromkeys(because)), rule["source"], tuple(rule.get("advises_against", ()))))
+        row = rule.row
+        applied.append(RuleApplied(row["key"], row["intervention"], row["kind"], row["text"],
+                                   tuple(dict.fromkeys(because)), row["source"], rule.advises_against))
     return applied
 
 

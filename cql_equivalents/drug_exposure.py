@@ -18,6 +18,7 @@ from typing import Any
 from .fhir_values import parse_instant
 from .tables import Agent, load
 from .results import EffectWindow, Exposure
+from .durations import HOUR, hours
 
 # An administration this recent makes the patient "on" its agent even with no active statement or order
 # (exposure.toml [administration]); an agent's window never shortens it.
@@ -47,7 +48,7 @@ def window_of(agent: Agent) -> EffectWindow:
 
 
 def administration_lookback(agent: Agent) -> timedelta:
-    return max(ADMINISTRATION_LOOKBACK, timedelta(hours=window_of(agent).hours))
+    return max(ADMINISTRATION_LOOKBACK, hours(window_of(agent).hours))
 
 
 # ---------------------------------------------------------------------------------------------- flushes
@@ -143,7 +144,7 @@ def last_dose_time(raw: Mapping[str, Any]) -> datetime | None:
 
 
 def _hours(now: datetime, then: datetime) -> float:
-    return round((now - then) / timedelta(hours=1), 1)
+    return round((now - then) / HOUR, 1)
 
 
 def judge(raw: Mapping[str, Any], agent: Agent, status: str, observations: Mapping[str, Any], now: datetime,
@@ -158,12 +159,12 @@ def judge(raw: Mapping[str, Any], agent: Agent, status: str, observations: Mappi
     window = window_of(agent)
     if status in statuses.get("asserted_within_window", ()):
         asserted = parse_instant(raw.get("dateAsserted"))
-        if asserted is None or now - asserted > timedelta(hours=window.hours):
+        if asserted is None or now - asserted > hours(window.hours):
             return Exposure(False, f"status '{status}', not asserted within the {window.hours:g} h window")
         status = f"reported {_hours(now, asserted)} h ago (status unknown)"
     lab = observations.get(window.lab)
     last = max((t for t in (last_dose_time(raw), given) if t is not None), default=None)
-    within = last is not None and now - last <= timedelta(hours=window.hours)
+    within = last is not None and now - last <= hours(window.hours)
     where = f"effect window {window.hours:g} h ({window.note})"
     if lab is not None and window.lab_threshold is not None:
         shown = lab.value >= window.lab_threshold

@@ -13,6 +13,7 @@ import orjson
 
 from .code_memo import MISSING, CodeMemo, memo_for
 from .patient_binding import foreign_reason, referenced_patient
+from .quick_frozen import quick_frozen
 
 Classification = TypeVar("Classification")
 # Set by the request parser in place of a record that cannot be read as sent (repeated JSON member names); its
@@ -33,6 +34,7 @@ def concept_signature(concept: Any) -> bytes | None:
         return None
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class CodeIndex:
     """The resources of one type, in order, each with the number of its distinct `code` (-1: malformed); per

@@ -11,11 +11,12 @@ taken as one infusion (engine choice: the sources are silent on how EHRs split a
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from .readers.medications import ADMINISTRATION_STATUSES_ENDING
 from .model import DoseGiven, EngineInputs
 from .results import HeparinExposure, Segment
+from .durations import HOUR, hours
 
 UNITS = frozenset({"U", "[iU]", "[IU]", "IU", "units", "unit"})
 UNITS_PER_HOUR = frozenset({"U/h", "[iU]/h", "[IU]/h", "IU/h", "units/h", "U/hr"})
@@ -23,7 +24,7 @@ UNITS_PER_KG_HOUR = frozenset({"U/kg/h", "[iU]/kg/h", "[IU]/kg/h", "IU/kg/h", "u
 
 
 def _hours(start: datetime, end: datetime) -> float:
-    return max(0.0, (end - start) / timedelta(hours=1))
+    return max(0.0, (end - start) / HOUR)
 
 
 def _is_stop(dose: DoseGiven) -> bool:
@@ -55,7 +56,7 @@ def _infusion_key(dose: DoseGiven) -> str:
 
 def heparin_in_window(inputs: EngineInputs, agent: str, window_hours: float) -> HeparinExposure:
     now = inputs.now
-    window_start = now - timedelta(hours=window_hours)
+    window_start = now - hours(window_hours)
     exposure = HeparinExposure(window_hours)
     doses = [dose for dose in inputs.administrations if dose.agent.name == agent and (dose.started or dose.at)]
     infusions: dict[str, list[DoseGiven]] = {}

@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .tables import Agent, ConditionConcept
+from .quick_frozen import quick_frozen
 
 # Rejected records kept per (input, kind) for the card; the rest are counted ("412 more SpO2 records in an
 # unknown unit"), so a chart of 50,000 unusable values costs counters, not 50,000 lines.
 REJECTED_SHOWN_PER_KIND = 3
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class Observed:
     """A value read from one record: which input, when, from which record. As a value that drove the decision
@@ -61,6 +63,7 @@ class DoseGiven:
     request: str = ""
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class ConditionFact:
     concept: ConditionConcept
@@ -70,6 +73,7 @@ class ConditionFact:
     matched_by: str = "code"
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class MedicationUse:
     agent: Agent
@@ -104,6 +108,7 @@ class VolumeReading:
     note: str
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class SourceEvidence:
     points_to: str  # hemoptysis | hematemesis | pseudohemoptysis

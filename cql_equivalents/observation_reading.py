@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from .fhir_values import codings, concept_text
 from .tables import LOINC, ObservationInput, tables
+from .quick_frozen import quick_frozen
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
 # registered (no result yet) and unknown never count.
@@ -171,6 +172,7 @@ def newest_first(candidates: list[Candidate], read: Callable[[Candidate], Readin
         yield read(candidate)
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class Choice:
     """The reading a value is taken from (None: no usable one), and the readings passed over before it."""

@@ -15,6 +15,7 @@ from functools import cached_property
 
 from .model import ConditionFact, EngineInputs, Finding, MedicationUse, Observed, SourceEvidence, SupportInUse
 from .tables import bleeding_beds, frame_routes
+from .quick_frozen import quick_frozen
 
 # What a phase input is (InputStatus.status) and whether a phase's advance condition holds (PhaseStatus.advance).
 PRESENT, STALE, MISSING = "present", "stale", "missing"
@@ -85,6 +86,7 @@ class ContextFact:
     at: datetime | None
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class CareContext:
     facts: tuple[ContextFact, ...]
@@ -136,6 +138,7 @@ class Level(str, Enum):
     UNDETERMINED = "undetermined"  # hemoptysis with no physiology on record: massive not excluded
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class TriggerFired:
     key: str
@@ -199,6 +202,7 @@ class Localization:
         return bool(self.quiescent_negatives) and not self.localized and bleeding_beds()["diffuse_alveolar"] not in self.beds
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class PopulationMatch:
     key: str
@@ -212,6 +216,7 @@ class PopulationMatch:
     advises_against: tuple[str, ...] = ()  # orders (orders.toml keys) this population's path rules out
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class RuleApplied:
     key: str
@@ -319,6 +324,7 @@ class HaemostaticPlan:
         return [key for key in dict.fromkeys(keys) if key not in self.advised_against and key not in self.orders]
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class DoseLine:
     agent: str
@@ -348,6 +354,7 @@ class ReversalPlan:
     urgency: int = 99  # reversal.toml `urgency`: lower comes first on the patient's one reversal card
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class PlanContext:
     """What the plan needs besides the record: whether a procedure is expected (massive hemoptysis: bronchoscopy,
@@ -358,6 +365,7 @@ class PlanContext:
     advised_against: dict = field(default_factory=dict)  # orders.toml key -> RuleApplied
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class OrderLine:
     """One order of the patient's plan: the dose line it comes from and every agent it serves."""

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import timedelta
 
 from .heparin_infusion import UNITS, heparin_in_window
 from .readers.medications import ADMINISTRATION_STATUSES_ENDING
 from .model import DoseGiven, EngineInputs, MedicationUse
 from .tables import tables
 from .results import DoseLine, PlanContext, ReversalPlan
+from .durations import HOUR
 
 # "Eliquis 5 MG Oral Tablet" -> 5: the product strength, used only when no administered dose is recorded.
 _STRENGTH_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
@@ -114,7 +114,7 @@ def last_dose(inputs: EngineInputs, agent_name: str) -> DoseGiven | None:
 
 
 def hours_since(inputs: EngineInputs, dose: DoseGiven | None) -> float | None:
-    return None if dose is None or dose.at is None else round((inputs.now - dose.at) / timedelta(hours=1), 2)
+    return None if dose is None or dose.at is None else round((inputs.now - dose.at) / HOUR, 2)
 
 
 def _last_dose_mg(dose: DoseGiven | None, uses: list[MedicationUse]) -> tuple[float | None, str]:

@@ -10,10 +10,11 @@ are read by readers/support.py; this module says what they amount to.
 from __future__ import annotations
 
 import operator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from .model import EngineInputs, Observed, SupportInUse
 from .tables import load
+from .durations import hours, minutes
 
 _OPERATORS = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt}
 
@@ -36,7 +37,7 @@ def support_in_use(inputs: EngineInputs) -> list[SupportInUse]:
         row = next(r for r in load("support")["device"] if r["key"] == "invasive_ventilation")
         found.append(SupportInUse(row["key"], "respiratory", row["label"], ventilation.label, ventilation.reference,
                                   ventilation.at, True, ventilation.matched_by, row["source"]))
-    window = timedelta(hours=load("support")["vasoactive_window"]["hours"])
+    window = hours(load("support")["vasoactive_window"]["hours"])
     for use in inputs.vasopressors:
         if not use.running and (use.at is None or inputs.now - use.at > window):
             continue  # SOFA reads the day's vasopressors; compromise of this episode is the last 6 h
@@ -63,7 +64,7 @@ def baseline_keys(inputs: EngineInputs) -> set[str]:
 def on_support_at(inputs: EngineInputs, at: datetime | None) -> tuple[str, ...]:
     """The support in use when a value was taken: charted within the tolerance before it, or any time after
     it within the episode (the patient was on it by then), or with no time (a running order)."""
-    tolerance = timedelta(minutes=load("support")["window"]["on_support_tolerance_minutes"])
+    tolerance = minutes(load("support")["window"]["on_support_tolerance_minutes"])
     room_air = load("calculators")["news2"]["room_air_fio2"]  # an FiO2 above room air is oxygen given
     labels = []
     oxygen = [inputs.extreme(name, "high") for name in ("fio2", "o2_flow")]

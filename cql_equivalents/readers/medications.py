@@ -4,7 +4,6 @@ strength that andexanet and protamine dosing need). The drug is named by drug_te
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
@@ -17,6 +16,7 @@ from ..fhir_select import ResourcePool
 from ..fhir_values import concept_text, effective_time, parse_instant
 from ..model import DoseGiven, EngineInputs, MedicationUse, Rejected
 from .record import medication_concept, reference_of, skipped_if_malformed, too_far_in_future, validated
+from ..durations import HOUR
 
 # MedicationStatement / MedicationRequest status that mean "the patient is taking it now".
 MEDICATION_STATUSES_ACTIVE = frozenset({"active"})
@@ -121,8 +121,8 @@ def read_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
             recent = at is not None and inputs.now - at <= lookback
             if recent and not exposure.lab_says_no_effect(agent, inputs.observations) \
                     and not any(use.agent.name == agent.name for use in inputs.medications):
-                hours = round((inputs.now - at) / timedelta(hours=1), 1)
+                hours = round((inputs.now - at) / HOUR, 1)
                 inputs.medications.append(MedicationUse(
                     agent, reference, "administered", at, matched_by,
                     concept_text(medication_concept(raw, pool)) or agent.name,
-                    f"given {hours:g} h ago (within the {lookback / timedelta(hours=1):g} h look-back)"))
+                    f"given {hours:g} h ago (within the {lookback / HOUR:g} h look-back)"))

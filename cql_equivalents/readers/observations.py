@@ -8,7 +8,6 @@ trigger compares are also read at their worst within the episode window.
 """
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import cache
 
 from fhir.resources.R4B.observation import Observation
@@ -24,6 +23,7 @@ from ..observation_reading import (
 from ..tables import LOINC, load, tables
 from ..terminology import active as site_terminology
 from .record import is_stale, reference_of
+from ..durations import hours
 
 # Observation.status values whose result stands (FHIR R4 observation-status). entered-in-error, cancelled,
 # registered (no result yet) and unknown never count.
@@ -120,8 +120,8 @@ def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
 def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int]) -> None:
     """The worst valid value of the episode window per direction (support.toml [window], an engine choice):
     ranked on the raw value (cheap), then the first valid one is validated, as for the newest."""
-    hours = load("support")["window"]["worst_hours"]
-    start, end = inputs.now - timedelta(hours=hours), inputs.now + FUTURE_TOLERANCE
+    worst_hours = load("support")["window"]["worst_hours"]
+    start, end = inputs.now - hours(worst_hours), inputs.now + FUTURE_TOLERANCE
     in_window = [c for c in found if c.at is not None and start <= c.at <= end]
     if len(in_window) < 2:
         return  # the newest is the only value of the episode

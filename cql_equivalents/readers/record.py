@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -15,6 +15,7 @@ from ..fhir_select import ResourcePool
 from ..fhir_values import codings, concept_text
 from ..model import EngineInputs
 from ..observation_reading import FUTURE_TOLERANCE
+from ..durations import hours
 
 # What reading a malformed value raises (a list where a code belongs, an int where a list belongs, nesting too
 # deep). The record is skipped and named; the other records, and the other cards, are read as usual.
@@ -60,7 +61,7 @@ def too_far_in_future(at: datetime | None, now: datetime) -> bool:
 
 def is_stale(at: datetime | None, now: datetime, fresh_hours: float) -> bool:
     """Older than its window, or with no time at all (a value with no time cannot be shown to be current)."""
-    return at is None or now - at > timedelta(hours=fresh_hours)
+    return at is None or now - at > hours(fresh_hours)
 
 
 def medication_concept(raw: Mapping[str, Any], pool: ResourcePool) -> Any:

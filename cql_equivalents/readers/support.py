@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -25,6 +25,7 @@ from ..tables import RXNORM, SNOMED, load
 from ..terminology import active as site_terminology
 from .record import medication_concept, reference_of, too_far_in_future, validated
 from ..fhir_values import period_start, time_of
+from ..durations import hours
 
 _DEVICE_STATUSES = frozenset({"active", "intended", "on-hold"})  # DeviceUseStatement / DeviceRequest in force
 _PROCEDURE_STATUSES = frozenset({"in-progress", "completed"})  # a support Procedure under way or done
@@ -85,7 +86,7 @@ def _valid(raw: dict, inputs: EngineInputs) -> bool:
 def _in_force(row: dict, at: datetime | None, inputs: EngineInputs) -> bool:
     if not row["fresh_hours"]:
         return True  # a baseline (home oxygen): any active record
-    return at is not None and inputs.now - at <= timedelta(hours=row["fresh_hours"])
+    return at is not None and inputs.now - at <= hours(row["fresh_hours"])
 
 
 def read_support(pool: ResourcePool, inputs: EngineInputs) -> None:
@@ -172,7 +173,7 @@ def _map_device_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
 
 
 def _map_vasoactive(pool: ResourcePool, inputs: EngineInputs) -> None:
-    window = timedelta(hours=load("support")["vasoactive_window"]["hours"])
+    window = hours(load("support")["vasoactive_window"]["hours"])
     for resource_type in ("MedicationAdministration", "MedicationRequest"):
         for raw in pool.of(resource_type):
             status, at = raw.get("status"), effective_time(raw)

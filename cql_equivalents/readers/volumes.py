@@ -3,7 +3,7 @@ the intake questionnaire, as single / hourly / daily mL; a volume over a recorde
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fhir.resources.R4B.observation import Observation
@@ -16,6 +16,7 @@ from ..tables import tables
 from ..concept_match import match_concept
 from .record import is_stale, reference_of, skipped_if_malformed, texts, validated
 from .reports import NOT_DONE
+from ..durations import HOUR
 
 
 def volume_unit(unit: str) -> tuple[str, float] | None:
@@ -102,7 +103,7 @@ def read_volume_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
 
 def _add_period_volume(inputs: EngineInputs, ml: float, start: datetime, end: datetime, reference: str) -> None:
     """A volume over a period: its mean hourly rate, and its 24 h volume when the period covers 24 h."""
-    hours = (end - start) / timedelta(hours=1)
+    hours = (end - start) / HOUR
     add_volume(inputs, "hourly", ml / hours, end, reference, f"{ml:g} mL over {hours:g} h, mean rate")
     if hours >= 24:
         add_volume(inputs, "daily", ml * 24 / hours, end, reference, f"{ml:g} mL over {hours:g} h, per 24 h")

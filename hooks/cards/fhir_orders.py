@@ -21,6 +21,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
 from cql_equivalents.tables import RXNORM, SNOMED, load
+from cql_equivalents.quick_frozen import quick_frozen
 
 log = logging.getLogger("hemoptysis_cds")
 UCUM = "http://unitsofmeasure.org"
@@ -53,6 +54,7 @@ def order_table() -> OrderTable:
         routes={row["text"]: row for row in orders.get("route", ())})
 
 
+@quick_frozen
 @dataclass(frozen=True)
 class OrderTarget:
     """Whom the orders are for, from the hook context; `reasons` are the bleeding records they treat."""
