@@ -195,12 +195,12 @@ def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, s
 
 # Validation costs ~0.35 ms per order. Orders differ between patients only in references whose ids the request
 # models already checked (FHIR id pattern), so the verdict is remembered per shape with those ids blanked: the
-# resource's other members as written (its key order included: another order is only a miss), after which
-# reference members it held and how many reasons. An order built here from the tables holds no identifier once its
-# references are blanked, and its shape is the key; a record of the patient's (an active order put on hold) is
-# remembered by a digest under a per-process random key, never as text. At most _VERDICTS_MAX verdicts; each step
-# is one dict operation under the GIL, so threads share the memo safely (a lost race costs one validation).
-_REFERENCE_KEYS = ("subject", "encounter", "reasonReference")
+# resource's other members as written (its key order included: another order is only a miss), beside which of the
+# reference members (subject, encounter, reasonReference) it held and how many reasons. An order built here from
+# the tables holds no identifier once its references are blanked, and its shape is the key; a record of the
+# patient's (an active order put on hold) is remembered by a digest under a per-process random key, never as text.
+# At most _VERDICTS_MAX verdicts; each step is one dict operation under the GIL, so threads share the memo safely
+# (a lost race costs one validation).
 _ABSENT = object()
 _VERDICTS: dict[bytes, bool] = {}
 _VERDICTS_MAX = 4096
@@ -210,9 +210,10 @@ _RECORD_KEY = hashlib.sha256(os.urandom(32))  # the keyed state a record's shape
 def _shape(resource: dict, from_record: bool = False) -> bytes | None:
     """The memo's key, or None when the content is not plain JSON (e.g. an integer past 64 bits): never remembered."""
     blanked = resource.copy()  # C-level copy and pops: half the cost of a filtered dict, without sorting the keys
-    references = [key for key in _REFERENCE_KEYS if blanked.pop(key, _ABSENT) is not _ABSENT]
-    try:  # the counts beside the members, never among them: a member of the resource cannot pose as one
-        shape = orjson.dumps([references, len(resource.get("reasonReference", ())), blanked])
+    held = (blanked.pop("subject", _ABSENT) is not _ABSENT, blanked.pop("encounter", _ABSENT) is not _ABSENT,
+            blanked.pop("reasonReference", _ABSENT) is not _ABSENT)  # the reference members, unrolled
+    try:  # which were held and the reason count beside the members, never among them: no member can pose as them
+        shape = orjson.dumps([held, len(resource.get("reasonReference", ())), blanked])
     except (TypeError, ValueError):
         return None
     if not from_record:
