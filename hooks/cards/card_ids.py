@@ -29,8 +29,8 @@ def _fill() -> list[str]:
     raw[6::16] = bytes((byte & 0x0F) | 0x40 for byte in raw[6::16])  # version 4
     raw[8::16] = bytes((byte & 0x3F) | 0x80 for byte in raw[8::16])  # variant 10
     text = raw.hex()
-    made = [f"{text[at:at + 8]}-{text[at + 8:at + 12]}-{text[at + 12:at + 16]}-{text[at + 16:at + 20]}-{text[at + 20:at + 32]}"
-            for at in range(0, len(text), 32)]
+    made = [f"{text[at:at + 8]}-{text[at + 8:at + 12]}-{text[at + 12:at + 16]}-{text[at + 16:at + 20]}-"
+            f"{text[at + 20:at + 32]}" for at in range(0, len(text), 32)]
     made.reverse()
     return made
 
