@@ -1,5 +1,7 @@
-"""In-process latency: the real Flask app, driven through its WSGI interface, against the bare `json` parse
-of the same body (the floor: no service can answer before it has read the request)."""
+"""In-process latency: the real Flask app, called through its WSGI interface as a server calls it
+(bench/wsgi_call.py), against the bare `json` parse of the same body (the floor: no service can answer before it
+has read the request). werkzeug's test client, which every run before session 5 used, is timed call by call beside
+it (`test_client_ms`), so old and new figures compare."""
 from __future__ import annotations
 
 import gc
@@ -19,6 +21,7 @@ from server.storage.wal_checkpoint import settle
 
 from . import charts
 from .stats import Summary, summarise
+from .wsgi_call import WsgiCall
 
 SERVICE_URL = "/cds-services/massive-hemoptysis"
 
@@ -45,6 +48,9 @@ class LatencyResult:
     # with `paired_development`: the development app's latency for the same body, measured call by call between
     # this app's calls (so the difference between the two is not the machine's drift between two runs)
     paired_development_ms: Summary | None = None
+    # the same app through werkzeug's test client, timed after each call (development auth only: a signed call
+    # cannot be sent twice); what every run before session 5 reported as its in-process figure
+    test_client_ms: Summary | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,44 +86,62 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
         settings = development_settings(Path(workdir), synchronous, settings_extra(Path(workdir)) if settings_extra else None)
         app = create_app(settings)
         tune_garbage_collector()  # as each gunicorn worker does once its app is loaded (server/cli.py)
-        client = app.test_client()
+        caller = WsgiCall(app, SERVICE_URL)
+        test_client = app.test_client() if headers_for is None else None
         next_headers = headers_for(settings) if headers_for else dict
         companion_dir = Path(workdir) / "paired-development"
         companion_dir.mkdir()
         companion = create_app(development_settings(companion_dir, synchronous)) if paired_development else None
-        companion_client = companion.test_client() if companion else None
+        companion_caller = WsgiCall(companion, SERVICE_URL) if companion else None
 
         sent = itertools.count()
 
-        def post():
-            return client.post(SERVICE_URL, data=bodies[next(sent) % len(bodies)], content_type="application/json",
-                               headers=next_headers())
+        def post() -> tuple[int, bytes]:
+            return caller.post(bodies[next(sent) % len(bodies)], headers=next_headers())
 
-        def post_to_companion(paired_client) -> tuple[float, bool]:
+        def timed(call: Callable[[], bool]) -> tuple[float, bool]:
             started = time.perf_counter()
-            response = paired_client.post(SERVICE_URL, data=bodies[-1], content_type="application/json")
-            return time.perf_counter() - started, response.status_code == 200
+            answered = call()
+            return time.perf_counter() - started, answered
 
-        first = post()
-        cards = len(first.get_json().get("cards", [])) if first.status_code == 200 else 0
+        def through_test_client() -> bool:
+            assert test_client is not None
+            return test_client.post(SERVICE_URL, data=bodies[-1], content_type="application/json").status_code == 200
+
+        def to_companion() -> bool:
+            assert companion_caller is not None
+            return companion_caller.post(bodies[-1])[0] == 200
+
+        status, answer = post()
+        cards = len(json.loads(answer).get("cards", [])) if status == 200 else 0
         for _ in range(warmup):
             post()
-            if companion_client:
-                post_to_companion(companion_client)
-        service, floor, paired, errors = [], [], [], 0 if first.status_code == 200 else 1
+            if companion_caller:
+                to_companion()
+            if test_client:
+                through_test_client()
+        service: list[float] = []
+        floor: list[float] = []
+        paired: list[float] = []
+        by_test_client: list[float] = []
+        errors = 0 if status == 200 else 1
         wall_started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(repetitions):
             started = time.perf_counter()
-            response = post()
+            status, _ = post()
             service.append(time.perf_counter() - started)
-            if response.status_code != 200:
+            if status != 200:
                 errors += 1
             started = time.perf_counter()
             json.loads(bodies[-1])
             floor.append(time.perf_counter() - started)
-            if companion_client:
-                took, answered = post_to_companion(companion_client)
+            if companion_caller:
+                took, answered = timed(to_companion)
                 paired.append(took)
+                errors += 0 if answered else 1
+            if test_client:
+                took, answered = timed(through_test_client)
+                by_test_client.append(took)
                 errors += 0 if answered else 1
         cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
         for made in (app, companion):
@@ -128,4 +152,5 @@ def measure(size: int, repetitions: int, *, synchronous: str = "NORMAL", warmup:
     service_ms, floor_ms = summarise(service), summarise(floor)
     return LatencyResult(size, len(body), repetitions, errors, cards, service_ms, floor_ms,
                          round(service_ms.p50 / floor_ms.p50, 2), synchronous, auth, round(cpu_share, 2),
-                         "new each call" if new_chart_each_call else "same", summarise(paired) if paired else None)
+                         "new each call" if new_chart_each_call else "same", summarise(paired) if paired else None,
+                         summarise(by_test_client) if by_test_client else None)

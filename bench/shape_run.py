@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from . import inprocess, load, memory, shapes
+from . import inprocess, load, memory, report, shapes
 
 
 def _repetitions(size: int, scale: float) -> int:
@@ -46,12 +46,12 @@ def table(results: dict) -> str:
     lines = ["Chart shapes, in process (p50 / p99 ms; json = bare json.loads of the same body, paired; load = 1-min "
              "load average before / after the row)",
              f"{'shape':>15} {'resources':>9} {'KiB':>7} {'reqs':>5} {'err':>4} {'cards':>5} {'p50 ms':>8} "
-             f"{'p99 ms':>8} {'json p50':>9} {'ratio':>6} {'load':>11}"]
+             f"{'p99 ms':>8} {'json p50':>9} {'ratio':>6} {'load':>11} {'tc p50':>7}"]
     for row in results["in_process"]:
         lines.append(f"{row['shape']:>15} {row['size']:>9} {row['body_bytes'] / 1024:>7.0f} {row['requests']:>5} "
                      f"{row['errors']:>4} {row['cards']:>5} {row['service_ms']['p50']:>8.2f} "
                      f"{row['service_ms']['p99']:>8.2f} {row['json_parse_ms']['p50']:>9.2f} {row['ratio_p50']:>6.2f} "
-                     f"{row['load_average'][0]:>5.2f}/{row['load_average'][1]:<5.2f}")
+                     f"{row['load_average'][0]:>5.2f}/{row['load_average'][1]:<5.2f} {report.test_client_p50(row)}")
     if results.get("loopback"):
         lines += ["", "Chart shapes over loopback (gunicorn, one connection)",
                   f"{'shape':>15} {'resources':>9} {'requests':>9} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} {'load':>6}"]

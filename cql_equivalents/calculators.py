@@ -8,7 +8,7 @@ from functools import cache
 
 from .model import EngineInputs
 from .severity import shock_index as _shock_index
-from .tables import load
+from .tables import load, tables
 from .results import Calculation
 
 
@@ -26,7 +26,6 @@ def _band_points(bands: list[list[float]], value: float) -> int | None:
 
 
 def _label(name: str) -> str:
-    from .tables import tables
     spec = tables().observation_inputs.get(name)
     return spec.label if spec else name
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from .code_memo import CodeMemo
 from .concept_match import first_word, match_concept
+from .fhir_select import remembered
 from .fhir_values import codings, concept_text
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, load, tables
 
@@ -55,8 +57,16 @@ def concept_words(concept: Any) -> str:
     return " ".join(part for part in parts if part).lower()
 
 
+_AGENTS = CodeMemo("drug concept -> antithrombotic")
+
+
 def agent_of(concept: Any) -> tuple[Agent, str] | None:
-    """The antithrombotic a medication CodeableConcept names, and how it was recognised (for the card)."""
+    """The antithrombotic a medication CodeableConcept names, and how it was recognised (for the card).
+    Remembered per distinct concept: every call of one patient names the same drugs."""
+    return remembered(_AGENTS, concept, _agent_of)
+
+
+def _agent_of(concept: Any) -> tuple[Agent, str] | None:
     table, products = tables(), product_table()
 
     def site_agent(name: str) -> Agent | None:  # the site's own drug codes (ConceptMap)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+import hashlib
+import os
 from typing import Any, TypeVar
 
 import orjson
@@ -32,6 +34,33 @@ def concept_signature(concept: Any) -> bytes | None:
         return orjson.dumps(concept)
     except TypeError:  # nested past orjson's limit, an integer past 64 bits
         return None
+
+
+def remembered(memo: CodeMemo, concept: Any, compute: Callable[[Any], Classification]) -> Classification:
+    """`compute(concept)` once per process per distinct concept (its compact JSON), for a question whose answer
+    depends on nothing but the concept and the tables; a concept that has no signature is computed each time."""
+    key = concept_signature(concept)
+    if key is None:
+        return compute(concept)
+    answers = memo.answers()
+    found = answers.get(key, MISSING)
+    if found is MISSING:
+        found = answers[key] = compute(concept)
+    return found
+
+
+_DIGEST_KEY = hashlib.blake2b(b"fhir_select members", key=os.urandom(32), digest_size=20)
+
+
+def _members_digest(resource: dict, keys: tuple[str, ...]) -> tuple[str, bytes] | None:
+    """A memo key for a resource read by its code and `keys`: a tuple, so never equal to a code signature."""
+    try:
+        text = orjson.dumps([resource.get("code"), *[resource.get(key) for key in keys]])
+    except TypeError:  # nested past orjson's limit, an integer past 64 bits: classified each time
+        return None
+    hasher = _DIGEST_KEY.copy()
+    hasher.update(text)
+    return ("members", hasher.digest())
 
 
 @quick_frozen
@@ -113,8 +142,9 @@ class ResourcePool:
         `classify` runs once per distinct code (`concept_signature`) and must read nothing of a resource but its
         `code` and the keys named in `also_reads`; a resource carrying any of those keys, or a malformed code, is
         classified on its own. The resources of a code whose answer is falsy are never visited (most of a chart:
-        codes the engine does not read), and with `memo` the answer per distinct code is kept for the process
-        (code_memo.py): `classify` must then depend on nothing but the code and the tables.
+        codes the engine does not read), and with `memo` the answer per distinct code (for a resource carrying
+        `also_reads` keys: per distinct code and values of those keys) is kept for the process (code_memo.py):
+        `classify` must then depend on nothing but those members and the tables.
         """
         index = self.code_index(resource_type)
         resources = index.resources
@@ -136,8 +166,21 @@ class ResourcePool:
                 by_code[number] = result
                 positions.extend(members)
         single: dict[int, Classification] = {}
-        for position in (*index.loose, *alone):
+        for position in index.loose:
             result = classify(resources[position])
+            if result:
+                single[position] = result
+                positions.append(position)
+        for position in alone:
+            resource = resources[position]
+            # what classify reads of it (its code and `also_reads`) decides the answer: remembered by a keyed
+            # digest of those members, so no text of the record is kept (a drug order carries its drug's name)
+            key = _members_digest(resource, also_reads) if answers is not None else None
+            result = MISSING if key is None else answers.get(key, MISSING)  # type: ignore[union-attr]
+            if result is MISSING:
+                result = classify(resource)
+                if key is not None:
+                    answers[key] = result  # type: ignore[index]
             if result:
                 single[position] = result
                 positions.append(position)

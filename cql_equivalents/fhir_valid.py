@@ -124,6 +124,9 @@ class _VerdictMemo:
         self.entries = entries
         self._verdicts: dict[bytes, str] = {}
         self._key = os.urandom(32)
+        # per model, the keyed hash already fed the model's name: a copy of it is half the cost of keying a new
+        # one (2.1 against 4.7 us for an Observation here); the digest is the same
+        self._keyed: dict[str, Any] = {}
 
     def digest(self, model: type[BaseModel], resource: dict) -> bytes | None:
         # The parser's own output: str keys, JSON values, key order as sent (another order is only a miss). orjson
@@ -132,7 +135,13 @@ class _VerdictMemo:
             text = orjson.dumps(resource)
         except (TypeError, ValueError, RecursionError):
             return None  # not plain JSON (an int past 64 bits, nesting past orjson's limit): never remembered
-        return hashlib.blake2b(model.__name__.encode() + b"\x00" + text, key=self._key, digest_size=20).digest()
+        keyed = self._keyed.get(model.__name__)
+        if keyed is None:
+            keyed = self._keyed[model.__name__] = hashlib.blake2b(model.__name__.encode() + b"\x00", key=self._key,
+                                                                  digest_size=20)
+        hasher = keyed.copy()
+        hasher.update(text)
+        return hasher.digest()
 
     def get(self, digest: bytes) -> str | None:
         return self._verdicts.get(digest)

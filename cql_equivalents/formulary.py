@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from .results import DoseLine, ReversalPlan
@@ -61,11 +61,16 @@ def load_formulary(path: str) -> Formulary:
 
 def products_of(line: DoseLine) -> list[str]:
     """The formulary products a reversal line names (by its order key, else by the words of its agent)."""
-    named = [key for key, row in products().items() if line.order and line.order in row["orders"]]
+    return list(_products_named(line.order, line.agent))
+
+
+@lru_cache(maxsize=512)  # a line's order key and agent come from the reversal tables: a few dozen distinct pairs
+def _products_named(order: str, agent: str) -> tuple[str, ...]:
+    named = tuple(key for key, row in products().items() if order and order in row["orders"])
     if named:
         return named
-    text = re.split(r",\s*(?:only\s+)?if\b", line.agent.lower())[0]  # "..., if idarucizumab unavailable" names no product
-    return [key for key, row in products().items() if any(word in text for word in row["words"])]
+    text = re.split(r",\s*(?:only\s+)?if\b", agent.lower())[0]  # "..., if idarucizumab unavailable" names no product
+    return tuple(key for key, row in products().items() if any(word in text for word in row["words"]))
 
 
 def stocked(plan: ReversalPlan, formulary: Formulary) -> ReversalPlan:

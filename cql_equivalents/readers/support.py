@@ -18,7 +18,7 @@ from fhir.resources.R4B.procedure import Procedure
 
 from ..code_memo import CodeMemo
 from ..concept_match import coded_words, match_concept
-from ..fhir_select import ResourcePool
+from ..fhir_select import ResourcePool, remembered
 from ..fhir_values import codings, concept_text, effective_time
 from ..model import EngineInputs, SupportInUse
 from ..tables import RXNORM, SNOMED, load
@@ -62,7 +62,14 @@ def _device_row(concepts: list[Any], text: str = "") -> tuple[dict, str] | None:
                          words=words, word_row=by_words)
 
 
+_VASOACTIVE_ROWS = CodeMemo("drug concept -> vasoactive support row")
+
+
 def _vasoactive_row(concept: Any) -> tuple[dict, str] | None:
+    return remembered(_VASOACTIVE_ROWS, concept, _vasoactive_row_of)  # once per process per distinct drug concept
+
+
+def _vasoactive_row_of(concept: Any) -> tuple[dict, str] | None:
     rows = load("support")["vasoactive"]
 
     def by_code(system: Any, code: str) -> tuple[dict, str] | None:

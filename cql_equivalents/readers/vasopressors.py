@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from ..code_memo import CodeMemo
 from ..concept_match import coded_words, match_concept
-from ..fhir_select import ResourcePool
+from ..fhir_select import ResourcePool, remembered
 from ..fhir_values import effective_time
 from ..model import EngineInputs, VasopressorUse
 from ..tables import RXNORM, load
@@ -17,7 +18,15 @@ RATE_UNITS = frozenset({"ug/kg/min", "mcg/kg/min", "ug/(kg.min)", "ug/kg/min{dri
 VASOPRESSOR_WINDOW = timedelta(hours=load("calculators")["vasopressor_window"]["hours"])  # calculators.toml
 
 
+_VASOPRESSORS = CodeMemo("drug concept -> vasopressor")
+
+
 def vasopressor_of(concept: Any) -> tuple[dict, str] | None:
+    """The calculators.toml vasopressor a medication concept names; remembered per distinct concept."""
+    return remembered(_VASOPRESSORS, concept, _vasopressor_of)
+
+
+def _vasopressor_of(concept: Any) -> tuple[dict, str] | None:
     rows = load("calculators")["vasopressor"]
 
     def by_code(system: Any, code: str) -> tuple[dict, str] | None:

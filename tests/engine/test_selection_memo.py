@@ -47,6 +47,25 @@ def test_a_code_is_classified_once_per_process_not_once_per_call():
     assert len(seen) == 2 and len(memo) == 2
 
 
+def test_a_resource_read_by_more_than_its_code_is_remembered_by_those_members_too():
+    memo = code_memo.CodeMemo("code and description")
+    seen: list[str] = []
+
+    def classify(resource):
+        seen.append(resource["id"])
+        return resource.get("description") if resource.get("description", "").startswith("bronch") else None
+
+    for _ in range(3):  # three calls: one code, two descriptions, one of them told apart only by its description
+        pool = _pool([{**f.spo2(91), "description": "bronchoscopy"}, {**f.spo2(88), "description": "chest film"},
+                      {**f.spo2(86), "description": "bronchial artery angiogram"}])
+        found = [(resource["description"], result) for resource, result in
+                 pool.matching("Observation", classify, also_reads=("description",), memo=memo)]
+        assert found == [("bronchoscopy", "bronchoscopy"), ("bronchial artery angiogram", "bronchial artery angiogram")]
+    assert len(seen) == 3  # each distinct (code, description) once per process, not once per call
+    assert all(type(key) is tuple for key in memo.answers())  # keyed by digest: no description text is kept
+    assert not any(b"bronch" in key[1] for key in memo.answers())
+
+
 def test_the_memo_is_bounded_and_starts_over_with_another_site_concept_map():
     memo = code_memo.CodeMemo("bounded")
     answers = memo.answers()
@@ -84,3 +103,23 @@ def test_a_record_nested_too_deep_is_still_named():
         node["extension"] = [{"url": "u"}]
         node = node["extension"][0]
     assert "nested deeper than" in fhir_valid.json_problem(deep)
+
+
+def test_a_drug_concept_is_recognised_once_per_process_and_told_apart_by_any_member(monkeypatch):
+    from cql_equivalents import drug_terms
+    from cql_equivalents.readers import support, vasopressors
+
+    for module, question, memo_name, compute_name, drug in (
+            (drug_terms, drug_terms.agent_of, "_AGENTS", "_agent_of", "apixaban 5 mg tablet"),
+            (vasopressors, vasopressors.vasopressor_of, "_VASOPRESSORS", "_vasopressor_of", "norepinephrine infusion"),
+            (support, support._vasoactive_row, "_VASOACTIVE_ROWS", "_vasoactive_row_of", "phenylephrine infusion")):
+        monkeypatch.setattr(module, memo_name, code_memo.CodeMemo("test"))
+        computed: list[str] = []
+        real = getattr(module, compute_name)
+        monkeypatch.setattr(module, compute_name, lambda concept, real=real: computed.append(concept["text"]) or real(concept))
+        named = {"text": drug}
+        other = {"text": "paracetamol 1 g"}
+        answers = [question(concept) for concept in (named, other, named, other, dict(named))]
+        assert answers[0] is not None and answers[1] is None  # told apart by the text alone
+        assert answers[2] == answers[0] == answers[4] and answers[3] is None
+        assert computed == [named["text"], other["text"]]  # each distinct concept worked out once
