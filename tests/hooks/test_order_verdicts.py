@@ -83,3 +83,29 @@ def test_the_hold_is_a_fresh_copy_equal_to_a_deep_copy():
     held["medicationCodeableConcept"]["coding"].append({"code": "x"})
     assert record == before  # nothing of the patient's record is shared with the answer
     assert suggestions.json_copy(before) == copy.deepcopy(before)
+
+
+def test_every_order_is_written_resource_type_first_and_its_notes_in_order():
+    """The orders are built in one dict each: members in the order FHIR examples use, and the notes as they read
+    (the source, then 'uncoded', then the amount computed from the record)."""
+    from cql_equivalents.tables import load
+
+    target = fhir_orders.OrderTarget("pat-1", "enc-1", "stat", ("Condition/c-1",), 70.0)
+    common = ["resourceType", "status", "intent", "priority", "subject", "reasonCode", "note", "encounter",
+              "reasonReference"]
+    table = fhir_orders.order_table()
+    service = fhir_orders.service_request("cta_chest", target, "700 mL")
+    assert list(service) == [*common, "code"]
+    assert [note["text"].split(":")[0] for note in service["note"]] == [
+        "Proposed by hemoptysis-cds. Source", "Uncoded order", "700 mL"]
+    for key, row in table.medications.items():
+        if row.get("phased"):
+            resource, _ = fhir_orders.phased_request(key, target, load("reversal")[row["phased"]][0]["bolus_mg"])
+        else:
+            resource = fhir_orders.medication_request(key, target, row.get("dose", row.get("dose_low")) or 1.0)
+        assert list(resource) == [*common, "medicationCodeableConcept", "dosageInstruction"], key
+        uncoded = [note for note in resource["note"] if note["text"].startswith("Uncoded order")]
+        coded = row.get("rxnorm") and not row.get("phased")  # a phased order is written with its text only
+        assert len(resource["note"]) == 1 + len(uncoded) and len(uncoded) == (0 if coded else 1), key
+    bare = fhir_orders.service_request("cta_chest", fhir_orders.OrderTarget("pat-1"))
+    assert list(bare) == ["resourceType", "status", "intent", "priority", "subject", "reasonCode", "note", "code"]
