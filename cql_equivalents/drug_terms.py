@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .code_memo import CodeMemo
+from .code_memo import CodeMemo, remembered
 from .concept_match import first_word, match_concept
-from .fhir_select import remembered
 from .fhir_values import codings, concept_text
 from .tables import ATC_SYSTEMS, ICD10_SYSTEMS, LOINC, RXNORM, SNOMED, Agent, load, tables
 

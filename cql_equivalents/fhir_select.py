@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-import hashlib
-import os
 from typing import Any, TypeVar
 
-import orjson
 
-from .code_memo import MISSING, CodeMemo, memo_for
+from .code_memo import MISSING, CodeMemo, concept_signature, members_digest, memo_for
 from .patient_binding import foreign_reason, referenced_patient
 from .quick_frozen import quick_frozen
 
@@ -21,46 +18,6 @@ Classification = TypeVar("Classification")
 # Set by the request parser in place of a record that cannot be read as sent (repeated JSON member names); its
 # value says why. Not a FHIR element name (those are [A-Za-z0-9_]), so no real record carries it.
 UNREADABLE = "@unreadable"
-
-
-def concept_signature(concept: Any) -> bytes | None:
-    """A resource's `code` as a hashable key: its compact JSON (C speed, ~0.3 us; building a tuple of its codings
-    took ~1.5 us, a twentieth of a 50,000-entry call). Two codes with one key are the same JSON, so whatever
-    reads only the code answers them alike. None when the code is absent or not an object (such a resource is
-    then read on its own)."""
-    if type(concept) is not dict:
-        return None
-    try:
-        return orjson.dumps(concept)
-    except TypeError:  # nested past orjson's limit, an integer past 64 bits
-        return None
-
-
-def remembered(memo: CodeMemo, concept: Any, compute: Callable[[Any], Classification]) -> Classification:
-    """`compute(concept)` once per process per distinct concept (its compact JSON), for a question whose answer
-    depends on nothing but the concept and the tables; a concept that has no signature is computed each time."""
-    key = concept_signature(concept)
-    if key is None:
-        return compute(concept)
-    answers = memo.answers()
-    found = answers.get(key, MISSING)
-    if found is MISSING:
-        found = answers[key] = compute(concept)
-    return found
-
-
-_DIGEST_KEY = hashlib.blake2b(b"fhir_select members", key=os.urandom(32), digest_size=20)
-
-
-def _members_digest(resource: dict, keys: tuple[str, ...]) -> tuple[str, bytes] | None:
-    """A memo key for a resource read by its code and `keys`: a tuple, so never equal to a code signature."""
-    try:
-        text = orjson.dumps([resource.get("code"), *[resource.get(key) for key in keys]])
-    except TypeError:  # nested past orjson's limit, an integer past 64 bits: classified each time
-        return None
-    hasher = _DIGEST_KEY.copy()
-    hasher.update(text)
-    return ("members", hasher.digest())
 
 
 @quick_frozen
@@ -153,18 +110,25 @@ class ResourcePool:
         answers = memo.answers() if memo is not None else None
         by_code: list = [None] * len(index.groups)
         positions: list[int] = []
-        for number, group in enumerate(index.groups):
+        # every code's remembered answer in one pass (MISSING, an object, is truthy): the codes answered falsy, most
+        # of a chart, are passed over without a look at their resources
+        known = [answers.get(signature, MISSING) for signature in index.signatures] if answers is not None \
+            else [MISSING] * len(index.groups)
+        for number, result in enumerate(known):
+            if not result:
+                continue
+            group = index.groups[number]
             members = [position for position in group if position not in alone_set] if alone_set else group
             if not members:
                 continue
-            result = MISSING if answers is None else answers.get(index.signatures[number], MISSING)
             if result is MISSING:
                 result = classify(resources[members[0]])
                 if answers is not None:
                     answers[index.signatures[number]] = result
-            if result:
-                by_code[number] = result
-                positions.extend(members)
+                if not result:
+                    continue
+            by_code[number] = result
+            positions.extend(members)
         single: dict[int, Classification] = {}
         for position in index.loose:
             result = classify(resources[position])
@@ -175,14 +139,14 @@ class ResourcePool:
             resource = resources[position]
             # what classify reads of it (its code and `also_reads`) decides the answer: remembered by a keyed
             # digest of those members, so no text of the record is kept (a drug order carries its drug's name)
-            key = _members_digest(resource, also_reads) if answers is not None else None
-            result = MISSING if key is None else answers.get(key, MISSING)  # type: ignore[union-attr]
-            if result is MISSING:
-                result = classify(resource)
-                if key is not None:
-                    answers[key] = result  # type: ignore[index]
-            if result:
-                single[position] = result
+            key = members_digest(resource, also_reads) if answers is not None else None
+            answer: Any = MISSING if key is None or answers is None else answers.get(key, MISSING)
+            if answer is MISSING:
+                answer = classify(resource)
+                if key is not None and answers is not None:
+                    answers[key] = answer
+            if answer:
+                single[position] = answer
                 positions.append(position)
         if len(positions) > 1:
             positions.sort()

@@ -12,7 +12,7 @@ InitVar, no keyword-only or init=False field. Anything else is refused when the 
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -34,8 +34,8 @@ def quick_frozen(cls: type[T]) -> type[T]:
     if hasattr(cls, "__post_init__") or "__slots__" in cls.__dict__:
         raise TypeError(f"{cls.__name__}: quick_frozen cannot copy __post_init__ or slots")
     arguments, lines = [], []
-    namespace: dict[str, object] = {"_NO_VALUE": _NO_VALUE}
-    for field in dataclasses.fields(cls):
+    namespace: dict[str, Any] = {"_NO_VALUE": _NO_VALUE}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]  # checked a dataclass above
         if not field.init or field.kw_only or field._field_type is not dataclasses._FIELD:  # type: ignore[attr-defined]
             raise TypeError(f"{cls.__name__}.{field.name}: quick_frozen copies plain init fields only")
         name = field.name
@@ -53,8 +53,8 @@ def quick_frozen(cls: type[T]) -> type[T]:
         lines.append(f"    _instance_values[{name!r}] = {name}\n")
     source = f"def __init__(self, {', '.join(arguments)}):\n    _instance_values = self.__dict__\n" + "".join(lines)
     exec(source, namespace)  # noqa: S102 - our own field names, checked above; as dataclasses itself does
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    init.__doc__ = cls.__init__.__doc__  # type: ignore[misc]
-    cls.__init__ = init  # type: ignore[misc]
+    init: Any = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    setattr(cls, "__init__", init)  # noqa: B010 - assigned, not called: a method assignment mypy would refuse
     return cls

@@ -18,7 +18,8 @@ from fhir.resources.R4B.procedure import Procedure
 
 from ..code_memo import CodeMemo
 from ..concept_match import coded_words, match_concept
-from ..fhir_select import ResourcePool, remembered
+from ..code_memo import remembered
+from ..fhir_select import ResourcePool
 from ..fhir_values import codings, concept_text, effective_time
 from ..model import EngineInputs, SupportInUse
 from ..tables import RXNORM, SNOMED, load

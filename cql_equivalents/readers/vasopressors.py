@@ -8,7 +8,8 @@ from typing import Any
 
 from ..code_memo import CodeMemo
 from ..concept_match import coded_words, match_concept
-from ..fhir_select import ResourcePool, remembered
+from ..code_memo import remembered
+from ..fhir_select import ResourcePool
 from ..fhir_values import effective_time
 from ..model import EngineInputs, VasopressorUse
 from ..tables import RXNORM, load

@@ -116,7 +116,7 @@ def test_a_drug_concept_is_recognised_once_per_process_and_told_apart_by_any_mem
         monkeypatch.setattr(module, memo_name, code_memo.CodeMemo("test"))
         computed: list[str] = []
         real = getattr(module, compute_name)
-        monkeypatch.setattr(module, compute_name, lambda concept, real=real: computed.append(concept["text"]) or real(concept))
+        monkeypatch.setattr(module, compute_name, lambda concept, real=real, computed=computed: computed.append(concept["text"]) or real(concept))
         named = {"text": drug}
         other = {"text": "paracetamol 1 g"}
         answers = [question(concept) for concept in (named, other, named, other, dict(named))]
