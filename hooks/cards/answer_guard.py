@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from functools import cache
 
 from cql_equivalents.tables import load
 
@@ -22,7 +23,9 @@ ORDER_KEY = "hemoptysis-cds.order"  # suggestion extension: the orders.toml key 
 ALL_ORDERS = "*"  # a card whose text rules out every order of the table (e.g. the adult orders for a child)
 
 
+@cache
 def every_order_key() -> frozenset[str]:
+    """Every order key of the table (loaded once per process: the set is made once too, not per card)."""
     orders = load("orders")
     return frozenset(row["key"] for row in (*orders["service"], *orders["medication"]))
 

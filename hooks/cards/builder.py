@@ -51,13 +51,7 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
     """The answer's cards: duplicates dropped (first kept), critical first in a stable order, then each card and
     each of its suggestions given its uuid (the card's uuid first, a suggestion's after its label: the JSON members
     in the order CDS Hooks examples use)."""
-    seen, kept = set(), []
-    for built in cards:
-        identity = _identity(built)
-        if identity not in seen:
-            seen.add(identity)
-            kept.append(built)
-    answer = ordered(kept)
+    answer = ordered(_without_duplicates(cards))
     for built in answer:
         _put_first(built, {"uuid": built.get("uuid") or random_uuid()})
         for suggestion in built.get("suggestions", ()):
@@ -66,9 +60,36 @@ def tidy(cards: Iterable[dict]) -> list[dict]:
     return answer
 
 
+def _without_duplicates(cards: Iterable[dict]) -> list[dict]:
+    """The cards, each one that says the same as an earlier one (_identity) dropped. Two such cards share their
+    summary, so a card is written out only when an earlier one has its summary: in most answers none is (writing
+    out two ~5 KB cards cost ~25 us, bench 50 resources)."""
+    kept: list[dict] = []
+    by_summary: dict[object, list[list]] = {}  # summary -> [card, its identity or None while not needed]
+    for built in cards:
+        summary = built.get("summary")
+        if type(summary) is not str:  # not a card builder.card made: grouped by its whole content
+            summary = _identity(built)
+        earlier = by_summary.get(summary)
+        if earlier is None:
+            by_summary[summary] = [[built, None]]
+            kept.append(built)
+            continue
+        identity = _identity(built)
+        for entry in earlier:
+            if entry[1] is None:
+                entry[1] = _identity(entry[0])
+        if all(entry[1] != identity for entry in earlier):
+            earlier.append([built, identity])
+            kept.append(built)
+    return kept
+
+
 def _put_first(member: dict, first: dict) -> None:
     """Rewrite `member` in place with `first` leading (the same object: callers keep their references)."""
-    rest = [(key, value) for key, value in member.items() if key not in first]
+    rest = member.copy()  # C-level copy and pops: ~half the cost of a filtered list of items
+    for key in first:
+        rest.pop(key, None)
     member.clear()
     member.update(first)
     member.update(rest)

@@ -8,6 +8,7 @@ The caller names the card's topic: the card's dict is never read back to find it
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from cql_equivalents.results import HaemostaticPlan, Level, PatientReversal, Severity
 from cql_equivalents.model import EngineInputs
@@ -22,7 +23,9 @@ from .links import add_links, dossier_link, phases_link, smart_link
 from .suggestions import hold_active_order, order, reversal_orders, with_suggestions
 
 
+@cache
 def _population_rows() -> dict[str, dict]:
+    """populations.toml by key, made once per process (the table is; callers only read it)."""
     return {row["key"]: row for row in load("populations")["population"]}
 
 

@@ -12,8 +12,11 @@ def fit(variants: list[str], *, within: int | None = None, **fields) -> str:
     80, unless a card family keeps the CDS Hooks one); if none fits, the last one cut at a word. (`within`, not
     `limit`: `{limit}` is a field of the templates.)"""
     limit = card_text()["summary_limit"] if within is None else within
-    filled = [variant.format(**fields) for variant in variants]
-    fitting = next((item for item in filled if len(item) <= limit), None)
-    if fitting is not None:
-        return fitting
-    return filled[-1][:limit].rsplit(" ", 1)[0]  # never a word cut in half
+    if not variants:
+        raise ValueError("a summary needs at least one variant")
+    filled = ""
+    for variant in variants:  # filled one at a time: the first usually fits, and the rest need not be written
+        filled = variant.format(**fields)
+        if len(filled) <= limit:
+            return filled
+    return filled[:limit].rsplit(" ", 1)[0]  # never a word cut in half

@@ -184,8 +184,9 @@ def stale_text(inputs: EngineInputs, names) -> str:
 def calculator_lines(assessment: Assessment) -> str:
     """Calculators whose reading supports acting; a reassuring one is left out, since it must not reassure."""
     rule = card_text()["calculators"]
+    min_value = dict(rule["min_value"])  # once, not per calculation
     shown = [c for c in assessment.calculations
-             if c.value is not None and c.name not in rule["never"] and c.value >= dict(rule["min_value"]).get(c.name, 0)
+             if c.value is not None and c.name not in rule["never"] and c.value >= min_value.get(c.name, 0)
              and not any(c.interpretation.startswith(word) for word in rule["reassuring"])]
     return ("Scores on record (generic, not hemoptysis-specific):\n\n"
             + "\n".join(f"- {c.name} {c.value:g}: {c.interpretation}" for c in shown)) if shown else ""

@@ -118,3 +118,12 @@ def test_declarations_name_only_existing_orders():
     rows = [*load("populations")["population"], *load("contraindications")["rule"]]
     named = {key for row in rows for key in row.get("advises_against", ())}
     assert named and named <= answer_guard.every_order_key()
+
+
+def test_a_declaration_naming_an_order_not_in_the_table_is_refused_every_time():
+    """The order keys are made once per process: a key outside the table is still refused, on every card."""
+    for _ in range(2):
+        with pytest.raises(ValueError, match="no_such_order"):
+            answer_guard.declare(_card("x"), ["no_such_order"])
+    assert answer_guard.every_order_key() == frozenset(
+        row["key"] for row in (*load("orders")["service"], *load("orders")["medication"]))

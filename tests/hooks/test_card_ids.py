@@ -49,3 +49,18 @@ def test_a_forked_child_does_not_repeat_its_parents_buffer():
     os.waitpid(child, 0)
     in_parent = [random_uuid() for _ in range(5)]
     assert len(in_child) == 5 and not set(in_child) & set(in_parent)
+
+
+def test_each_uuid_is_its_16_bytes_of_randomness_with_only_the_version_and_variant_bits_set(monkeypatch):
+    """The UUIDs are written 64 at a time: each must be its own 16 bytes of the buffer, in order, every other bit
+    as the system gave it."""
+    from hooks.cards import card_ids
+
+    given = bytes((index * 37 + 11) % 256 for index in range(16 * 64))
+    monkeypatch.setattr(card_ids, "_local", threading.local())
+    monkeypatch.setattr(card_ids.os, "urandom", lambda size: given[:size])
+    for number in range(64):
+        expected = bytearray(given[16 * number:16 * number + 16])
+        expected[6] = (expected[6] & 0x0F) | 0x40
+        expected[8] = (expected[8] & 0x3F) | 0x80
+        assert random_uuid() == str(uuid.UUID(bytes=bytes(expected)))

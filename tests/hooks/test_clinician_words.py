@@ -102,3 +102,31 @@ def test_a_validator_message_is_cleaned_every_time_and_not_remembered():
         assert words.clinician_words(line) == _reference(line)
         assert "valueQuantity" in words.clinician_words(line) and "Input should" not in words.clinician_words(line)
     assert not words._KNOWN_LINES  # its field name is the record's own text
+
+
+def test_plain_escapes_exactly_as_the_substitution_alone():
+    """plain skips the substitution when no Markdown character is present: the same text as always substituting,
+    for text with and without them (every special character, runs of them, spaces and line breaks)."""
+    special = re.compile(r"([\\`*_\[\]<>|#~])")
+    rng = random.Random(11)
+    alphabet = "ab 1\t\n\\`*_[]<>|#~().-"
+    texts = ["", "SpO2", "Warfarin Sodium 5 MG Oral Tablet", "a_b", "*x*", "[link](u)", "<b>", "\\", "~~", "#1|2"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 40))) for _ in range(5000)]
+    for text in texts:
+        assert words.plain(text) == special.sub(r"\\\1", " ".join(text.split())), text
+    assert words.plain(86) == "86"
+
+
+def test_a_summary_is_the_first_variant_that_fits_else_the_last_cut_at_a_word():
+    """summary.fit fills the variants one at a time: the same choice as filling them all first."""
+    from hooks.cards.summary import fit
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        variants = ["{a} " + " ".join("w" * rng.randrange(1, 9) for _ in range(rng.randrange(1, 12)))
+                    for _ in range(rng.randrange(1, 5))]
+        fields = {"a": "x" * rng.randrange(0, 30)}
+        limit = rng.randrange(10, 80)
+        filled = [variant.format(**fields) for variant in variants]
+        expected = next((item for item in filled if len(item) <= limit), filled[-1][:limit].rsplit(" ", 1)[0])
+        assert fit(variants, within=limit, **fields) == expected

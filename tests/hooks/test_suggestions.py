@@ -192,6 +192,22 @@ def test_tidy_drops_duplicate_cards_and_orders_them():
     assert builder.tidy([info, warning, duplicate, critical]) == [critical, warning, info]
 
 
+
+def test_tidy_keeps_cards_that_share_a_summary_but_say_something_else():
+    """Cards are written out for comparison only when their summaries meet: one differing in any member but the
+    summary is kept, a duplicate of the first of a group (not the last) is dropped, whatever its key order."""
+    source = builder.source("https://cds.example.org", "t")
+    first = builder.card("same", "warning", "detail one", source)
+    other_detail = builder.card("same", "warning", "detail two", source)
+    other_indicator = builder.card("same", "critical", "detail one", source)
+    reordered = dict(reversed(list({**first, "uuid": "copied"}.items())))
+    answer = builder.tidy([first, other_detail, other_indicator, reordered, dict(other_detail)])
+    assert [(card["indicator"], card["detail"]) for card in answer] == [
+        ("critical", "detail one"), ("warning", "detail one"), ("warning", "detail two")]
+    assert all(list(card)[0] == "uuid" for card in answer)
+    assert builder.tidy([first, {**first, "summary": "not same"}]) == [first, {**first, "summary": "not same"}]
+
+
 def test_dah_vasculitis_gets_no_bae_order(client):
     """Seed 004: DAH / vasculitis is not a BAE target; the ICU, imaging and crossmatch orders stay."""
     escalation = _cards(client, scenarios.dah_on_no_anticoagulant())["massive-hemoptysis-escalation"][0]

@@ -27,3 +27,19 @@ def test_every_parsed_time_is_utc():
     assert parse_instant("2026-12-01T16:30:00+02:00").utcoffset() == timedelta(0)
     assert parse_instant("2026-12-01T16:30:00-05:00").hour == 21
     assert parse_instant("2026-12-01").tzinfo is timezone.utc
+
+
+def test_when_writes_every_minute_as_the_format_spec_would():
+    """markdown.when writes two digits from a table: every month, day, hour and minute, and a year below 1000
+    padded to four digits, exactly as `:04d` / `:02d` write them."""
+    from hooks.cards.markdown import when
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    moments = [start + timedelta(minutes=7 * step) for step in range(0, 60_000)]  # ~290 days: every field value
+    moments += [datetime(year, 2, 28, 23, 59, tzinfo=timezone.utc) for year in (1, 9, 10, 99, 100, 999, 1000, 9999)]
+    moments.append(datetime(2026, 12, 1, 16, 30, tzinfo=timezone(timedelta(hours=2))))
+    for moment in moments:
+        utc = moment.astimezone(timezone.utc)
+        assert when(moment) == (f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d} {utc.hour:02d}:{utc.minute:02d} UTC")
+    assert when(datetime(2026, 12, 1, 16, 30, tzinfo=timezone(timedelta(hours=2)))) == "2026-12-01 14:30 UTC"
+    assert when(None) == "time not recorded"

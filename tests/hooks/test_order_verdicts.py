@@ -1,0 +1,111 @@
+"""The proposed orders' validity verdicts are remembered per process (fhir_orders.valid): a remembered verdict must
+never stand for a resource that differs from the one validated, in any member but the blanked references; a
+record of the patient's (a hold) is remembered by a digest, never as text; and the hold is a fresh copy."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from hooks.cards import fhir_orders, suggestions
+from tests.support import fhir_factory as f
+
+
+@pytest.fixture(autouse=True)
+def empty_memo(monkeypatch):
+    monkeypatch.setattr(fhir_orders, "_VERDICTS", {})
+
+
+def _order(patient: str = "pat-1") -> dict:
+    made = suggestions.order("cta_chest", fhir_orders.OrderTarget(patient, "enc-1", "stat", ("Condition/c-1",)), True)
+    return made["actions"][0]["resource"]
+
+
+@pytest.mark.parametrize("member, broken", [
+    ("priority", " stat"),  # a FHIR code has no leading space
+    ("status", "draft "),  # nor a trailing one
+    ("intent", 7),
+    ("note", [{"txt": "a misspelt member"}]),
+    ("code", {"text": ["a list"]}),
+])
+def test_a_remembered_verdict_never_covers_an_order_differing_in_one_member(member, broken):
+    good = _order()
+    assert fhir_orders.valid(good)
+    bad = {**good, member: broken}
+    assert not fhir_orders.valid(bad)  # validated, not taken from the memo
+    assert fhir_orders.valid(good) and not fhir_orders.valid(bad)  # each keeps its own verdict
+    assert len(fhir_orders._VERDICTS) == 2
+
+
+def test_a_remembered_failure_never_covers_the_valid_order():
+    good = _order()
+    assert not fhir_orders.valid({**good, "priority": " stat"})
+    assert fhir_orders.valid(good)
+
+
+def test_the_verdict_is_shared_across_patients_and_encounters_but_not_across_reference_members():
+    assert fhir_orders.valid(_order("pat-1"))
+    assert fhir_orders.valid(_order("pat-2"))
+    assert len(fhir_orders._VERDICTS) == 1  # only the references differ: one shape
+    without_encounter = {key: value for key, value in _order().items() if key != "encounter"}
+    assert fhir_orders.valid(without_encounter)
+    assert len(fhir_orders._VERDICTS) == 2
+    assert all(b"pat-" not in key for key in fhir_orders._VERDICTS)
+
+
+def test_a_member_named_like_the_shape_markers_cannot_pose_as_them():
+    """The shape's reference list and reason count sit beside the resource's members: a resource carrying members
+    that mimic them (not FHIR: rejected) never shares the valid order's verdict."""
+    good = _order()
+    assert fhir_orders.valid(good)
+    mimic = {**good, "_references": ["subject", "encounter", "reasonReference"], "_reasons": 1}
+    assert not fhir_orders.valid(mimic)
+
+
+def test_a_held_record_is_remembered_by_a_digest_and_each_variant_validated():
+    record = f.medication_request("855332", "Warfarin Sodium 5 MG Oral Tablet", patient_id="pat-77", med_id="mr-77")
+    held = suggestions.hold_active_order(record, "warfarin", "stop the drug", True)
+    assert held is not None and held["actions"][0]["resource"]["status"] == "on-hold"
+    assert all(len(key) == 32 and b"mr-77" not in key and b"Warfarin" not in key for key in fhir_orders._VERDICTS)
+    bad = {**record, "authoredOn": "not a date"}
+    assert suggestions.hold_active_order(bad, "warfarin", "stop the drug", True) is None
+    assert suggestions.hold_active_order(record, "warfarin", "stop the drug", True) is not None
+
+
+def test_the_hold_is_a_fresh_copy_equal_to_a_deep_copy():
+    record = f.medication_request("855332", "Warfarin Sodium 5 MG Oral Tablet", med_id="mr-78")
+    record["dosageInstruction"] = [{"text": "5 mg daily", "doseAndRate": [{"doseQuantity": {"value": 5.0}}]}]
+    before = copy.deepcopy(record)
+    held = suggestions.hold_active_order(record, "warfarin", "stop the drug")["actions"][0]["resource"]
+    assert {k: v for k, v in held.items() if k not in ("status", "statusReason")} == {
+        k: v for k, v in before.items() if k != "status"}
+    held["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"]["value"] = 10.0
+    held["medicationCodeableConcept"]["coding"].append({"code": "x"})
+    assert record == before  # nothing of the patient's record is shared with the answer
+    assert suggestions.json_copy(before) == copy.deepcopy(before)
+
+
+def test_every_order_is_written_resource_type_first_and_its_notes_in_order():
+    """The orders are built in one dict each: members in the order FHIR examples use, and the notes as they read
+    (the source, then 'uncoded', then the amount computed from the record)."""
+    from cql_equivalents.tables import load
+
+    target = fhir_orders.OrderTarget("pat-1", "enc-1", "stat", ("Condition/c-1",), 70.0)
+    common = ["resourceType", "status", "intent", "priority", "subject", "reasonCode", "note", "encounter",
+              "reasonReference"]
+    table = fhir_orders.order_table()
+    service = fhir_orders.service_request("cta_chest", target, "700 mL")
+    assert list(service) == [*common, "code"]
+    assert [note["text"].split(":")[0] for note in service["note"]] == [
+        "Proposed by hemoptysis-cds. Source", "Uncoded order", "700 mL"]
+    for key, row in table.medications.items():
+        if row.get("phased"):
+            resource, _ = fhir_orders.phased_request(key, target, load("reversal")[row["phased"]][0]["bolus_mg"])
+        else:
+            resource = fhir_orders.medication_request(key, target, row.get("dose", row.get("dose_low")) or 1.0)
+        assert list(resource) == [*common, "medicationCodeableConcept", "dosageInstruction"], key
+        uncoded = [note for note in resource["note"] if note["text"].startswith("Uncoded order")]
+        coded = row.get("rxnorm") and not row.get("phased")  # a phased order is written with its text only
+        assert len(resource["note"]) == 1 + len(uncoded) and len(uncoded) == (0 if coded else 1), key
+    bare = fhir_orders.service_request("cta_chest", fhir_orders.OrderTarget("pat-1"))
+    assert list(bare) == ["resourceType", "status", "intent", "priority", "subject", "reasonCode", "note", "code"]
