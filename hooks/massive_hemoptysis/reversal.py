@@ -4,6 +4,7 @@ once. Clinical content comes from cql_equivalents/reversal.py and patient_revers
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from cql_equivalents import formulary
 from cql_equivalents.results import Assessment, Level, PatientReversal, ReversalPlan, Severity
@@ -136,7 +137,7 @@ def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineI
         stent_text = f"{stent.label} on record (`{stent.reference}`, {ago}): {stent.rule['text']}"
     needs = sorted({need for plan in reversal.plans for line in plan.steps for need in line.needs})
     references = {f"`{use.reference}`" for plan in reversal.plans for use in plan.uses}
-    agent_rules = tuple(r.key for r in assessment.rules if any(ref in " ".join(r.because) for ref in references)
+    agent_rules = tuple(r.key for r in assessment.rules if mentions(" ".join(r.because), references)
                         or r.intervention in ("4F-PCC", "4F-PCC / andexanet"))
     reversal_names = ("inr", "aptt", "platelets", "fibrinogen", "hemoglobin", "body_weight")
     written: dict[tuple[str, str], str] = {}
@@ -157,3 +158,8 @@ def reversal_card(reversal: PatientReversal, severity: Severity, inputs: EngineI
                     source(base, TOPIC))
     # a rule this card shows (e.g. 4F-PCC contraindicated in HIT) rules its order out, on this card and answer-wide
     return answer_guard.declare(built, [key for rule in assessment.rules if rule.key in agent_rules for key in rule.advises_against])
+
+
+def mentions(reasons: str, references: Iterable[str]) -> bool:
+    """Whether a rule's reasons (joined once per rule, not once per reference) name one of `references`."""
+    return any(reference in reasons for reference in references)

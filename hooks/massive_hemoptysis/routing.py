@@ -19,6 +19,7 @@ from ..cards.offers import attach
 from ..cards.topics import population_topic
 from ..service import Evaluation
 from . import haemostasis, reversal
+from .reversal import mentions
 from .bleeding import NOT_ADULT_TOPIC, bleeding_card, bleeding_topic, not_adult_card, not_adult_declares
 from .causes import TOPIC as CAUSES_TOPIC, causes_card
 from .data_quality import UNREADABLE_TOPIC, data_quality_card, unreadable_bleeding_card
@@ -102,4 +103,4 @@ def _rules_against(assessment: Assessment, *because: str) -> list[str]:
     """Orders ruled out by the contraindication rules a card shows (all of them, or those whose reasons
     mention one of `because`)."""
     return [key for rule in assessment.rules
-            if not because or any(item in " ".join(rule.because) for item in because) for key in rule.advises_against]
+            if not because or mentions(" ".join(rule.because), because) for key in rule.advises_against]
