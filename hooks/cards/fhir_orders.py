@@ -73,13 +73,19 @@ class OrderTarget:
 
 # ------------------------------------------------------------------------------------------ resources
 
-def _common(target: OrderTarget, source: str) -> dict:
+@cache
+def _reason_words() -> tuple[str, str, str]:
+    """orders.toml [reason]'s system, code and display (the table is loaded once: read once, not per order)."""
     reason = order_table().reason
+    return reason["system"], reason["code"], reason["display"]
+
+
+def _common(target: OrderTarget, source: str) -> dict:
+    system, code, display = _reason_words()
     common: dict[str, Any] = {
         "status": "draft", "intent": "proposal", "priority": target.priority,
         "subject": {"reference": f"Patient/{target.patient_id}"},
-        "reasonCode": [{"coding": [{"system": reason["system"], "code": reason["code"], "display": reason["display"]}],
-                        "text": reason["display"]}],
+        "reasonCode": [{"coding": [{"system": system, "code": code, "display": display}], "text": display}],
         "note": [{"text": f"Proposed by hemoptysis-cds. Source: {source}"}],
     }
     if target.encounter_id:
@@ -130,11 +136,9 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     concept: dict[str, Any] = {"text": row["medication"]}
     if row.get("rxnorm"):
         concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
-    unit_display = row.get("unit_display", row["unit"])
-    timing = (" once" if not row.get("per_day") else " once daily" if row["per_day"] == 1
-              else f" {row['per_day']} times daily") + (f" for {row['days']} days" if row.get("days") else "")
-    if row.get("dose_low") is not None:  # a dose range from the source (fibrinogen concentrate 3-4 g)
-        amount = f"{amount_text(row['dose_low'])}-{amount_text(row['dose_high'])}"
+    unit_display, timing, dose_range = _medication_words(key)
+    if dose_range:  # a dose range from the source (fibrinogen concentrate 3-4 g)
+        amount = dose_range
         dose_and_rate: dict[str, Any] = {"doseRange": {
             "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
             "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
@@ -161,6 +165,18 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
     if not row.get("rxnorm"):
         resource["note"] = [*resource["note"], _uncoded_note(row, "RxNorm")]
     return resource
+
+
+@cache
+def _medication_words(key: str) -> tuple[str, str, str]:
+    """A medication row's unit as shown, its timing words and its dose range ("" for a single dose), from the row
+    alone: worked out once per process per row (orders.toml is loaded once), not per order."""
+    row = order_table().medications[key]
+    timing = (" once" if not row.get("per_day") else " once daily" if row["per_day"] == 1
+              else f" {row['per_day']} times daily") + (f" for {row['days']} days" if row.get("days") else "")
+    dose_range = (f"{amount_text(row['dose_low'])}-{amount_text(row['dose_high'])}"
+                  if row.get("dose_low") is not None else "")
+    return row.get("unit_display", row["unit"]), timing, dose_range
 
 
 def phased_request(key: str, target: OrderTarget, bolus: float) -> tuple[dict, str]:
