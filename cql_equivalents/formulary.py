@@ -101,9 +101,10 @@ def _with_steps(plan: ReversalPlan, steps: list[DoseLine]) -> ReversalPlan:
     return made
 
 
-# checked once: a copied instance dict equals the constructor's work only for a plain dataclass
-_PLAN_NEEDS_INIT = hasattr(ReversalPlan, "__post_init__") or ReversalPlan.__dataclass_params__.frozen or any(
-    not item.init for item in fields(ReversalPlan)) or hasattr(ReversalPlan, "__slots__")
+# checked once: a copied instance dict equals the constructor's work only for a plain dataclass (not frozen, no
+# __post_init__, no field outside __init__, no slots)
+_PLAN_NEEDS_INIT = hasattr(ReversalPlan, "__post_init__") or ReversalPlan.__setattr__ is not object.__setattr__ \
+    or any(not item.init for item in fields(ReversalPlan)) or hasattr(ReversalPlan, "__slots__")
 
 
 def unstocked_in(plan: ReversalPlan) -> list[str]:
