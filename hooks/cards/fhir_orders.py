@@ -257,29 +257,3 @@ def valid(resource: dict, from_record: bool = False) -> bool:
         if shape is not None and len(_VERDICTS) < _VERDICTS_MAX:
             _VERDICTS[shape] = verdict
     return verdict
-
-
-# An order built here from the tables is a function of its recipe (builder, orders.toml key, priority, which
-# references it holds and how many, weight, amount, texts) and of the references' ids: its verdict is remembered
-# by the recipe, without writing the order out for its shape (~1.6 us an order, ~10 orders a call). The recipe holds
-# what the shape held (amounts, weight, the tables' texts), never an identifier. Bounded and shared like _VERDICTS.
-_BY_RECIPE: dict[tuple, bool] = {}
-
-
-def _exact(value: Any) -> tuple:
-    """A recipe part telling apart what JSON does (1 from 1.0, 0.0 from -0.0), a NaN equal to itself."""
-    return (type(value), value.hex()) if type(value) is float else (type(value), value)
-
-
-def built(build: Any, key: str, target: OrderTarget, *args: Any) -> tuple[dict, bool]:
-    """`build(key, target, *args)` (service_request, medication_request) and whether it is valid FHIR R4 (valid)."""
-    resource = build(key, target, *args)
-    recipe = (build.__name__, key, target.priority, bool(target.encounter_id), len(target.reasons),
-              _exact(target.weight_kg), *(_exact(arg) for arg in args))
-    verdict = _BY_RECIPE.get(recipe)
-    if verdict is None:
-        verdict = valid(resource)
-        if len(_BY_RECIPE) >= _VERDICTS_MAX:
-            _BY_RECIPE.clear()
-        _BY_RECIPE[recipe] = verdict
-    return resource, verdict

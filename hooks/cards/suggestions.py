@@ -10,8 +10,7 @@ from typing import Any
 from cql_equivalents.results import OrderLine
 
 from .answer_guard import tag
-from .fhir_orders import (OrderTarget, amount_text, built, medication_request, order_table, phased_request,
-                          service_request, valid)
+from .fhir_orders import OrderTarget, amount_text, medication_request, order_table, phased_request, service_request, valid
 
 SELECTION = "any"  # the orders of a card are independent of each other: the clinician may accept several
 
@@ -23,10 +22,8 @@ def suggestion(label: str, actions: list[dict], recommended: bool | None = None)
     return built
 
 
-def create(resource: dict, description: str, label: str, recommended: bool | None = None,
-           verdict: bool | None = None) -> dict | None:
-    """An order suggestion, None when the resource is not valid FHIR R4 (`verdict`: already known, fhir_orders.built)."""
-    if not (valid(resource) if verdict is None else verdict):
+def create(resource: dict, description: str, label: str, recommended: bool | None = None) -> dict | None:
+    if not valid(resource):
         return None
     return suggestion(label, [{"type": "create", "description": description, "resource": resource}], recommended)
 
@@ -42,17 +39,16 @@ def order(key: str, target: OrderTarget, recommended: bool | None = None, detail
 
 def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
     row = order_table().services[key]
-    resource, verdict = built(service_request, key, target, detail)
-    return create(resource, f"Order: {row['text']}" + (f": {detail}" if detail else "") + f" ({row['source']})",
-                  row["label"], recommended, verdict)
+    return create(service_request(key, target, detail), f"Order: {row['text']}" + (f": {detail}" if detail else "")
+                  + f" ({row['source']})", row["label"], recommended)
 
 
 def order_medication(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
     """A fixed-dose medication order (the dose is in orders.toml)."""
     row = order_table().medications[key]
-    resource, verdict = built(medication_request, key, target, row.get("dose", row.get("dose_low")), "")
+    resource = medication_request(key, target, row.get("dose", row.get("dose_low")))
     return create(resource, f"Order: {resource['dosageInstruction'][0]['text']} ({row['source']})", row["label"],
-                  recommended, verdict)
+                  recommended)
 
 
 def reversal_orders(orders: Iterable[OrderLine], target: OrderTarget, recommended: bool | None = None) -> list[dict]:
@@ -63,13 +59,12 @@ def reversal_orders(orders: Iterable[OrderLine], target: OrderTarget, recommende
         row = order_table().medications[line.order]
         if row.get("phased"):
             resource, dose = phased_request(line.order, target, line.quantity)
-            verdict = None
         else:
             dose = f"{amount_text(line.quantity)} {row.get('unit_display', row['unit'])} {row['route']} once"
-            resource, verdict = built(medication_request, line.order, target, line.quantity, dose)
+            resource = medication_request(line.order, target, line.quantity, dose)
         covers = f" (for {' and '.join(item.agents)})" if len(item.agents) > 1 else ""
         made.append(tag(create(resource, f"Order {line.agent}{covers}: {line.dose} ({line.source})",
-                               f"{row['label']} {dose}", recommended, verdict), line.order))
+                               f"{row['label']} {dose}", recommended), line.order))
     return [order for order in made if order]
 
 
