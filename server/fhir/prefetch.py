@@ -67,9 +67,10 @@ def _server_slots(settings: Settings) -> ServerSlots:
 
 def _client_outcomes(service: CdsService, values: dict[str, Any]) -> list[str]:
     """Required keys the client answered with an OperationOutcome: it could not run the query."""
+    # the value first: almost never an OperationOutcome, so the key's strategy is seldom looked up
     return sorted(key for key, value in values.items()
-                  if strategy_of(service.prefetch[key]) != OPTIONAL and isinstance(value, dict)
-                  and value.get("resourceType") == "OperationOutcome")
+                  if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+                  and strategy_of(service.prefetch[key]) != OPTIONAL)
 
 
 _TEMPLATE_TYPE = re.compile(r"\s*([A-Z][A-Za-z]+)([/?])")
