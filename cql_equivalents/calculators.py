@@ -19,10 +19,22 @@ def _table() -> dict:
 
 def _band_points(bands: list[list[float]], value: float) -> int | None:
     """Points of the first band (by upper bound) the value does not exceed: no value falls between bands."""
-    for _low, high, points in sorted(bands, key=lambda band: band[1]):
+    for _low, high, points in _by_upper_bound(bands):
         if value <= high:
             return int(points)
     return None
+
+
+_SORTED_BANDS: dict[int, tuple[list, list]] = {}  # id(bands) -> (bands, sorted): the table's lists, sorted once
+
+
+def _by_upper_bound(bands: list[list[float]]) -> list:
+    found = _SORTED_BANDS.get(id(bands))
+    if found is None or found[0] is not bands:  # not seen, or another list now has that id
+        if len(_SORTED_BANDS) >= 256:
+            _SORTED_BANDS.clear()
+        found = _SORTED_BANDS[id(bands)] = (bands, sorted(bands, key=lambda band: band[1]))
+    return found[1]
 
 
 def _label(name: str) -> str:

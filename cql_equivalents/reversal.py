@@ -7,7 +7,7 @@ protamine by units or by enoxaparin dose, fixed, platelets) stands beside the pl
 from __future__ import annotations
 
 import re
-from .quick_frozen import replaced
+from functools import cache
 
 from .heparin_infusion import UNITS, heparin_in_window
 from .readers.medications import ADMINISTRATION_STATUSES_ENDING
@@ -15,6 +15,7 @@ from .model import DoseGiven, EngineInputs, MedicationUse
 from .tables import tables
 from .results import DoseLine, PlanContext, ReversalPlan
 from .durations import HOUR
+from .quick_frozen import replaced
 
 # "Eliquis 5 MG Oral Tablet" -> 5: the product strength, used only when no administered dose is recorded.
 _STRENGTH_MG = re.compile(r"(\d+(?:\.\d+)?)\s*mg\b", re.IGNORECASE)
@@ -45,12 +46,18 @@ def _band_label(band: dict) -> str:
     return f"INR {round(low, 2):g}-<{below:g}"
 
 
+@cache
+def _band_text() -> str:
+    """Every INR band and its dose, as a card says them when the INR is not on record (from the tables: once)."""
+    return "; ".join(f"{_band_label(b)}: {b['units_per_kg']} U/kg (max {_fmt(b['max_units'])} U)"
+                     for b in tables().pcc_bands)
+
+
 def _pcc_by_inr(step: dict, inputs: EngineInputs) -> DoseLine:
     inr, weight = inputs.observations.get("inr"), inputs.observations.get("body_weight")
     bands = tables().pcc_bands
-    band_text = "; ".join(f"{_band_label(b)}: {b['units_per_kg']} U/kg (max {_fmt(b['max_units'])} U)" for b in bands)
     if inr is None:
-        return DoseLine(step["agent"], f"dose by INR band ({band_text}); INR not on record: obtain INR now",
+        return DoseLine(step["agent"], f"dose by INR band ({_band_text()}); INR not on record: obtain INR now",
                         step.get("note", ""), step["source"], ("inr",))
     band = next((b for b in bands if b["inr_from"] <= inr.value < b["inr_below"]), None)
     if band is None:

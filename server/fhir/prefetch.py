@@ -13,6 +13,7 @@ from collections.abc import Callable
 import re
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
@@ -66,9 +67,10 @@ def _server_slots(settings: Settings) -> ServerSlots:
 
 def _client_outcomes(service: CdsService, values: dict[str, Any]) -> list[str]:
     """Required keys the client answered with an OperationOutcome: it could not run the query."""
+    # the value first: almost never an OperationOutcome, so the key's strategy is seldom looked up
     return sorted(key for key, value in values.items()
-                  if strategy_of(service.prefetch[key]) != OPTIONAL and isinstance(value, dict)
-                  and value.get("resourceType") == "OperationOutcome")
+                  if isinstance(value, dict) and value.get("resourceType") == "OperationOutcome"
+                  and strategy_of(service.prefetch[key]) != OPTIONAL)
 
 
 _TEMPLATE_TYPE = re.compile(r"\s*([A-Z][A-Za-z]+)([/?])")
@@ -81,15 +83,25 @@ def _of_another_type(service: CdsService, values: dict[str, Any]) -> dict[str, A
     what a key may hold."""
     checked = dict(values)
     for key, value in values.items():
-        found = _TEMPLATE_TYPE.match(str(service.prefetch[key]))
-        if not found or type(value) is not dict or type(value.get("resourceType")) is not str:
-            continue  # null, a JSON of the wrong kind, no resourceType: the pool names those already
-        sent, asked = value["resourceType"], found.group(1)
-        if sent in (asked, "Bundle", "OperationOutcome"):
+        if type(value) is not dict:
+            continue  # null or a JSON of the wrong kind: the pool names those already
+        sent = value.get("resourceType")
+        if type(sent) is not str or sent == "Bundle" or sent == "OperationOutcome":
+            continue  # no resourceType (named by the pool), or a kind every key may hold
+        asked = _template_type(service.prefetch[key])
+        if asked is None or sent == asked[0]:
             continue
-        wanted = _a(asked) if found.group(2) == "/" else f"a Bundle of {asked}"
+        wanted = _a(asked[0]) if asked[1] == "/" else f"a Bundle of {asked[0]}"
         checked[key] = {UNREADABLE: f"holds {_a(sent[:40])}, not {wanted} as its template asks"}
     return checked
+
+
+@lru_cache(maxsize=512)
+def _template_type(template: str) -> tuple[str, str] | None:
+    """(resource type, '/' for a read or '?' for a search) a template asks for; kept per template (the services'
+    templates are a fixed set), as matching each key's template on every call cost ~1 us a key."""
+    found = _TEMPLATE_TYPE.match(str(template))
+    return (found.group(1), found.group(2)) if found else None
 
 
 def _a(resource_type: str) -> str:

@@ -135,3 +135,19 @@ def test_settings_read_metrics_switch_from_the_environment():
 def test_refusal_reasons_become_bounded_codes(reason, code):
     from server.http.metrics import reason_code
     assert reason_code(reason) == code
+
+
+def test_label_children_are_kept_per_tuple_and_count_as_prometheus_does():
+    from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+    from server.http.metrics import LabelChildren
+    registry = CollectorRegistry()
+    calls = LabelChildren(Counter("t_calls", "test", ["kind", "status"], registry=registry))
+    assert calls.labels("service", "200") is calls.labels("service", "200")
+    assert calls.labels("service", "200") is not calls.labels("service", "400")
+    for _ in range(3):
+        calls.labels("service", "200").inc()
+    calls.labels("service", "400").inc()
+    scraped = samples(generate_latest(registry).decode())
+    assert value(scraped, "t_calls_total", kind="service", status="200") == 3.0
+    assert value(scraped, "t_calls_total", kind="service", status="400") == 1.0
