@@ -66,18 +66,8 @@ def table(results: dict) -> str:
     fresh = results.get("latency_new_chart_each_call")
     if fresh:
         lines.append(_latency_line(fresh) + "  (a new chart each call)")
-    verified = results.get("jwt")
-    if verified and "skipped" in verified:
-        lines.append(f"verified-JWT path: skipped ({verified['skipped']})")
-    elif verified:
-        lines.append(f"{verified['size']:>9} {verified['body_bytes'] / 1024:>9.0f} {verified['auth']:>11} "
-                     f"{verified['sqlite_synchronous']:>7} {verified['requests']:>5} {verified['errors']:>4} "
-                     f"{verified['cards']:>5} {verified['service_ms']['p50']:>8.2f} {verified['service_ms']['p99']:>8.2f} "
-                     f"{verified['json_parse_ms']['p50']:>9.2f} {verified['ratio_p50']:>6.2f} {verified['cpu_share'] * 100:>5.0f}")
-        paired = verified.get("paired_development_ms")
-        if paired:  # the development app, answering the same body between the signed calls
-            lines.append(f"{'':>9} {'':>9} {'development':>11} {'':>7} {verified['requests']:>5} {'':>4} {'':>5} "
-                         f"{paired['p50']:>8.2f} {paired['p99']:>8.2f}  (paired with the jwt-es384 row, call by call)")
+    for key in ("jwt", "jwt_rs384"):
+        lines += _verified_lines(results.get(key))
     if results.get("throughput"):
         lines += ["", f"Throughput on loopback: gunicorn, {results['machine']['workers']} workers, "
                       f"load by {results['throughput'][0]['tool']} on the same {results['machine']['cpus']} cores",
@@ -96,6 +86,19 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _verified_lines(verified: dict | None) -> list[str]:
+    if not verified:
+        return []
+    if "skipped" in verified:
+        return [f"verified-JWT path: skipped ({verified['skipped']})"]
+    lines = [_latency_line(verified)]
+    paired = verified.get("paired_development_ms")
+    if paired:  # the development app, answering the same body between the signed calls
+        lines.append(f"{'':>9} {'':>9} {'development':>11} {'':>7} {verified['requests']:>5} {'':>4} {'':>5} "
+                     f"{paired['p50']:>8.2f} {paired['p99']:>8.2f}  (paired with the {verified['auth']} row, call by call)")
+    return lines
+
+
 def _latency_line(row: dict) -> str:
     return (f"{row['size']:>9} {row['body_bytes'] / 1024:>9.0f} {row['auth']:>11} {row['sqlite_synchronous']:>7} "
             f"{row['requests']:>5} {row['errors']:>4} {row['cards']:>5} {row['service_ms']['p50']:>8.2f} "
@@ -109,6 +112,17 @@ SMALL_P50_TARGET_MS, SMALL_P99_TARGET_MS = 2.5, 10.0  # 50 resources in process
 JWT_EXTRA_TARGET_MS = 1.0  # the signed-JWT path within 1 ms of the development one (p50)
 RSS_RATIO_TARGET, RSS_CALLS_ASKED = 2.0, 200  # peak RSS after 200 calls of the 50,000-entry body vs one call
 THROUGHPUT_TARGET = 490.0  # req/s at 50 resources, best concurrency with 0 errors
+
+
+def _jwt_extra(verified: dict, development: dict) -> dict[str, Any]:
+    """Judged against the development app measured call by call beside it, when the run has it."""
+    paired = verified.get("paired_development_ms")
+    against = paired["p50"] if paired else development["service_ms"]["p50"]
+    extra = round(verified["service_ms"]["p50"] - against, 2)
+    return {"algorithm": verified["auth"].removeprefix("jwt-").upper(), "extra_p50_ms": extra,
+            "against": "development, paired call by call" if paired else "development row",
+            "unpaired_extra_p50_ms": round(verified["service_ms"]["p50"] - development["service_ms"]["p50"], 2),
+            "target": f"<= {JWT_EXTRA_TARGET_MS:g} ms", "met": extra <= JWT_EXTRA_TARGET_MS}
 
 
 def issue16_targets(results: dict) -> dict[str, Any]:
@@ -138,16 +152,11 @@ def issue16_targets(results: dict) -> dict[str, Any]:
                 "test_client_p50_ms": by_test_client["p50"], "test_client_p99_ms": by_test_client["p99"],
                 "met_through_test_client": by_test_client["p50"] <= SMALL_P50_TARGET_MS
                 and by_test_client["p99"] <= SMALL_P99_TARGET_MS})
-        verified = results.get("jwt") or {}
-        if "service_ms" in verified and verified["size"] == 50:
-            # judged against the development app measured call by call beside it, when the run has it
-            paired = verified.get("paired_development_ms")
-            against = paired["p50"] if paired else small["service_ms"]["p50"]
-            extra = round(verified["service_ms"]["p50"] - against, 2)
-            checks["signed_jwt_extra"] = {
-                "extra_p50_ms": extra, "against": "development, paired call by call" if paired else "development row",
-                "unpaired_extra_p50_ms": round(verified["service_ms"]["p50"] - small["service_ms"]["p50"], 2),
-                "target": f"<= {JWT_EXTRA_TARGET_MS:g} ms", "met": extra <= JWT_EXTRA_TARGET_MS}
+        # ES384 is the one judged (the Sandbox's algorithm, and the slower verify); RS384 is shown beside it
+        for key, check in (("jwt", "signed_jwt_extra"), ("jwt_rs384", "signed_jwt_extra_rs384")):
+            verified = results.get(key) or {}
+            if "service_ms" in verified and verified["size"] == 50:
+                checks[check] = _jwt_extra(verified, small)
     rss = (results.get("shapes") or {}).get("rss")
     if rss:
         checks["worker_peak_rss_50000_entries"] = {
