@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None,
     def _cors(response: Response) -> Response:
         if guard.development:
             response.headers[DEVELOPMENT_HEADER[0]] = DEVELOPMENT_HEADER[1]
-        origin = request.headers.get("Origin")
+        origin = request.environ.get("HTTP_ORIGIN")  # what request.headers.get("Origin") reads, without the Headers
         allowed = settings.cors_origins
         if origin and ("*" in allowed or origin in allowed):
             response.headers["Access-Control-Allow-Origin"] = "*" if "*" in allowed else origin

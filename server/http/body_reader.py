@@ -15,7 +15,15 @@ def read_capped(stream: BinaryIO, declared_length: int | None, limit: int) -> by
         raise ApiError(413, f"the request body is larger than {limit} bytes")
     parts, total = [], 0
     while True:
-        chunk = stream.read(min(_READ, limit + 1 - total))
+        size = min(_READ, limit + 1 - total)
+        if declared_length is not None:
+            # The declared length read as one piece, then one byte to see the end (the stream's read makes and
+            # zeroes a buffer of the size asked, 64 KiB each time; a chunked or dechunked body is read as before)
+            if total < declared_length:
+                size = min(size, declared_length - total)
+            elif total == declared_length:
+                size = 1
+        chunk = stream.read(size)
         if not chunk:
             return b"".join(parts)
         total += len(chunk)

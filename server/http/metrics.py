@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterable
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -147,13 +146,9 @@ class Metrics:
             return ""
         return service_id if service_id in self.services else "unknown"
 
-    @contextmanager
-    def phase(self, histogram, service_id: str):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            histogram.labels(self.service_label(service_id)).observe(time.perf_counter() - started)
+    def phase(self, histogram, service_id: str) -> "_Phase":
+        """Times the `with` block into `histogram`, however the block ends."""
+        return _Phase(self, histogram, service_id)
 
     def observe_cards(self, service_id: str, cards: Iterable[dict]) -> None:
         for card in cards:
@@ -179,6 +174,22 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self._registry)
+
+
+class _Phase:
+    """Metrics.phase's timer: a class, not a generator context manager (~0.7 against ~3 us, twice a call)."""
+
+    __slots__ = ("_metrics", "_histogram", "_service_id", "_started")
+
+    def __init__(self, metrics: Metrics, histogram, service_id: str):
+        self._metrics, self._histogram, self._service_id = metrics, histogram, service_id
+
+    def __enter__(self) -> None:
+        self._started = time.perf_counter()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._histogram.labels(self._metrics.service_label(self._service_id)).observe(
+            time.perf_counter() - self._started)
 
 
 def install(app: Flask, metrics: Metrics, authorize) -> None:

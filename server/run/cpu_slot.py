@@ -22,19 +22,27 @@ def _holding() -> bool:
     return getattr(_held, "holding", False)
 
 
-@contextmanager
-def computing() -> Iterator[None]:
+class _Computing:
+    """The slot held from `with` to its end, let go however the block ends. A class, not a generator context
+    manager (~0.7 against ~3 us: the generator, its frame and contextlib's wrapper are made for every call)."""
+
+    __slots__ = ("_took",)
+
+    def __enter__(self) -> None:
+        self._took = not _holding()
+        if self._took:
+            _slot.acquire()
+            _held.holding = True
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._took:
+            _held.holding = False
+            _slot.release()
+
+
+def computing() -> _Computing:
     """Hold the slot for the call (re-entrant within a thread: an inner `computing` is a no-op)."""
-    if _holding():
-        yield
-        return
-    _slot.acquire()
-    _held.holding = True
-    try:
-        yield
-    finally:
-        _held.holding = False
-        _slot.release()
+    return _Computing()
 
 
 @contextmanager

@@ -114,13 +114,17 @@ class AuditTrail:
     def __init__(self, engine: Engine, key: bytes):
         self.engine = engine
         self._key = key
+        # the key's HMAC state made once; each hash copies it (hmac.new per call set the key up again: ~7 -> ~3 us)
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
         self._claims = 0
         create_tables(engine)
 
     def patient_hash(self, patient_id: str | None) -> str | None:
         if not patient_id:
             return None
-        return hmac.new(self._key, patient_id.encode(), hashlib.sha256).hexdigest()
+        keyed = self._keyed.copy()
+        keyed.update(patient_id.encode())
+        return keyed.hexdigest()
 
     def claim_jti(self, connection: Connection | CursorTransaction, issuer: str, jti: str, expires_at: int) -> None:
         """Record this token as used, in the caller's transaction; ReplayedToken if it was used before."""

@@ -18,8 +18,7 @@ Core on every database (`core=True`).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from sqlalchemy import event
@@ -100,32 +99,55 @@ def _as_sqlalchemy_error(error: Exception, dialect: Dialect) -> StatementError:
     return DBAPIError.instance(None, None, error, dialect.loaded_dbapi.Error)
 
 
-@contextmanager
-def call_transaction(engine: Engine, core: bool = False) -> Iterator[Connection | CursorTransaction]:
+class _SqliteCallTransaction:
+    """call_transaction on SQLite: a class, not a generator context manager (~0.7 against ~3 us a call)."""
+
+    __slots__ = ("_engine", "_dialect", "_held", "_pooled", "_taken_from")
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._dialect = engine.dialect
+
+    def __enter__(self) -> CursorTransaction:
+        dialect = self._dialect
+        self._held = held = _held_for(self._engine)
+        try:
+            self._pooled, self._taken_from = held.take(self._engine)
+        except dialect.loaded_dbapi.Error as error:
+            raise _as_sqlalchemy_error(error, dialect) from error
+        return CursorTransaction(dialect, self._pooled)
+
+    def __exit__(self, _type: Any, error: BaseException | None, _traceback: Any) -> None:
+        dialect, pooled = self._dialect, self._pooled
+        dbapi_error = dialect.loaded_dbapi.Error
+        try:
+            if error is None:
+                try:
+                    pooled.dbapi_connection.commit()
+                except BaseException as failure:
+                    _roll_back(pooled, dbapi_error)
+                    if isinstance(failure, dbapi_error):  # the commit's own failure
+                        raise _as_sqlalchemy_error(failure, dialect) from failure
+                    raise
+            else:
+                _roll_back(pooled, dbapi_error)
+                if isinstance(error, dbapi_error):  # a raw DBAPI error of the block (an insert's is SQLAlchemy's)
+                    raise _as_sqlalchemy_error(error, dialect) from error
+                return  # the block's own exception goes on
+        finally:
+            self._held.give_back(pooled, self._taken_from)  # no transaction open on it now
+        note_commit(self._engine)
+
+
+def _roll_back(pooled: Any, dbapi_error: type[Exception]) -> None:
+    try:
+        pooled.dbapi_connection.rollback()
+    except dbapi_error:  # the connection is unusable: the pool makes a new one
+        pooled.invalidate()
+
+
+def call_transaction(engine: Engine, core: bool = False) -> AbstractContextManager[Connection | CursorTransaction]:
     """A transaction committed on a clean exit and rolled back on any exception; Core's unless on SQLite."""
     if core or engine.dialect.name != "sqlite":
-        with engine.begin() as connection:
-            yield connection
-        return
-    dialect = engine.dialect
-    dbapi_error = dialect.loaded_dbapi.Error
-    held = _held_for(engine)
-    try:
-        pooled, taken_from = held.take(engine)
-    except dbapi_error as error:
-        raise _as_sqlalchemy_error(error, dialect) from error
-    try:
-        try:
-            yield CursorTransaction(dialect, pooled)
-            pooled.dbapi_connection.commit()
-        except BaseException:
-            try:
-                pooled.dbapi_connection.rollback()
-            except dbapi_error:  # the connection is unusable: the pool makes a new one
-                pooled.invalidate()
-            raise
-    except dbapi_error as error:  # the commit's own failure (an insert's is SQLAlchemy's already)
-        raise _as_sqlalchemy_error(error, dialect) from error
-    finally:
-        held.give_back(pooled, taken_from)  # no transaction open on it now
-    note_commit(engine)
+        return engine.begin()  # a context manager itself: the connection is taken on entering it
+    return _SqliteCallTransaction(engine)

@@ -13,6 +13,7 @@ gives the same two things these functions use, a dialect and the DBAPI connectio
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert
@@ -23,7 +24,10 @@ from sqlalchemy.sql.dml import UpdateBase
 if TYPE_CHECKING:
     from server.storage.call_transaction import CursorTransaction
 
-_Prepared = tuple[str, bool, tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]
+# (sql, positional, the values' order, a getter of a row's values in that order, (position, bind processor) of
+# the columns that have one)
+_Prepared = tuple[str, bool, tuple[str, ...], Callable[[dict[str, Any]], tuple[Any, ...]],
+                  tuple[tuple[int, Callable[[Any], Any]], ...]]
 _prepared: dict[tuple[str, tuple[str, ...], str], _Prepared] = {}
 
 
@@ -34,8 +38,14 @@ def _prepare(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Prepa
         compiled = insert(table).values({name: bindparam(name) for name in columns}).compile(dialect=dialect)
         # positional styles (qmark, format) take a tuple in the statement's order; named ones a mapping
         order = tuple(compiled.positiontup or ()) if compiled.positional else columns
-        processors = tuple(table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order)
-        found = _prepared[key] = (str(compiled), bool(compiled.positional), order, processors)
+        processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order]
+        if len(order) == 1:
+            only = order[0]
+            getter: Callable[[dict[str, Any]], tuple[Any, ...]] = lambda row: (row[only],)  # noqa: E731
+        else:
+            getter = itemgetter(*order)
+        processed = tuple((position, processor) for position, processor in enumerate(processors) if processor)
+        found = _prepared[key] = (str(compiled), bool(compiled.positional), order, getter, processed)
     return found
 
 
@@ -43,11 +53,31 @@ def insert_rows(connection: Connection | CursorTransaction, table: Table, rows: 
     """Insert rows that all have the same columns, in `connection`'s transaction."""
     if not rows:
         return
-    sql, positional, order, processors = _prepare(table, tuple(rows[0]), connection.dialect)
-    values = [[processor(row[name]) if processor else row[name] for name, processor in zip(order, processors, strict=True)]
-              for row in rows]
-    params: list[Any] = [tuple(row) for row in values] if positional else [dict(zip(order, row, strict=True)) for row in values]
+    sql, positional, order, getter, processed = _prepare(table, tuple(rows[0]), connection.dialect)
+    values: list[Any] = [getter(row) for row in rows]
+    if processed:  # most columns have no bind processor on SQLite: only the others go through theirs
+        values = _bound(values, processed)
+    params: list[Any] = values if positional else [dict(zip(order, row, strict=True)) for row in values]
     _execute(connection, sql, params, lambda core: core.execute(insert(table), rows))
+
+
+def _bound(values: list[tuple[Any, ...]], processed: tuple[tuple[int, Callable[[Any], Any]], ...]) -> list[Any]:
+    """Each processed column's value through its processor; a value that is the very object of the row before
+    (the cards' shared issued_at) takes that row's result (bind processors are pure conversions)."""
+    bound_rows = []
+    last: dict[int, tuple[Any, Any]] = {}
+    for row in values:
+        as_list = list(row)
+        for position, processor in processed:
+            value = as_list[position]
+            seen = last.get(position)
+            if seen is not None and seen[0] is value:
+                as_list[position] = seen[1]
+            else:
+                as_list[position] = result = processor(value)
+                last[position] = (value, result)
+        bound_rows.append(tuple(as_list))
+    return bound_rows
 
 
 def execute_statement(connection: Connection | CursorTransaction, statement: UpdateBase) -> None:

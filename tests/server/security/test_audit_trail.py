@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import pytest
 import responses
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from server.http.app import create_app
-from server.storage.audit import load_audit_key
+from server.storage.audit import AuditTrail, load_audit_key
 from server.storage.schema import audit_events
 from server.run.logjson import configure_logging, scrub
 from tests.support import fhir_factory as f
@@ -124,3 +124,13 @@ def test_scrub_removes_jwts_and_bearer_credentials():
     token = k.sign(k.session_key("ES384"), k.claims("x"))
     text = scrub(f'header Authorization: Bearer abc.def-ghi and {token} and "access_token": "s3cr3t"')
     assert token not in text and "abc.def-ghi" not in text and "s3cr3t" not in text
+
+
+def test_each_patient_hash_is_the_keyed_hmac_of_that_id_alone(tmp_path):
+    """The keyed state is made once and copied per hash: no id leaks into the next one's hash."""
+    key = b"k" * 40
+    trail = AuditTrail(create_engine(f"sqlite:///{tmp_path}/audit.sqlite3"), key)
+    ids = ["p-1", "p-1", "another-patient", "é-ü", "x" * 64, "p-1"]
+    assert [trail.patient_hash(one) for one in ids] == [
+        hmac.new(key, one.encode(), hashlib.sha256).hexdigest() for one in ids]
+    assert trail.patient_hash("") is None and trail.patient_hash(None) is None

@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from server.storage.audit import AuditTrail
 from server.storage.call_transaction import call_transaction
@@ -192,4 +192,17 @@ def test_the_call_transaction_commits_at_the_configured_synchronous_level_in_wal
         dbapi_connection = transaction.connection.dbapi_connection
         assert dbapi_connection.execute("PRAGMA synchronous").fetchone()[0] == level
         assert dbapi_connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.engine.dispose()
+
+
+def test_a_raw_dbapi_error_in_the_writes_is_sqlalchemys_and_rolls_them_back(tmp_path):
+    store = Store(f"sqlite:///{tmp_path}/cds.sqlite3")
+    with pytest.raises(OperationalError):
+        with call_transaction(store.engine) as transaction:
+            insert_rows(transaction, issued_cards, [_card_row("first")])
+            transaction.connection.dbapi_connection.execute("INSERT INTO no_such_table VALUES (1)")
+    with call_transaction(store.engine) as transaction:  # the kept connection serves the next call
+        insert_rows(transaction, issued_cards, [_card_row("second")])
+    with store.engine.connect() as connection:
+        assert connection.execute(select(issued_cards.c.card_uuid)).scalars().all() == ["second"]
     store.engine.dispose()

@@ -66,3 +66,14 @@ def test_a_rolled_back_transaction_leaves_nothing_and_a_conflict_is_sqlalchemys_
             insert_rows(connection, issued_cards, [_issued("twice")])  # card_uuid is unique
     with store.engine.connect() as connection:
         assert connection.execute(select(issued_cards)).all() == []
+
+
+def test_each_row_keeps_its_own_time_whether_or_not_it_shares_the_object_of_the_row_before(store):
+    later = datetime(2027, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    equal_not_same = datetime(2026, 12, 1, 14, 30, 15, 123456, tzinfo=timezone.utc)
+    times = [AT, AT, later, later, AT, equal_not_same]
+    rows = [dict(_issued(f"row-{index}"), issued_at=moment) for index, moment in enumerate(times)]
+    with store.engine.begin() as connection:
+        insert_rows(connection, issued_cards, rows)
+    stored = _rows(store, issued_cards, "card_uuid", *(f"row-{index}" for index in range(len(times))))
+    assert [row["issued_at"].replace(tzinfo=timezone.utc) for row in stored] == times
