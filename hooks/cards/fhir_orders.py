@@ -143,13 +143,13 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
             "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
             "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
     else:
-        amount = amount_text(quantity)
+        amount = ""  # written below only when no dose text is given (a reversal order brings its own)
         dose_and_rate = {"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM, "code": row["unit"]}}
     rate = _rate(row, target)
     if rate:
         dose_and_rate["rateQuantity"] = rate
     dosage: dict[str, Any] = {
-        "text": (dose_text or f"{amount} {unit_display} {row['route']}{timing}")
+        "text": (dose_text or f"{amount or amount_text(quantity)} {unit_display} {row['route']}{timing}")
         + (f", at {rate['value']:g} mL/min (label rate)" if rate else ""),
         "route": _route(row["route"]),
         "doseAndRate": [dose_and_rate],
