@@ -97,8 +97,13 @@ def _common(target: OrderTarget, source: str) -> dict:
 
 def _uncoded_note(row: dict, what: str) -> dict:
     """An order without a verified code says so in plain words (the EHR maps the text to its own orderable)."""
-    return {"text": f"Uncoded order: no verified {what} code ({row.get('code_note', 'none confirmed')}); "
-                    "map this text to your orderable"}
+    return {"text": _uncoded_text(row.get("code_note", "none confirmed"), what)}
+
+
+@cache
+def _uncoded_text(code_note: str, what: str) -> str:
+    """The uncoded note's words, made once per table note (orders.toml is loaded once; a few dozen rows)."""
+    return f"Uncoded order: no verified {what} code ({code_note}); map this text to your orderable"
 
 
 def service_request(key: str, target: OrderTarget, detail: str = "") -> dict:

@@ -85,15 +85,20 @@ def hold_active_order(resource: Mapping[str, Any], agent: str, why: str, recomme
 def json_copy(value: Any) -> Any:
     """A fresh copy of parsed JSON: every dict and list new, the immutable leaves (str, numbers, bool, None) shared,
     anything else deep-copied. Equal to copy.deepcopy's copy at ~1/3 of its cost (it keeps no memo of the objects
-    seen: a dict met twice is copied twice, which parsed JSON never holds and JSON output cannot tell)."""
+    seen: a dict met twice is copied twice, which parsed JSON never holds and JSON output cannot tell). A member
+    that is a leaf is taken in the comprehension itself, without a call (most members are)."""
     kind = type(value)
     if kind is dict:
-        return {key: json_copy(member) for key, member in value.items()}
+        return {key: member if type(member) in _JSON_LEAVES else json_copy(member) for key, member in value.items()}
     if kind is list:
-        return [json_copy(member) for member in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return [member if type(member) in _JSON_LEAVES else json_copy(member) for member in value]
+    if kind in _JSON_LEAVES:
         return value
     return copy.deepcopy(value)
+
+
+# the immutable leaves of parsed JSON, by exact type (a subclass, e.g. a str enum, is deep-copied as before)
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def delete_draft(reference: str, label: str, description: str, recommended: bool | None = None) -> dict:

@@ -109,3 +109,35 @@ def test_every_order_is_written_resource_type_first_and_its_notes_in_order():
         assert len(resource["note"]) == 1 + len(uncoded) and len(uncoded) == (0 if coded else 1), key
     bare = fhir_orders.service_request("cta_chest", fhir_orders.OrderTarget("pat-1"))
     assert list(bare) == ["resourceType", "status", "intent", "priority", "subject", "reasonCode", "note", "code"]
+
+
+def test_json_copy_equals_a_deep_copy_and_shares_no_container():
+    """Over random parsed-JSON-like values (and a str subclass, a tuple, a set: deep-copied as copy.deepcopy does)."""
+    import enum
+    import random
+
+    class Kind(str, enum.Enum):
+        A = "a"
+
+    rng = random.Random(7)
+    leaves = ["x", "", 0, 1, -2**70, 1.5, -0.0, float("inf"), True, False, None, Kind.A, (1, [2]), {3}]
+
+    def value(depth: int):
+        if depth == 0 or rng.random() < 0.3:
+            return rng.choice(leaves)
+        if rng.random() < 0.5:
+            return [value(depth - 1) for _ in range(rng.randrange(0, 4))]
+        return {f"k{index}": value(depth - 1) for index in range(rng.randrange(0, 4))}
+
+    def containers(item) -> list:
+        if isinstance(item, dict):
+            return [item, *(c for member in item.values() for c in containers(member))]
+        if isinstance(item, (list, tuple, set)):
+            return [item, *(c for member in item for c in containers(member))]
+        return []
+
+    for _ in range(2000):
+        original = value(5)
+        copied = suggestions.json_copy(original)
+        assert copied == copy.deepcopy(original) and type(copied) is type(original)
+        assert not {id(c) for c in containers(copied)} & {id(c) for c in containers(original)}
