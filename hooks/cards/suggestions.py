@@ -10,7 +10,8 @@ from typing import Any
 from cql_equivalents.results import OrderLine
 
 from .answer_guard import tag
-from .fhir_orders import OrderTarget, amount_text, medication_request, order_table, phased_request, service_request, valid
+from .fhir_orders import (OrderTarget, amount_text, medication_request, order_table, phased_request, service_request,
+                          service_valid, valid)
 
 SELECTION = "any"  # the orders of a card are independent of each other: the clinician may accept several
 
@@ -22,8 +23,10 @@ def suggestion(label: str, actions: list[dict], recommended: bool | None = None)
     return built
 
 
-def create(resource: dict, description: str, label: str, recommended: bool | None = None) -> dict | None:
-    if not valid(resource):
+def create(resource: dict, description: str, label: str, recommended: bool | None = None,
+           verdict: bool | None = None) -> dict | None:
+    """An order suggestion; None when the resource is not valid FHIR R4 (`verdict`: valid(resource), known already)."""
+    if not (valid(resource) if verdict is None else verdict):
         return None
     return suggestion(label, [{"type": "create", "description": description, "resource": resource}], recommended)
 
@@ -39,8 +42,9 @@ def order(key: str, target: OrderTarget, recommended: bool | None = None, detail
 
 def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
     row = order_table().services[key]
-    return create(service_request(key, target, detail), f"Order: {row['text']}" + (f": {detail}" if detail else "")
-                  + f" ({row['source']})", row["label"], recommended)
+    resource = service_request(key, target, detail)
+    return create(resource, f"Order: {row['text']}" + (f": {detail}" if detail else "") + f" ({row['source']})",
+                  row["label"], recommended, service_valid(key, target, detail, resource))
 
 
 def order_medication(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
