@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from cql_equivalents.model import EngineInputs, Observed
+from cql_equivalents.observation_reading import KIND_TEXT
 from cql_equivalents.tables import tables
 
 
@@ -87,8 +88,6 @@ def records_not_used(inputs: EngineInputs) -> str:
 
 def rejected_summary(inputs: EngineInputs) -> list[str]:
     """The rejections counted beyond those listed: '- 412 more SpO2 records in an unknown unit'."""
-    from cql_equivalents.observation_reading import KIND_TEXT
-
     specs = tables().observation_inputs
     lines = []
     for (name, kind), count in sorted(inputs.rejected_more.items()):

@@ -39,7 +39,7 @@ def _already_on_record(keys: Iterable[str], inputs: EngineInputs) -> set[str]:
 
 def override_reasons(kind: str) -> list[dict]:
     """The override reasons of a set (override_reasons.toml `sets`)."""
-    return [dict(reason) for reason in order_table().override_sets[kind]]
+    return list(map(dict.copy, order_table().override_sets[kind]))  # fresh dicts: a card's members are its own
 
 
 def attach(card: dict, topic: str, evaluation: Evaluation, inputs: EngineInputs, severity: Severity,

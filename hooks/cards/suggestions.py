@@ -10,7 +10,8 @@ from typing import Any
 from cql_equivalents.results import OrderLine
 
 from .answer_guard import tag
-from .fhir_orders import OrderTarget, amount_text, medication_request, order_table, phased_request, service_request, valid
+from .fhir_orders import (OrderTarget, amount_text, medication_request, order_table, phased_request, service_request,
+                          service_valid, valid)
 
 SELECTION = "any"  # the orders of a card are independent of each other: the clinician may accept several
 
@@ -22,8 +23,10 @@ def suggestion(label: str, actions: list[dict], recommended: bool | None = None)
     return built
 
 
-def create(resource: dict, description: str, label: str, recommended: bool | None = None) -> dict | None:
-    if not valid(resource):
+def create(resource: dict, description: str, label: str, recommended: bool | None = None,
+           verdict: bool | None = None) -> dict | None:
+    """An order suggestion; None when the resource is not valid FHIR R4 (`verdict`: valid(resource), known already)."""
+    if not (valid(resource) if verdict is None else verdict):
         return None
     return suggestion(label, [{"type": "create", "description": description, "resource": resource}], recommended)
 
@@ -39,8 +42,9 @@ def order(key: str, target: OrderTarget, recommended: bool | None = None, detail
 
 def order_service(key: str, target: OrderTarget, recommended: bool | None = None, detail: str = "") -> dict | None:
     row = order_table().services[key]
-    return create(service_request(key, target, detail), f"Order: {row['text']}" + (f": {detail}" if detail else "")
-                  + f" ({row['source']})", row["label"], recommended)
+    resource = service_request(key, target, detail)
+    return create(resource, f"Order: {row['text']}" + (f": {detail}" if detail else "") + f" ({row['source']})",
+                  row["label"], recommended, service_valid(key, target, detail, resource))
 
 
 def order_medication(key: str, target: OrderTarget, recommended: bool | None = None) -> dict | None:
@@ -85,15 +89,20 @@ def hold_active_order(resource: Mapping[str, Any], agent: str, why: str, recomme
 def json_copy(value: Any) -> Any:
     """A fresh copy of parsed JSON: every dict and list new, the immutable leaves (str, numbers, bool, None) shared,
     anything else deep-copied. Equal to copy.deepcopy's copy at ~1/3 of its cost (it keeps no memo of the objects
-    seen: a dict met twice is copied twice, which parsed JSON never holds and JSON output cannot tell)."""
+    seen: a dict met twice is copied twice, which parsed JSON never holds and JSON output cannot tell). A member
+    that is a leaf is taken in the comprehension itself, without a call (most members are)."""
     kind = type(value)
     if kind is dict:
-        return {key: json_copy(member) for key, member in value.items()}
+        return {key: member if type(member) in _JSON_LEAVES else json_copy(member) for key, member in value.items()}
     if kind is list:
-        return [json_copy(member) for member in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return [member if type(member) in _JSON_LEAVES else json_copy(member) for member in value]
+    if kind in _JSON_LEAVES:
         return value
     return copy.deepcopy(value)
+
+
+# the immutable leaves of parsed JSON, by exact type (a subclass, e.g. a str enum, is deep-copied as before)
+_JSON_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def delete_draft(reference: str, label: str, description: str, recommended: bool | None = None) -> dict:

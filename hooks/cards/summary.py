@@ -16,7 +16,7 @@ def fit(variants: list[str], *, within: int | None = None, **fields) -> str:
         raise ValueError("a summary needs at least one variant")
     filled = ""
     for variant in variants:  # filled one at a time: the first usually fits, and the rest need not be written
-        filled = variant.format(**fields)
+        filled = variant.format_map(fields)  # the one mapping, not its items packed again for each variant
         if len(filled) <= limit:
             return filled
     return filled[:limit].rsplit(" ", 1)[0]  # never a word cut in half

@@ -7,6 +7,7 @@ a patient who never bled. A record the service cannot read does not exclude what
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 
 from cql_equivalents.engine import Assessment
 from cql_equivalents.model import EngineInputs
@@ -45,12 +46,17 @@ def unreadable_bleeding_card(inputs: EngineInputs, base: str) -> dict | None:
     return card(words["summary"], "warning", detail, source(base, UNREADABLE_TOPIC))
 
 
+@cache
+def _findings_window() -> timedelta:
+    """card_text.toml [stale] findings_window_days as a timedelta, made once (~1.3 us each time, every answer)."""
+    return timedelta(days=card_text()["stale"]["findings_window_days"])
+
+
 def data_quality_card(assessment: Assessment, base: str) -> dict | None:
     inputs = assessment.inputs
     words = card_text()["stale"]
     # a study from years ago is history, not stale current data: only the recent ones are listed here
-    recent = timedelta(days=words["findings_window_days"])
-    stale_findings = [f for f in inputs.findings if f.stale and f.at and inputs.now - f.at <= recent]
+    stale_findings = [f for f in inputs.findings if f.stale and f.at and inputs.now - f.at <= _findings_window()]
     if not inputs.stale and not stale_findings:
         return None
     names = ", ".join(dict.fromkeys([o.label for o in inputs.stale.values()] + [f.label for f in stale_findings]))

@@ -21,6 +21,7 @@ from ..cards.summary import fit
 from .sections import rules_text
 
 TOPIC = "antithrombotic-reversal"
+_CONTRAINDICATED = re.compile(r" \(([^()]*) contraindicated\)")
 
 
 def _lab_text(plan: ReversalPlan, inputs: EngineInputs) -> str:
@@ -61,8 +62,9 @@ def _summary(reversal: PatientReversal, severity: Severity, now: bool) -> str:
     what = "; then ".join([_class_summary(first, now)] + [_class_summary(plan, now, True) for plan in later])
     short = "; then ".join(_class_summary(plan, now, True) for plan in [first, *later])
     head = short.split(";")[0]
-    # "(4F-PCC contraindicated)" said shorter, so that the product ruled out stays in the summary
-    brief = re.sub(r" \(([^()]*) contraindicated\)", r"; no \1", what)
+    # "(4F-PCC contraindicated)" said shorter, so that the product ruled out stays in the summary (searched for only
+    # when the words are there: most summaries rule nothing out)
+    brief = _CONTRAINDICATED.sub(r"; no \1", what) if " contraindicated)" in what else what
     fields = dict(agents=agents, what=what, short=short, head=head, lab=lab, bleeding=bleeding, brief=brief)
     if reversal.stent is not None:  # cardiology before stopping: no "hold it" first
         return fit(["Call cardiology before stopping {agents} (recent stent); {short}",

@@ -3,6 +3,8 @@ why (triggers, the values that decided, populations, modifiers, localisation, ru
 Prose comes from cql_equivalents/data/card_text.toml."""
 from __future__ import annotations
 
+from functools import cache
+
 from cql_equivalents.results import CareContext
 from cql_equivalents.engine import Assessment
 from cql_equivalents.model import EngineInputs
@@ -65,7 +67,7 @@ def do_now(steps: list[str], assessment: Assessment, words: dict | None = None) 
     study = cta_on_record(assessment.inputs) if on_record else None
     if study is not None:
         steps[on_record["step"]] = on_record["text"].replace("{record}", f"`{study.reference}`, {when(study.at)}")
-    return "**Do now**\n\n" + numbered(step.format(**fields) for step in steps)
+    return "**Do now**\n\n" + numbered(step.format_map(fields) for step in steps)
 
 
 def cta_on_record(inputs: EngineInputs):
@@ -181,13 +183,20 @@ def stale_text(inputs: EngineInputs, names) -> str:
         f"{specs[o.input].fresh_hours:g} h)" for o in stale)
 
 
+@cache
+def _calculator_rule() -> tuple[frozenset[str], dict[str, float], tuple[str, ...]]:
+    """card_text.toml [calculators] as the names never shown, the least value by name and the reassuring openings
+    (the table is loaded once: made once per process, not per card)."""
+    rule = card_text()["calculators"]
+    return frozenset(rule["never"]), dict(rule["min_value"]), tuple(rule["reassuring"])
+
+
 def calculator_lines(assessment: Assessment) -> str:
     """Calculators whose reading supports acting; a reassuring one is left out, since it must not reassure."""
-    rule = card_text()["calculators"]
-    min_value = dict(rule["min_value"])  # once, not per calculation
+    never, min_value, reassuring = _calculator_rule()
     shown = [c for c in assessment.calculations
-             if c.value is not None and c.name not in rule["never"] and c.value >= min_value.get(c.name, 0)
-             and not any(c.interpretation.startswith(word) for word in rule["reassuring"])]
+             if c.value is not None and c.name not in never and c.value >= min_value.get(c.name, 0)
+             and not c.interpretation.startswith(reassuring)]
     return ("Scores on record (generic, not hemoptysis-specific):\n\n"
             + "\n".join(f"- {c.name} {c.value:g}: {c.interpretation}" for c in shown)) if shown else ""
 

@@ -64,3 +64,28 @@ def test_each_uuid_is_its_16_bytes_of_randomness_with_only_the_version_and_varia
         expected[6] = (expected[6] & 0x0F) | 0x40
         expected[8] = (expected[8] & 0x3F) | 0x80
         assert random_uuid() == str(uuid.UUID(bytes=bytes(expected)))
+
+
+def test_every_fill_writes_each_uuid_as_the_uuid_module_does(monkeypatch):
+    """The strided writer against uuid.UUID over several fills of real randomness (every hex digit and dash placed)."""
+    from hooks.cards import card_ids
+
+    given: list[bytes] = []
+    real = os.urandom
+
+    def recorded(size: int) -> bytes:
+        given.append(real(size))
+        return given[-1]
+
+    monkeypatch.setattr(card_ids, "_local", threading.local())
+    monkeypatch.setattr(card_ids.os, "urandom", recorded)
+    made = [random_uuid() for _ in range(64 * 5)]
+    assert len(given) == 5
+    expected = []
+    for buffer in given:
+        for number in range(64):
+            raw = bytearray(buffer[16 * number:16 * number + 16])
+            raw[6] = (raw[6] & 0x0F) | 0x40
+            raw[8] = (raw[8] & 0x3F) | 0x80
+            expected.append(str(uuid.UUID(bytes=bytes(raw))))
+    assert made == expected

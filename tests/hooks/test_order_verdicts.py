@@ -14,6 +14,7 @@ from tests.support import fhir_factory as f
 @pytest.fixture(autouse=True)
 def empty_memo(monkeypatch):
     monkeypatch.setattr(fhir_orders, "_VERDICTS", {})
+    monkeypatch.setattr(fhir_orders, "_SERVICE_VERDICTS", {})
 
 
 def _order(patient: str = "pat-1") -> dict:
@@ -109,3 +110,75 @@ def test_every_order_is_written_resource_type_first_and_its_notes_in_order():
         assert len(resource["note"]) == 1 + len(uncoded) and len(uncoded) == (0 if coded else 1), key
     bare = fhir_orders.service_request("cta_chest", fhir_orders.OrderTarget("pat-1"))
     assert list(bare) == ["resourceType", "status", "intent", "priority", "subject", "reasonCode", "note", "code"]
+
+
+def test_json_copy_equals_a_deep_copy_and_shares_no_container():
+    """Over random parsed-JSON-like values (and a str subclass, a tuple, a set: deep-copied as copy.deepcopy does)."""
+    import enum
+    import random
+
+    class Kind(str, enum.Enum):
+        A = "a"
+
+    rng = random.Random(7)
+    leaves = ["x", "", 0, 1, -2**70, 1.5, -0.0, float("inf"), True, False, None, Kind.A, (1, [2]), {3}]
+
+    def value(depth: int):
+        if depth == 0 or rng.random() < 0.3:
+            return rng.choice(leaves)
+        if rng.random() < 0.5:
+            return [value(depth - 1) for _ in range(rng.randrange(0, 4))]
+        return {f"k{index}": value(depth - 1) for index in range(rng.randrange(0, 4))}
+
+    def containers(item) -> list:
+        if isinstance(item, dict):
+            return [item, *(c for member in item.values() for c in containers(member))]
+        if isinstance(item, (list, tuple, set)):
+            return [item, *(c for member in item for c in containers(member))]
+        return []
+
+    for _ in range(2000):
+        original = value(5)
+        copied = suggestions.json_copy(original)
+        assert copied == copy.deepcopy(original) and type(copied) is type(original)
+        assert not {id(c) for c in containers(copied)} & {id(c) for c in containers(original)}
+
+
+def _blanked(resource: dict) -> dict:
+    return {key: value for key, value in resource.items() if key not in ("subject", "encounter", "reasonReference")}
+
+
+def test_a_service_order_is_a_function_of_its_recipe_and_its_verdict_the_shapes():
+    """Every ServiceRequest row, for each priority, encounter or none, 0-2 reasons and a detail or none: two patients
+    of one recipe give orders differing in their references alone, and the verdict by recipe is the validator's."""
+    import itertools
+
+    for key, priority, encounter, reasons, detail in itertools.product(
+            fhir_orders.order_table().services, ("stat", "urgent", " stat"), (None, "", "enc-1"),
+            ((), ("Condition/c-1",), ("Condition/c-1", "Condition/c-2")), ("", "700 mL")):
+        made = []
+        for patient, suffix in (("pat-1", ""), ("other-patient", "-b")):
+            target = fhir_orders.OrderTarget(patient, encounter and encounter + suffix, priority,
+                                             tuple(reference + suffix for reference in reasons))
+            made.append(fhir_orders.service_request(key, target, detail))
+            fhir_orders._VERDICTS.clear()  # the validator itself, not the shape memo
+            assert fhir_orders.service_valid(key, target, detail, made[-1]) == fhir_orders.valid(made[-1]) \
+                == (priority != " stat"), (key, priority)
+        assert _blanked(made[0]) == _blanked(made[1]) and list(made[0]) == list(made[1])
+        assert made[0] != made[1]  # the references do differ
+
+
+def test_a_service_recipe_differing_in_one_part_is_validated_apart():
+    target = fhir_orders.OrderTarget("pat-1", "enc-1", "stat", ("Condition/c-1",))
+    good = suggestions.order("cta_chest", target, True)
+    bad_target = fhir_orders.OrderTarget("pat-1", "enc-1", " stat", ("Condition/c-1",))
+    assert suggestions.order("cta_chest", bad_target, True) is None  # a remembered success never covers it
+    assert suggestions.order("cta_chest", target, True) == good  # nor a remembered failure the good one
+    assert len(fhir_orders._SERVICE_VERDICTS) == 2
+    for other in (fhir_orders.OrderTarget("pat-1", None, "stat", ("Condition/c-1",)),
+                  fhir_orders.OrderTarget("pat-1", "enc-1", "stat", ()),
+                  fhir_orders.OrderTarget("pat-1", "enc-1", "stat", ("Condition/c-1", "Condition/c-2"))):
+        assert suggestions.order("cta_chest", other, True) is not None
+    assert suggestions.order("cta_chest", target, True, "700 mL") is not None
+    assert suggestions.order("ir_bae", target, True) is not None
+    assert len(fhir_orders._SERVICE_VERDICTS) == 7
