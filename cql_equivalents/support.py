@@ -82,10 +82,12 @@ def on_support_at(inputs: EngineInputs, at: datetime | None,
     return tuple(dict.fromkeys(labels))
 
 
-def drivers(triggers: list, inputs: EngineInputs) -> list[Observed]:
-    """What drove the decision, from the fired triggers' evidence."""
+def drivers(triggers: list, inputs: EngineInputs, in_use: list[SupportInUse] | None = None) -> list[Observed]:
+    """What drove the decision, from the fired triggers' evidence. `in_use`: support_in_use(inputs), when the
+    caller has it already (severity.classify does)."""
     found = []
-    in_use = support_in_use(inputs) if triggers else []  # once for every driver, not once each
+    if in_use is None:
+        in_use = support_in_use(inputs) if triggers else []  # once for every driver, not once each
     for trigger in triggers:
         for evidence in trigger.evidence:
             newest = inputs.observations.get(evidence.input)
