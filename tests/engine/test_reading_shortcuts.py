@@ -75,3 +75,30 @@ def test_a_question_about_a_type_the_chart_lacks_yields_nothing_and_builds_no_in
     assert list(pool.matching("Procedure", lambda resource: asked.append(resource) or True)) == []
     assert asked == [] and "Procedure" not in pool._code_indexes
     assert [resource["id"] for resource, _ in pool.matching("Observation", lambda resource: True)] == ["o1"]
+
+
+def _all_agents():
+    from cql_equivalents.tables import tables
+    found = {agent.name: agent for agent in tables().rxnorm_to_agent.values()}
+    found.update({agent.name: agent for _, agent in tables().name_to_agent})
+    return sorted(found.values(), key=lambda agent: agent.name)
+
+
+@pytest.mark.parametrize("agent", _all_agents(), ids=lambda agent: agent.name)
+def test_the_drug_words_are_skipped_only_for_an_agent_flush_reason_says_nothing_of(agent):
+    from cql_equivalents.drug_exposure import flush_reason, may_be_flush
+    lock = {"resourceType": "MedicationStatement", "status": "active",
+            "dosage": [{"text": "lock flush", "doseAndRate": [{"doseQuantity": {"value": 500, "unit": "U", "code": "[iU]"}}]}]}
+    if may_be_flush(agent):
+        return  # its words are read, as before
+    for words in ("heparin lock flush 100 units/ml", "", "flush", agent.name, "10 units/ml lock"):
+        assert flush_reason(lock, agent, words) is None
+        assert flush_reason({**lock, "dosage": []}, agent, words) is None
+
+
+def test_a_heparin_lock_is_still_named_a_flush():
+    from cql_equivalents.drug_exposure import flush_reason, may_be_flush
+    heparin = next(agent for agent in _all_agents() if agent.name == "heparin")
+    lock = {"resourceType": "MedicationStatement", "status": "active",
+            "dosage": [{"text": "lock flush", "doseAndRate": [{"doseQuantity": {"value": 500, "unit": "U", "code": "[iU]"}}]}]}
+    assert may_be_flush(heparin) and flush_reason(lock, heparin, "heparin lock flush 100 units/ml")
