@@ -184,8 +184,9 @@ def sofa(inputs: EngineInputs) -> Calculation:
 def has_bled(inputs: EngineInputs) -> Calculation:
     table = _table()
     result = Calculation("HAS-BLED", None, source="Pisters R et al. Chest 2010;138:1093-1100")
+    on_record = {fact.concept.key for fact in inputs.conditions}  # once, not a pass over the conditions per item
     for item in table["has_bled_item"]:
-        present = bool(inputs.conditions_with_key(*item["condition_keys"])) if item["condition_keys"] else False
+        present = not on_record.isdisjoint(item["condition_keys"]) if item["condition_keys"] else False
         if item["key"] == "hypertension" and present:
             systolic = inputs.observations.get("systolic_bp")
             if systolic is None:

@@ -89,6 +89,12 @@ def _dose_and_rate(dosage: Mapping[str, Any]) -> tuple[tuple[float | None, str],
     return (None, ""), (None, "")
 
 
+def may_be_flush(agent: Agent) -> bool:
+    """Whether flush_reason can say anything of this agent (exposure.toml [flush] classes: heparin): a caller
+    need not read the drug's words for flush_reason otherwise."""
+    return agent.drug_class in _table()["flush"]["classes"]
+
+
 def flush_reason(raw: Mapping[str, Any], agent: Agent, drug_words: str) -> str | None:
     """Why this heparin record is a lock / line flush (not systemic anticoagulation), or None.
     Dose, concentration and route tell it: the words of the drug, dosage, route and method; a dose in units

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-
 from .code_memo import MISSING, CodeMemo, concept_signature, members_digest, memo_for
 from .patient_binding import foreign_reason, referenced_patient
 from .quick_frozen import quick_frozen
@@ -103,8 +102,9 @@ class ResourcePool:
         `also_reads` keys: per distinct code and values of those keys) is kept for the process (code_memo.py):
         `classify` must then depend on nothing but those members and the tables.
         """
-        index = self.code_index(resource_type)
-        resources = index.resources
+        if not self.by_type.get(resource_type):
+            return  # no resource of this type (most of the types asked for): no index built, no memo looked up
+        resources = (index := self.code_index(resource_type)).resources
         alone = index.carrying(also_reads) if also_reads else ()
         alone_set = frozenset(alone)
         answers = memo.answers() if memo is not None else None

@@ -70,11 +70,17 @@ def parse_instant(text: Any) -> datetime | None:
     return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
+_EFFECTIVE_KEYS = ("effectiveDateTime", "effectiveInstant", "issued", "dateAsserted", "authoredOn", "recordedDate",
+                   "onsetDateTime")
+
+
 def effective_time(resource: Mapping[str, Any]) -> datetime | None:
     """When an observation or statement was true: effective[x], else issued / recorded dates."""
-    for key in ("effectiveDateTime", "effectiveInstant", "issued", "dateAsserted", "authoredOn", "recordedDate",
-                "onsetDateTime"):
-        moment = parse_instant(resource.get(key))
+    for key in _EFFECTIVE_KEYS:
+        found = resource.get(key)
+        if found is None:
+            continue  # most keys are absent: no call for them (this runs for every record a reader dates)
+        moment = parse_instant(found)
         if moment:
             return moment
     for key in ("effectivePeriod", "onsetPeriod"):
@@ -105,7 +111,10 @@ def time_of(resource: Mapping[str, Any]) -> datetime | None:
     """When a procedure, report, order or result happened: the first of its own time members, else the end (or
     start) of performedPeriod, else its effective time."""
     for key in ("performedDateTime", "started", "occurrenceDateTime", "authoredOn"):
-        moment = parse_instant(resource.get(key))
+        found = resource.get(key)
+        if found is None:
+            continue
+        moment = parse_instant(found)
         if moment:
             return moment
     period = resource.get("performedPeriod")

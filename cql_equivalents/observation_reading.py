@@ -152,18 +152,19 @@ class RawReader:
         if unit is None:
             if not spec.unitless_ok:
                 return Reading(candidate, rejection=f"{spec.label} {value:g} has no unit; cannot tell its scale", kind="no-unit")
-            factor, offset = 1.0, 0.0
+            factor, offset, same = 1.0, 0.0, True
             note = f"no unit sent; read as {spec.unit}"
         else:
             conversion = self.units.get(unit)
             if conversion is None:
                 return Reading(candidate, rejection=Why("{} unit '{}' is not recognised", (spec.label, unit[:40])), kind="unit")
             factor, offset = conversion
-            if (factor, offset) != _SAME_UNIT:
+            same = conversion == _SAME_UNIT  # the table's own tuple: compared once, not rebuilt twice
+            if not same:
                 note = f"sent as {value:g} {unit}"
         # a converted value keeps 2 decimals (86.26 mmHg from kPa, not 86.2571); a value sent in the engine's unit is kept
         # to 4 (a whole number is already that: round() costs ~0.5 us, and most charted values are whole)
-        same, exact = (factor, offset) == _SAME_UNIT, value * factor + offset
+        exact = value * factor + offset
         converted = exact if same and exact.is_integer() else round(exact, 4 if same else 2)
         if not self.low <= converted <= self.high:
             return Reading(candidate, rejection=Why("{} {:g} {} is outside the plausible range {:g}-{:g}",

@@ -9,10 +9,11 @@ to "severe"; they never make it massive. The FRAME gate runs first: another bloo
 from __future__ import annotations
 
 import operator
+from functools import cache
 
 from .frame import frame_gate
 from .results import Level, ModifierFired, Severity, TriggerFired, Verdict
-from .model import EngineInputs, Observed
+from .model import EngineInputs, Observed, SupportInUse
 from .support import baseline_keys, compromise_support, drivers, support_in_use
 from .tables import load, tables
 
@@ -38,12 +39,20 @@ def _volume_value(inputs: EngineInputs, kind: str) -> tuple[float, tuple[Observe
     return reading.ml, (observed,)
 
 
+@cache
+def _overrides_of() -> dict[str, tuple[dict, ...]]:
+    """triggers.toml threshold_override rows by the trigger they change, in table order: grouped once per process
+    (every trigger row looked through every override row on every call)."""
+    grouped: dict[str, list[dict]] = {}
+    for row in load("triggers").get("threshold_override", ()):
+        grouped.setdefault(row["trigger"], []).append(row)
+    return {key: tuple(rows) for key, rows in grouped.items()}
+
+
 def adjusted_trigger(trigger: dict, inputs: EngineInputs) -> tuple[dict, str]:
     """The trigger row judged against the patient's terrain (triggers.toml threshold_override): CF volume, the
     NEWS2 Scale 2 SpO2 of chronic respiratory failure. Returns the row to apply and why it was changed ("")."""
-    for row in load("triggers").get("threshold_override", ()):
-        if row["trigger"] != trigger["key"]:
-            continue
+    for row in _overrides_of().get(trigger["key"], ()):
         facts = inputs.conditions_with_key(*row["condition_keys"])
         baseline = baseline_keys(inputs) & set(row["support_keys"])
         if facts or baseline:
@@ -104,11 +113,11 @@ def classify(inputs: EngineInputs) -> Severity:
     adjusted: list[str] = []
     support = support_in_use(inputs)
     # physiology, and the support that holds it (seed 004 pivot 2; Ibrahim ERJ 2008): both are compromise
-    physiology = fired_triggers(inputs, "physiology", adjusted) + support_triggers(inputs)
+    physiology = fired_triggers(inputs, "physiology", adjusted) + support_triggers(inputs, support)
 
     def result(level: Level, triggers: list[TriggerFired], modifiers=(), below=()) -> Severity:
         return Severity(level, bleeding, triggers, missing, frame, list(modifiers), list(below),
-                        drivers(triggers, inputs), support, list(dict.fromkeys(adjusted)))
+                        drivers(triggers, inputs, support), support, list(dict.fromkeys(adjusted)))
 
     if frame.verdict is Verdict.ROUTE_AWAY:
         return result(Level.ROUTED_AWAY, physiology)
@@ -128,7 +137,9 @@ def classify(inputs: EngineInputs) -> Severity:
     return result(Level.NON_MASSIVE, [], modifiers, below)
 
 
-def support_triggers(inputs: EngineInputs) -> list[TriggerFired]:
-    """Each support in use that is compromise, as a trigger (support.toml)."""
+def support_triggers(inputs: EngineInputs, in_use: list[SupportInUse] | None = None) -> list[TriggerFired]:
+    """Each support in use that is compromise, as a trigger (support.toml). `in_use`: support_in_use(inputs),
+    when the caller has it already."""
+    compromise = compromise_support(inputs) if in_use is None else [item for item in in_use if item.compromise]
     return [TriggerFired(item.key, "support", f"on {item.label}", 1.0, (item.as_observed(),), item.source)
-            for item in compromise_support(inputs)]
+            for item in compromise]

@@ -10,7 +10,7 @@ are read by readers/support.py; this module says what they amount to.
 from __future__ import annotations
 
 import operator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from .model import EngineInputs, Observed, SupportInUse
 from .tables import load
@@ -66,15 +66,25 @@ def on_support_at(inputs: EngineInputs, at: datetime | None,
     """The support in use when a value was taken: charted within the tolerance before it, or any time after
     it within the episode (the patient was on it by then), or with no time (a running order). `in_use`:
     support_in_use(inputs), when the caller has it already."""
+    return _support_at(at, _oxygen_on_record(inputs), support_in_use(inputs) if in_use is None else in_use)
+
+
+def _oxygen_on_record(inputs: EngineInputs) -> tuple[timedelta, float, list[Observed | None]]:
+    """What on_support_at compares every value's time with: the tolerance, room air's FiO2, the oxygen values."""
     tolerance = minutes(load("support")["window"]["on_support_tolerance_minutes"])
     room_air = load("calculators")["news2"]["room_air_fio2"]  # an FiO2 above room air is oxygen given
+    return tolerance, room_air, [inputs.extreme(name, "high") for name in ("fio2", "o2_flow")]
+
+
+def _support_at(at: datetime | None, oxygen_on_record: tuple[timedelta, float, list[Observed | None]],
+                in_use: list[SupportInUse]) -> tuple[str, ...]:
+    tolerance, room_air, oxygen = oxygen_on_record
     labels = []
-    oxygen = [inputs.extreme(name, "high") for name in ("fio2", "o2_flow")]
     for observed in oxygen:
         if observed is not None and (observed.input != "fio2" or observed.value > room_air) and observed.value > 0 and (
                 at is None or observed.at is None or abs(observed.at - at) <= tolerance):
             labels.append(f"{observed.label} {observed.value:g} {observed.unit}")
-    for item in support_in_use(inputs) if in_use is None else in_use:
+    for item in in_use:
         if item.kind == "baseline" or item.key in ("fio2_high", "o2_flow_high"):
             continue
         if at is None or item.at is None or item.at - tolerance <= at:
@@ -82,14 +92,23 @@ def on_support_at(inputs: EngineInputs, at: datetime | None,
     return tuple(dict.fromkeys(labels))
 
 
-def drivers(triggers: list, inputs: EngineInputs) -> list[Observed]:
-    """What drove the decision, from the fired triggers' evidence."""
-    found = []
-    in_use = support_in_use(inputs) if triggers else []  # once for every driver, not once each
+def drivers(triggers: list, inputs: EngineInputs, in_use: list[SupportInUse] | None = None) -> list[Observed]:
+    """What drove the decision, from the fired triggers' evidence. `in_use`: support_in_use(inputs), when the
+    caller has it already (severity.classify does)."""
+    found: list[Observed] = []
+    if not triggers:
+        return found
+    if in_use is None:
+        in_use = support_in_use(inputs)  # once for every driver, not once each
+    oxygen_on_record = _oxygen_on_record(inputs)  # so are the tolerance and the oxygen values
+    support_at: dict[datetime | None, tuple[str, ...]] = {}  # values taken at one time (a BP panel) share it
     for trigger in triggers:
         for evidence in trigger.evidence:
             newest = inputs.observations.get(evidence.input)
+            labels = support_at.get(evidence.at)
+            if labels is None:
+                labels = support_at[evidence.at] = _support_at(evidence.at, oxygen_on_record, in_use)
             found.append(Observed(evidence.input, evidence.label, evidence.value, evidence.unit, evidence.at,
-                                  evidence.reference, evidence.note, on_support_at(inputs, evidence.at, in_use),
+                                  evidence.reference, evidence.note, labels,
                                   newest if newest is not None and newest.reference != evidence.reference else None))
     return found

@@ -42,7 +42,8 @@ def read_medications(pool: ResourcePool, inputs: EngineInputs) -> None:
                 if not validated(inputs, model, raw, input=f"agent:{match[0].name}"):
                     continue
                 agent, matched_by = match
-                flush = exposure.flush_reason(raw, agent, concept_words(concept))
+                # the drug's words are read only for a class a flush can be (most drugs: none)
+                flush = exposure.flush_reason(raw, agent, concept_words(concept)) if exposure.may_be_flush(agent) else None
                 if flush:
                     inputs.rejected.append(Rejected(reference, flush))
                     continue
@@ -68,7 +69,7 @@ def read_exposures(pool: ResourcePool, inputs: EngineInputs) -> None:
                     continue
                 if not validated(inputs, model, raw, input=f"agent:{agent.name}"):
                     continue
-                if exposure.flush_reason(raw, agent, concept_words(concept)):
+                if exposure.may_be_flush(agent) and exposure.flush_reason(raw, agent, concept_words(concept)):
                     continue  # a flush that is not even active: nothing to say
                 given = exposure.newest_administration(inputs.administrations, agent)
                 judged = exposure.judge(raw, agent, raw["status"], inputs.observations, inputs.now, given)
@@ -102,7 +103,8 @@ def read_administrations(pool: ResourcePool, inputs: EngineInputs) -> None:
             if not validated(inputs, MedicationAdministration, raw, input=f"agent:{match[0].name}"):
                 continue
             agent, matched_by = match
-            flush = exposure.flush_reason(raw, agent, concept_words(medication_concept(raw, pool)))
+            flush = exposure.flush_reason(raw, agent, concept_words(medication_concept(raw, pool))) \
+                if exposure.may_be_flush(agent) else None
             if flush:
                 inputs.rejected.append(Rejected(reference, flush))
                 continue

@@ -8,6 +8,7 @@ trigger compares are also read at their worst within the episode window.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 
 from fhir.resources.R4B.observation import Observation
@@ -44,6 +45,7 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
     # pool.coded hands the same list for every resource of one distinct code: what it means is worked out once
     direct_inputs: dict[int, tuple[tuple[str, ...], bool]] = {}
     alive: list = []  # every list keyed by id() stays alive for the loop, so no id is reused
+    new_tuple = tuple.__new__
     for resource, loinc_codes in pool.coded("Observation", LOINC, wanted_codes):
         known = direct_inputs.get(id(loinc_codes))
         if known is None:
@@ -53,11 +55,13 @@ def _observation_candidates(pool: ResourcePool) -> dict[str, list[Candidate]]:
         names, panel = known
         at = effective_time(resource)
         for name in names:
+            # every field given, straight to tuple.__new__ (0.58 -> 0.34 us: the NamedTuple's __new__ is Python code)
+            candidate = new_tuple(Candidate, (name, at, resource, None, "", None))
             found = candidates.get(name)
             if found is None:
-                candidates[name] = [Candidate(name, at, resource, None)]
+                candidates[name] = [candidate]
             else:
-                found.append(Candidate(name, at, resource, None))
+                found.append(candidate)
         if panel:
             seen = set(names)
             components = resource.get("component")
@@ -127,15 +131,14 @@ def _report_passed_over(inputs: EngineInputs, name: str, passed_over) -> None:
         inputs.count_more(name, kind, more)
 
 
-def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int]) -> None:
-    """The worst valid value of the episode window per direction (support.toml [window], an engine choice):
-    ranked on the raw value (cheap), then the first valid one is validated, as for the newest."""
-    worst_hours = load("support")["window"]["worst_hours"]
-    start, end = inputs.now - hours(worst_hours), inputs.now + FUTURE_TOLERANCE
+def _map_worst(name: str, spec, found: list[Candidate], inputs: EngineInputs, validate, named: set[int],
+               read: RawReader, start: datetime, end: datetime) -> None:
+    """The worst valid value of the episode window per direction (support.toml [window], an engine choice), the
+    window from `start` to `end`: ranked on the raw value (cheap), then the first valid one is validated, as for
+    the newest. `read`: the input's raw reader, as the newest pass used it."""
     in_window = [c for c in found if c.at is not None and start <= c.at <= end]
     if len(in_window) < 2:
         return  # the newest is the only value of the episode
-    read = RawReader(spec, inputs.now)
     readings = [read(candidate) for candidate in in_window]
     usable = [reading for reading in readings if not reading.rejection and not reading.bound]
     # a value of the episode that cannot be used (implausible, unknown unit...) could have been the worst: named
@@ -164,13 +167,17 @@ def read_observations(pool: ResourcePool, inputs: EngineInputs) -> None:
         return found
 
     judged_by_worst = worst_directions()
+    # the episode window of the worst values (support.toml [window]): the same for every input of the call
+    start, end = inputs.now - hours(load("support")["window"]["worst_hours"]), inputs.now + FUTURE_TOLERANCE
     for name, found in _observation_candidates(pool).items():
         spec = specs[name]
         rank = OBSERVATION_RANKINGS.get(name, newest_first)
-        choice = choose(rank(found, RawReader(spec, inputs.now)), validate)
+        read = RawReader(spec, inputs.now)
+        choice = choose(rank(found, read), validate)
         _report_passed_over(inputs, name, choice.passed_over)
         if name in judged_by_worst:
-            _map_worst(name, spec, found, inputs, validate, {id(r.candidate.resource) for r in choice.passed_over})
+            _map_worst(name, spec, found, inputs, validate, {id(r.candidate.resource) for r in choice.passed_over},
+                       read, start, end)
         reading = choice.chosen
         if reading is None:
             continue

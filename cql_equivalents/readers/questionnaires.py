@@ -37,11 +37,14 @@ def _walk_items(items: Any) -> Iterable[Mapping[str, Any]]:
 
 
 def read_questionnaires(pool: ResourcePool, inputs: EngineInputs) -> None:
+    responses = pool.of("QuestionnaireResponse")
+    if not responses:
+        return  # most calls send no intake answers: the question tables are not even indexed
     bleeding = tables().bleeding
     canonical = bleeding["questionnaire"]["canonical"]
     questions = {row["link_id"]: row for row in bleeding["question"]}
     features = {row["link_id"]: row for row in bleeding["feature"]}
-    for raw in pool.of("QuestionnaireResponse"):
+    for raw in responses:
         with skipped_if_malformed(inputs, raw):
             if str(raw.get("questionnaire", "")).split("|")[0] != canonical:
                 continue

@@ -3,8 +3,7 @@ stale), find the drug it names, and skip it (not the call) when its content is m
 happened is read by fhir_values (effective_time, time_of)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,13 +27,24 @@ def reference_of(resource: Mapping[str, Any]) -> str:
     return f"{resource.get('resourceType')}/{shown}"
 
 
-@contextmanager
-def skipped_if_malformed(inputs: EngineInputs, raw: Mapping[str, Any]) -> Iterator[None]:
-    try:
-        yield
-    except MALFORMED as error:
-        inputs.reject(reference_of(raw), f"malformed FHIR ({type(error).__name__} while reading it): skipped",
-                      kind="malformed")
+class skipped_if_malformed:  # lower case: used as `with skipped_if_malformed(inputs, raw):`, as before
+    """Reading one record: a MALFORMED error skips (and names) the record, not the call. A class, not a
+    @contextmanager generator: entered for every record a reader reads (~1.5 against ~0.4 us)."""
+
+    __slots__ = ("inputs", "raw")
+
+    def __init__(self, inputs: EngineInputs, raw: Mapping[str, Any]) -> None:
+        self.inputs, self.raw = inputs, raw
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> bool:
+        if kind is None or not issubclass(kind, MALFORMED):
+            return False
+        self.inputs.reject(reference_of(self.raw), f"malformed FHIR ({kind.__name__} while reading it): skipped",
+                           kind="malformed")
+        return True
 
 
 def guarded(inputs: EngineInputs, what: str, read: Callable[[], None]) -> None:
