@@ -99,9 +99,9 @@ def flush_reason(raw: Mapping[str, Any], agent: Agent, drug_words: str) -> str |
     """Why this heparin record is a lock / line flush (not systemic anticoagulation), or None.
     Dose, concentration and route tell it: the words of the drug, dosage, route and method; a dose in units
     within the lock-flush range; a volume of a lock-strength solution."""
-    rule = _table()["flush"]
-    if agent.drug_class not in rule["classes"]:
+    if not may_be_flush(agent):
         return None
+    rule = _table()["flush"]
     dosages = _dosages(raw)
     text = " ".join([drug_words, *(_words(d.get("text"), d.get("route"), d.get("method"), d.get("site"))
                                    for d in dosages)])

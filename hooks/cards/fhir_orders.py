@@ -143,18 +143,17 @@ def medication_request(key: str, target: OrderTarget, quantity: float, dose_text
         concept["coding"] = [{"system": RXNORM, "code": row["rxnorm"], "display": row["medication"]}]
     unit_display, timing, dose_range = _medication_words(key)
     if dose_range:  # a dose range from the source (fibrinogen concentrate 3-4 g)
-        amount = dose_range
         dose_and_rate: dict[str, Any] = {"doseRange": {
             "low": {"value": row["dose_low"], "unit": unit_display, "system": UCUM, "code": row["unit"]},
             "high": {"value": row["dose_high"], "unit": unit_display, "system": UCUM, "code": row["unit"]}}}
     else:
-        amount = ""  # written below only when no dose text is given (a reversal order brings its own)
         dose_and_rate = {"doseQuantity": {"value": quantity, "unit": unit_display, "system": UCUM, "code": row["unit"]}}
     rate = _rate(row, target)
     if rate:
         dose_and_rate["rateQuantity"] = rate
     dosage: dict[str, Any] = {
-        "text": (dose_text or f"{amount or amount_text(quantity)} {unit_display} {row['route']}{timing}")
+        # the amount written only when no dose text is given (a reversal order brings its own)
+        "text": (dose_text or f"{dose_range or amount_text(quantity)} {unit_display} {row['route']}{timing}")
         + (f", at {rate['value']:g} mL/min (label rate)" if rate else ""),
         "route": _route(row["route"]),
         "doseAndRate": [dose_and_rate],

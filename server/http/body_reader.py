@@ -17,8 +17,8 @@ def read_capped(stream: BinaryIO, declared_length: int | None, limit: int) -> by
     while True:
         size = min(_READ, limit + 1 - total)
         if declared_length is not None:
-            # The declared length read as one piece, then one byte to see the end (the stream's read makes and
-            # zeroes a buffer of the size asked, 64 KiB each time; a chunked or dechunked body is read as before)
+            # never more asked for than the declared length still to come, then one byte to see the end (the
+            # stream's read makes and zeroes a buffer of the size asked; a body without a length is read as before)
             if total < declared_length:
                 size = min(size, declared_length - total)
             elif total == declared_length:

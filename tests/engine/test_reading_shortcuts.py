@@ -84,13 +84,18 @@ def _all_agents():
     return sorted(found.values(), key=lambda agent: agent.name)
 
 
-@pytest.mark.parametrize("agent", _all_agents(), ids=lambda agent: agent.name)
+def _agents_never_a_flush():
+    from cql_equivalents.drug_exposure import may_be_flush
+    never = [agent for agent in _all_agents() if not may_be_flush(agent)]
+    assert never and len(never) < len(_all_agents())  # heparin can be a flush; the others are the ones skipped
+    return never
+
+
+@pytest.mark.parametrize("agent", _agents_never_a_flush(), ids=lambda agent: agent.name)
 def test_the_drug_words_are_skipped_only_for_an_agent_flush_reason_says_nothing_of(agent):
-    from cql_equivalents.drug_exposure import flush_reason, may_be_flush
+    from cql_equivalents.drug_exposure import flush_reason
     lock = {"resourceType": "MedicationStatement", "status": "active",
             "dosage": [{"text": "lock flush", "doseAndRate": [{"doseQuantity": {"value": 500, "unit": "U", "code": "[iU]"}}]}]}
-    if may_be_flush(agent):
-        return  # its words are read, as before
     for words in ("heparin lock flush 100 units/ml", "", "flush", agent.name, "10 units/ml lock"):
         assert flush_reason(lock, agent, words) is None
         assert flush_reason({**lock, "dosage": []}, agent, words) is None
